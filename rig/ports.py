@@ -1,0 +1,190 @@
+"""The ports: the interfaces the engine drives, one per device family.
+
+Real hardware (``drivers/``) and simulated hardware (``sim/``) implement these classes; the
+engine (:mod:`rig.engine`) only ever talks to them. A driver is found by the name a rig file
+gives it, through the ``rig.drivers`` entry-point group (see :mod:`rig.devices`).
+
+Errors: every device signals failure by raising a subclass of :class:`DeviceError`. The engine
+treats any ``DeviceError`` during a session as fatal: it ends the session in the safe state
+(all outputs low, tone off, shocker disarmed), logs the error as an event and keeps the data.
+Methods documented as "never raises" must swallow and log their own failures, because they run
+on the way out of a session, when there is nowhere left to report to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from rig.schedule import OutputSchedule
+
+
+class DeviceError(Exception):
+    """A device failed. The session ends in the safe state; data written so far is kept."""
+
+
+class DaqError(DeviceError):
+    """The DAQ failed: a driver error, a buffer underflow, a lost device."""
+
+
+class DaqNotAvailable(DaqError):
+    """No DAQ driver or device on this machine (e.g. NI-DAQmx is not installed)."""
+
+
+class ShockerError(DeviceError):
+    """The shock generator failed: no reply, a bad reply, a refused command, a disconnect."""
+
+
+class CameraError(DeviceError):
+    """A camera or imaging source failed or stalled."""
+
+
+@dataclass(frozen=True)
+class PreflightCheck:
+    """One line of a pre-flight check: what was checked, whether it passed, and the detail."""
+
+    device: str
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Edges:
+    """Transitions recorded on one input line, as sample indices on the DAQ clock."""
+
+    samples: np.ndarray  # int64, ascending
+    rising: np.ndarray  # bool, same length: True for a low->high transition
+
+    @classmethod
+    def empty(cls) -> Edges:
+        return cls(np.empty(0, np.int64), np.empty(0, bool))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame from a camera or imaging source.
+
+    ``index`` is the device's own frame number (0-based, counting every exposure it saw), so a
+    gap in ``index`` is a frame the device dropped.
+    """
+
+    index: int
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """Shape and rate of a frame stream, known before the session starts."""
+
+    width: int
+    height: int
+    dtype: str
+    rate_hz: float
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Daq(Protocol):
+    """The session clock: plays every output and records every input on one sample clock."""
+
+    simulated: bool
+    sample_rate_hz: float
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Check the device answers and the lines exist. Never raises; failures are checks."""
+
+    def configure(self, schedule: OutputSchedule) -> None:
+        """Create the output and input tasks for ``schedule``; outputs stay low. May raise
+        :class:`DaqError` (or :class:`DaqNotAvailable`)."""
+
+    def start(self) -> None:
+        """Start every output and input on one start trigger: sample 0 is session time 0."""
+
+    def wait(self, until_s: float) -> float:
+        """Block until the DAQ has acquired up to ``until_s`` or a short while has passed
+        (a real device returns at least every 100 ms, so heartbeats keep running).
+
+        Returns the session time acquired so far (always ``<= until_s`` for a simulated
+        DAQ, whose clock only moves here). Raises :class:`DaqError` on underflow or error.
+        """
+
+    def read_edges(self) -> dict[str, Edges]:
+        """Edges recorded since the last call, keyed by line name (see ``rig.schedule``)."""
+
+    def safe_state(self) -> None:
+        """Stop outputs and drive every output line low, tone off. Idempotent; never raises."""
+
+    def close(self) -> None:
+        """Release the device. Calls :meth:`safe_state` first. Never raises."""
+
+
+@runtime_checkable
+class ShockGenerator(Protocol):
+    """The shock generator. It sets the current; the DAQ's shock gate sets the timing."""
+
+    simulated: bool
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Identity and current read-back. Never raises; failures are checks."""
+
+    def identify(self) -> str:
+        """The device's identity string. Raises :class:`ShockerError`."""
+
+    def set_current(self, current_ma: float) -> float:
+        """Set the shock current and return the device's read-back in mA. Raises
+        :class:`ShockerError` if the device refuses or the read-back differs."""
+
+    def arm(self) -> None:
+        """Enable the output stage (the gate still decides when current flows)."""
+
+    def disarm(self) -> None:
+        """Disable the output stage. Raises :class:`ShockerError` if not confirmed."""
+
+    def heartbeat(self) -> None:
+        """Prove the link is alive, within 100 ms. Raises :class:`ShockerError` otherwise."""
+
+    def close(self) -> None:
+        """Disarm (best effort) and release the port. Never raises."""
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A camera or imaging source whose exposures are recorded as edges on the DAQ clock."""
+
+    simulated: bool
+    delivers_frames: bool  # False for a frame-clock-only microscope (frames stay in its software)
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Check the device answers. Never raises; failures are checks."""
+
+    def info(self) -> StreamInfo:
+        """Frame shape, dtype and rate."""
+
+    def start(self, expected_frames: int) -> None:
+        """Arm a hardware-triggered acquisition of up to ``expected_frames`` frames."""
+
+    def read_frames(self) -> list[Frame]:
+        """Frames received since the last call, in order. Non-blocking. Raises
+        :class:`CameraError` on a device failure."""
+
+    def stop(self) -> None:
+        """Stop acquiring. Idempotent; never raises."""
+
+    def close(self) -> None:
+        """Release the device. Never raises."""
+
+
+# The behaviour camera and the imaging source share one port.
+Camera = FrameSource
+ImagingSource = FrameSource
+
+
+@runtime_checkable
+class TruthSource(Protocol):
+    """Implemented by simulated devices: the ground truth saved with a simulated session."""
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """Arrays keyed by name (e.g. ``freezing`` per video frame)."""
