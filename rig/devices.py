@@ -8,7 +8,8 @@ group, e.g. in its ``pyproject.toml``::
 
 ``SPEC.sections`` says which rig-file sections it can serve (``daq``, ``shocker``, ``camera``,
 ``imaging``); ``SPEC.config_model`` is a strict pydantic model of the section's other keys
-(everything but ``driver``); ``SPEC.build`` makes the device. The core never imports a driver.
+(everything but ``driver``), or a dict of one model per section; ``SPEC.build(section, config,
+context)`` makes the device. The core never imports a driver.
 """
 
 from __future__ import annotations
@@ -43,9 +44,15 @@ class DriverSpec:
 
     name: str
     sections: tuple[str, ...]
-    config_model: type[BaseModel]
+    config_model: type[BaseModel] | dict[str, type[BaseModel]]
+    """One model for every section, or one per section (e.g. the ``sim`` driver)."""
     build: Callable[[str, BaseModel, BuildContext], Any]
     simulated: bool = False
+
+    def model_for(self, section: str) -> type[BaseModel]:
+        if isinstance(self.config_model, dict):
+            return self.config_model[section]
+        return self.config_model
 
 
 def available_drivers() -> dict[str, DriverSpec]:

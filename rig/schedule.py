@@ -8,7 +8,15 @@ chunk by chunk, so an hour-long session never needs an hour-long buffer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from rig.protocol import Shock
+
+if TYPE_CHECKING:
+    from rig.protocol import Protocol
+    from rig.timeline import Timeline
 
 # Names of the lines the engine knows about. Inputs are recorded as edges on the DAQ clock.
 FRAME_CLOCK = "frame_clock"  # two-photon frame clock (input)
@@ -79,3 +87,85 @@ class OutputSchedule:
 
     def seconds_to_sample(self, t_s: float) -> int:
         return round(t_s * self.sample_rate_hz)
+
+
+def frame_trigger_samples(
+    n_samples: int, sample_rate_hz: float, rate_hz: float, start_sample: int = 0
+) -> np.ndarray:
+    """Samples of every frame trigger of a stream running at ``rate_hz`` within the session.
+
+    Frame ``k`` is triggered at ``start_sample + round(k * sample_rate_hz / rate_hz)``; the
+    count is the number of such samples before ``n_samples``. Plans, simulated devices and
+    frame accounting all use this one definition of "expected frames".
+    """
+    period = sample_rate_hz / rate_hz
+    count = max(0, int(np.ceil((n_samples - start_sample) / period)))
+    samples = start_sample + np.round(np.arange(count) * period).astype(np.int64)
+    return samples[samples < n_samples]
+
+
+def expected_frames(schedule: OutputSchedule, stream: str) -> int:
+    """Frames the ``video`` or ``imaging`` stream should deliver in this session."""
+    if stream == "video":
+        rate, start = schedule.camera_rate_hz, 0
+    else:
+        if schedule.imaging_rate_hz is None:
+            return 0
+        rate, start = schedule.imaging_rate_hz, schedule.imaging_start_sample
+    return len(frame_trigger_samples(schedule.n_samples, schedule.sample_rate_hz, rate, start))
+
+
+def compile_schedule(
+    protocol: Protocol,
+    timeline: Timeline,
+    sample_rate_hz: float,
+    calibration: tuple[tuple[float, float, float], ...] = (),
+) -> OutputSchedule:
+    """Turn a compiled timeline into sample-exact output blocks on a ``sample_rate_hz`` clock."""
+
+    def sample(t_s: float) -> int:
+        return round(t_s * sample_rate_hz)
+
+    sounds = []
+    shocks = []
+    for trial in timeline.trials:
+        cs = protocol.stimuli[trial.cs]
+        assert not isinstance(cs, Shock)
+        pips = getattr(cs, "pips", None)
+        sounds.append(
+            SoundBlock(
+                start_sample=sample(trial.cs_onset_s),
+                stop_sample=sample(trial.cs_offset_s),
+                kind=cs.type,
+                level_db=cs.level_db,
+                frequency_hz=getattr(cs, "frequency_hz", None),
+                ramp_ms=cs.ramp_ms,
+                pips=Pips(pips.rate_hz, pips.on_s) if pips else None,
+                seed=protocol.seed * 1000 + trial.index,
+                stimulus=trial.cs,
+            )
+        )
+        if trial.us is not None:
+            us = protocol.stimuli[trial.us]
+            assert isinstance(us, Shock)
+            assert trial.us_onset_s is not None and trial.us_offset_s is not None
+            shocks.append(
+                ShockPulse(
+                    start_sample=sample(trial.us_onset_s),
+                    stop_sample=sample(trial.us_offset_s),
+                    current_ma=us.current_ma,
+                    stimulus=trial.us,
+                    trial=trial.index,
+                )
+            )
+    imaging = protocol.recording.imaging
+    return OutputSchedule(
+        sample_rate_hz=sample_rate_hz,
+        n_samples=sample(timeline.duration_s),
+        sounds=tuple(sounds),
+        shocks=tuple(shocks),
+        camera_rate_hz=protocol.recording.video.fps,
+        imaging_rate_hz=imaging.frame_rate_hz if imaging else None,
+        imaging_start_sample=0,
+        speaker_calibration=calibration,
+    )

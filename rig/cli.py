@@ -1,0 +1,229 @@
+"""The ``rig`` command line (design section 7).
+
+Exit codes: 0 done, 1 the session aborted or a device failed, 2 bad input. Bad input prints
+``FILE: field.path: message`` lines on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rig.inputfile import InputError
+from rig.ports import DaqNotAvailable, DeviceError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the app's errors to the contract's exit codes and one-line messages."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            _err(exc.report())
+            sys.exit(EXIT_BAD_INPUT)
+        except DaqNotAvailable as exc:
+            _err(f"error: {exc}")
+            sys.exit(EXIT_FAILED)
+        except DeviceError as exc:
+            _err(f"error: a device failed: {exc}")
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+PROTOCOL = click.argument("protocol", type=click.Path(dir_okay=False, path_type=Path))
+RIG = click.option(
+    "--rig",
+    "rig_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rig file (default: the built-in simulated rig).",
+)
+SESSION = click.argument("session", type=click.Path(path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fear-rig")
+def main() -> None:
+    """fear-rig: auditory fear conditioning under a two-photon microscope."""
+
+
+@main.command()
+@PROTOCOL
+@RIG
+@handles_errors
+def validate(protocol: Path, rig_path: Path | None) -> None:
+    """Check a protocol (against a rig's safety limits) and summarise it."""
+    from rig.plan import summary_lines
+    from rig.session import prepare_session
+
+    plan = prepare_session(protocol, rig_path)
+    click.echo(f"{protocol}: valid")
+    for line in summary_lines(plan):
+        click.echo(line)
+
+
+@main.command()
+@PROTOCOL
+@RIG
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
+    """Print the compiled timeline with totals (duration, shocks, frames, disk)."""
+    from rig.plan import plan_dict, plan_table
+    from rig.session import prepare_session
+
+    session_plan = prepare_session(protocol, rig_path)
+    if as_json:
+        click.echo(json.dumps(plan_dict(session_plan), indent=2))
+    else:
+        click.echo(plan_table(session_plan))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the protocol format."""
+    from rig.protocol import protocol_json_schema
+
+    click.echo(json.dumps(protocol_json_schema(), indent=2))
+
+
+@main.command()
+@PROTOCOL
+@RIG
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sessions"),
+    show_default=True,
+    help="Folder that receives the session folder.",
+)
+@click.option("--animal", default=None, help="Animal ID (required on a LIVE rig).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.01, 1000),
+    default=None,
+    help="X times real time (simulated rig).",
+)
+@click.option("--fast", is_flag=True, help="As fast as the machine allows (simulated rig).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where simulated animals keep what they learned (default: OUT/.sim-animals).",
+)
+@handles_errors
+def run(
+    protocol: Path,
+    rig_path: Path | None,
+    out_dir: Path,
+    animal: str | None,
+    speed: float | None,
+    fast: bool,
+    state_dir: Path | None,
+) -> None:
+    """Run a session; prints the session folder as the last line of standard output."""
+    from rig.progress import ProgressDisplay
+    from rig.session import prepare_session, run_session
+
+    if fast and speed is not None:
+        raise click.UsageError("give --speed or --fast, not both")
+    plan = prepare_session(protocol, rig_path)
+    if not plan.rig.simulated:
+        if fast or speed is not None:
+            raise click.UsageError("--speed and --fast are for the simulated rig only")
+        if not animal:
+            raise click.UsageError("a LIVE session needs --animal")
+    run_speed = None if fast else (speed or 1.0)
+    animal = animal or "sim-mouse"
+    _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
+    display = ProgressDisplay(enabled=True)
+    engines: list[Any] = []
+
+    def on_engine(engine: Any) -> None:
+        engines.append(engine)
+        display.connect(engine)
+
+    def stop(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        for engine in engines:
+            engine.abort(f"interrupted by {name}")
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with display:
+            folder, result = run_session(
+                plan,
+                out_dir,
+                animal,
+                run_speed,
+                on_engine,
+                str(state_dir or out_dir / ".sim-animals"),
+            )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    _err(
+        f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
+        f"{result.shocks_delivered} shocks)"
+    )
+    for name, acc in result.accounting.items():
+        problems = acc.problems()
+        _err(
+            f"  {name}: {acc.written} frames written"
+            + (f"; {'; '.join(problems)}" if problems else "")
+        )
+    click.echo(str(folder))
+    sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
+
+
+@main.command()
+@SESSION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def info(session: Path, as_json: bool) -> None:
+    """Summarise a session: status, trials, shocks, frame accounting."""
+    from rig.info import session_info
+    from rig.report import info_text
+    from rig.session import ensure_input
+
+    data = session_info(ensure_input(session))
+    click.echo(json.dumps(data, indent=2) if as_json else info_text(data))
+
+
+@main.command()
+@SESSION
+@handles_errors
+def recover(session: Path) -> None:
+    """Make an interrupted session consistent (status ``recovered``)."""
+    from rig.info import effective_status
+    from rig.session import ensure_input, finalize_session
+    from rig.store import read_root_attrs
+
+    folder = ensure_input(session)
+    status = effective_status(read_root_attrs(folder / "session.zarr"))
+    if status == "running":
+        raise click.ClickException("the session is still being written by a live process")
+    if status != "interrupted":
+        click.echo(f"{folder}: status is {status}; nothing to recover")
+        return
+    attrs = finalize_session(folder, "recovered", "recovered after an interruption")
+    for name, acc in attrs.get("streams", {}).items():
+        click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
+    click.echo(f"{folder}: recovered")

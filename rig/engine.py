@@ -1,0 +1,474 @@
+"""The engine: runs a compiled session on a rig and ends it, always, in the safe state.
+
+Preflight, configure, arm, start every output on one DAQ start, then watch: read recorded
+edges, collect frames, log stimulus onsets/offsets as the DAQ records them, keep the shock
+generator's heartbeat, and publish progress through psygnal signals that the CLI and GUI
+follow. Python never times a stimulus: the DAQ plays the compiled buffers.
+
+Every way out (normal end, :meth:`Engine.abort`, Ctrl-C/SIGTERM via ``abort``, a device error,
+an exception in the engine) goes through the same ``finally`` that drives the DAQ outputs low,
+disarms the shock generator and stops the cameras, in that order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from rig.ports import (
+    CameraError,
+    Daq,
+    DaqError,
+    DeviceError,
+    Edges,
+    FrameSource,
+    PreflightCheck,
+    ShockGenerator,
+)
+from rig.rigfile import SafetyLimits
+from rig.safety import schedule_problems
+from rig.schedule import (
+    CAMERA_EXPOSURE,
+    FRAME_CLOCK,
+    SHOCK_GATE,
+    TONE_GATE,
+    OutputSchedule,
+    expected_frames,
+)
+from rig.store import SessionStore
+from rig.timeline import Timeline
+
+STEP_S = 0.1  # session time the engine advances per loop at most
+HEARTBEAT_EVERY_S = 0.05  # host time between shock generator heartbeats
+STALL_S = 2.0  # a stream this far behind its recorded edges has stalled
+DRAIN_TIMEOUT_S = 3.0
+
+
+class EngineState(str, Enum):
+    IDLE = "idle"
+    PREFLIGHT = "preflight"
+    ARMED = "armed"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+
+
+@dataclass
+class RigDevices:
+    """The devices of one rig, built from its rig file."""
+
+    daq: Daq
+    shocker: ShockGenerator
+    camera: FrameSource
+    imaging: FrameSource | None = None
+    simulated: bool = True
+
+    def frame_sources(self) -> dict[str, FrameSource]:
+        sources: dict[str, FrameSource] = {"video": self.camera}
+        if self.imaging is not None:
+            sources["imaging"] = self.imaging
+        return sources
+
+    def close(self) -> None:
+        for device in (self.camera, self.imaging, self.shocker, self.daq):
+            if device is not None:
+                with contextlib.suppress(Exception):  # close() never raises; be sure of it
+                    device.close()
+
+
+@dataclass
+class Progress:
+    """What the CLI progress line and the GUI show during a session."""
+
+    t_s: float
+    duration_s: float
+    phase: str
+    trial: int  # 1-based index of the current or last started trial; 0 before the first
+    n_trials: int
+    next_cs_in_s: float | None
+    next_shock_in_s: float | None
+    shocks_delivered: int
+    frames: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class SessionResult:
+    status: str  # complete | aborted
+    reason: str
+    duration_s: float
+    shocks_delivered: int
+    accounting: dict[str, Any]
+
+
+@dataclass
+class _Block:
+    """A scheduled output block being watched for its recorded onset and offset."""
+
+    kind: str  # "cs" | "us"
+    trial: int
+    phase: str
+    stimulus: str
+    start: int
+    stop: int
+    onset: int | None = None
+    offset: int | None = None
+    closed: bool = False
+
+
+class Engine:
+    """Runs one session. Create, connect to the signals, then call :meth:`run` (blocking)."""
+
+    state_changed = Signal(str)
+    progress = Signal(object)  # Progress
+    event = Signal(dict)  # every logged event
+    frame = Signal(str, object)  # (stream, image) at most ~15 per second per stream
+    finished = Signal(object)  # SessionResult
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        schedule: OutputSchedule,
+        devices: RigDevices,
+        store: SessionStore,
+        limits: SafetyLimits,
+    ):
+        self.timeline = timeline
+        self.schedule = schedule
+        self.devices = devices
+        self.store = store
+        self.limits = limits
+        self.state = EngineState.IDLE
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._fs = schedule.sample_rate_hz
+        self._blocks = self._make_blocks()
+        self._edge_counts: dict[str, int] = {}
+        self._shocks_delivered = 0
+        self._current_set: float | None = None
+        self._phase_logged: set[str] = set()
+        self._last_preview: dict[str, float] = {}
+        self.preflight_results: list[PreflightCheck] = []
+
+    # ----------------------------------------------------------------- control
+    def abort(self, reason: str = "aborted by the user") -> None:
+        """Ask the running session to end now in the safe state. Thread- and signal-safe."""
+        if not self._abort.is_set():
+            self._abort_reason = reason
+            self._abort.set()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
+
+    def _set_state(self, state: EngineState) -> None:
+        self.state = state
+        self.state_changed.emit(state.value)
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> SessionResult:
+        """Run the session to its end or abort; always leaves the rig safe."""
+        status, reason = "complete", "completed as planned"
+        try:
+            self._preflight_and_arm()
+            self._acquire()
+            if self._abort.is_set():
+                status, reason = "aborted", self._abort_reason
+        except DeviceError as exc:
+            status, reason = "aborted", f"{type(exc).__name__}: {exc}"
+            self._log("fault", t_s=self._now_s(), detail=reason, durable=True)
+        except Exception as exc:
+            status, reason = "aborted", f"engine error: {type(exc).__name__}: {exc}"
+            self._log("fault", t_s=self._now_s(), detail=reason, durable=True)
+        finally:
+            self._set_state(EngineState.STOPPING)
+            self._safe_state()
+        accounting = self._drain_and_close()
+        t_end = self._now_s()
+        self._log(
+            "session_end", t_s=t_end, detail=f"{status}: {reason}", durable=True, status=status
+        )
+        result = SessionResult(status, reason, t_end, self._shocks_delivered, accounting)
+        self._set_state(EngineState.FINISHED)
+        self.finished.emit(result)
+        return result
+
+    def _preflight_and_arm(self) -> None:
+        self._set_state(EngineState.PREFLIGHT)
+        problems = schedule_problems(self.schedule, self.limits)
+        if problems:
+            raise DeviceError("refusing an unsafe schedule: " + "; ".join(problems))
+        d = self.devices
+        checks: list[PreflightCheck] = []
+        for device in (d.daq, d.shocker, *d.frame_sources().values()):
+            checks += device.preflight()
+        self.preflight_results = checks
+        for c in checks:
+            self._log("preflight", t_s=0.0, detail=f"{c.device} {c.name}: {c.detail}", ok=c.ok)
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            raise DeviceError(
+                "preflight failed: " + "; ".join(f"{c.device} {c.name}: {c.detail}" for c in failed)
+            )
+        d.daq.configure(self.schedule)
+        if self.schedule.shocks:
+            self._set_current(self.schedule.shocks[0].current_ma)
+            d.shocker.arm()
+            self._log("shocker_armed", t_s=0.0, durable=True)
+        self._streams = {}
+        for name, source in d.frame_sources().items():
+            n = expected_frames(self.schedule, name)
+            source.start(n)
+            if source.delivers_frames:
+                self._streams[name] = (source, self.store.add_stream(name, source.info(), n))
+        self._set_state(EngineState.ARMED)
+
+    def _acquire(self) -> float:
+        d = self.devices
+        duration = self.schedule.duration_s
+        self._log("session_start", t_s=0.0, durable=True)
+        d.daq.start()
+        self._set_state(EngineState.RUNNING)
+        t_s = 0.0
+        last_heartbeat = 0.0
+        while t_s < duration and not self._abort.is_set():
+            t_s = d.daq.wait(min(t_s + STEP_S, duration))
+            self._t_s = t_s
+            self._take_edges(d.daq.read_edges(), t_s)
+            self._take_frames()
+            now = time.monotonic()
+            if self.schedule.shocks and now - last_heartbeat >= HEARTBEAT_EVERY_S:
+                d.shocker.heartbeat()
+                last_heartbeat = now
+            self._check_streams(t_s)
+            self._prepare_next_shock(t_s)
+            self._emit_progress(t_s)
+        return t_s
+
+    # ----------------------------------------------------------------- watching
+    def _make_blocks(self) -> list[_Block]:
+        trials = {t.index: t for t in self.timeline.trials}
+        blocks = []
+        for i, s in enumerate(self.schedule.sounds):
+            trial = self.timeline.trials[i]
+            blocks.append(
+                _Block("cs", trial.index, trial.phase, s.stimulus, s.start_sample, s.stop_sample)
+            )
+        for p in self.schedule.shocks:
+            trial = trials[p.trial]
+            blocks.append(
+                _Block("us", p.trial, trial.phase, p.stimulus, p.start_sample, p.stop_sample)
+            )
+        return blocks
+
+    def _take_edges(self, edges: dict[str, Edges], t_s: float) -> None:
+        for line, e in edges.items():
+            self.store.append_edges(line, e)
+            self._edge_counts[line] = self._edge_counts.get(line, 0) + int(e.rising.sum())
+        for kind, line in (("cs", TONE_GATE), ("us", SHOCK_GATE)):
+            e = edges.get(line)
+            if e is not None and len(e.samples):
+                self._match_edges(kind, e)
+        self._log_phases(t_s)
+        position = round(t_s * self._fs)
+        for b in self._blocks:
+            if not b.closed and b.stop <= position:
+                self._close_block(b)
+
+    def _match_edges(self, kind: str, e: Edges) -> None:
+        blocks = [b for b in self._blocks if b.kind == kind and not b.closed]
+        for sample, rising in zip(e.samples.tolist(), e.rising.tolist(), strict=False):
+            for b in blocks:
+                if rising and b.start <= sample < b.stop:
+                    if b.onset is None:
+                        b.onset = sample
+                        self._log_block(b, "on", sample)
+                    break
+                if not rising and b.start < sample <= b.stop:
+                    b.offset = sample
+                    break
+
+    def _close_block(self, b: _Block) -> None:
+        b.closed = True
+        if b.onset is None:
+            self._log(
+                "fault",
+                t_s=b.start / self._fs,
+                detail=f"no recorded onset for the {b.kind.upper()} of trial {b.trial + 1}",
+                durable=True,
+            )
+            return
+        self._log_block(b, "off", b.offset if b.offset is not None else b.stop)
+        if b.kind == "us":
+            self._shocks_delivered += 1
+        self.store.sync_journal()  # events durable at every stimulus boundary
+
+    def _log_block(self, b: _Block, edge: str, sample: int) -> None:
+        scheduled = b.start if edge == "on" else b.stop
+        self._log(
+            f"{b.kind}_{edge}",
+            t_s=sample / self._fs,
+            scheduled_s=scheduled / self._fs,
+            trial=b.trial,
+            phase=b.phase,
+            stimulus=b.stimulus,
+            durable=edge == "off",
+        )
+
+    def _log_phases(self, t_s: float) -> None:
+        for span in self.timeline.phases:
+            if span.name not in self._phase_logged and span.start_s <= t_s:
+                self._phase_logged.add(span.name)
+                self._log(
+                    "phase_start", t_s=span.start_s, scheduled_s=span.start_s, phase=span.name
+                )
+
+    def _take_frames(self) -> None:
+        for name, (source, writer) in self._streams.items():
+            frames = source.read_frames()
+            for frame in frames:
+                writer.append(frame)
+            if frames:
+                self._preview(name, frames[-1].image)
+            for fault in _drain_faults(source):
+                self._log("fault", t_s=self._now_s(), detail=f"{name}: {fault}")
+
+    def _preview(self, stream: str, image: np.ndarray) -> None:
+        now = time.monotonic()
+        if now - self._last_preview.get(stream, 0.0) >= 1 / 15:
+            self._last_preview[stream] = now
+            self.frame.emit(stream, image)
+
+    def _check_streams(self, t_s: float) -> None:
+        for name, (source, writer) in self._streams.items():
+            line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
+            behind = self._edge_counts.get(line, 0) - writer.accounting.received
+            if behind > max(5, source.info().rate_hz * STALL_S):
+                raise CameraError(f"{name} stalled: {behind} frames behind its recorded edges")
+            if writer.error is not None:
+                raise DeviceError(f"writing {name} failed: {writer.error}")
+        if self.schedule.imaging_rate_hz and t_s > STALL_S + 1:
+            expected = t_s * self.schedule.imaging_rate_hz
+            if (
+                self._edge_counts.get(FRAME_CLOCK, 0)
+                < expected - self.schedule.imaging_rate_hz * STALL_S
+            ):
+                raise DaqError("the two-photon frame clock stopped")
+
+    def _prepare_next_shock(self, t_s: float) -> None:
+        position = t_s * self._fs
+        for pulse in self.schedule.shocks:
+            if pulse.stop_sample > position:
+                if pulse.start_sample > position and pulse.current_ma != self._current_set:
+                    self._set_current(pulse.current_ma)
+                return
+
+    def _set_current(self, current_ma: float) -> None:
+        readback = self.devices.shocker.set_current(current_ma)
+        self._current_set = current_ma
+        self._log(
+            "shock_current",
+            t_s=self._now_s(),
+            detail=f"set {current_ma} mA, read back {readback} mA",
+        )
+
+    def _emit_progress(self, t_s: float) -> None:
+        trials = self.timeline.trials
+        started = [t for t in trials if t.cs_onset_s <= t_s]
+        upcoming = [t for t in trials if t.cs_onset_s > t_s]
+        shocks = [t for t in trials if t.us_onset_s is not None and t.us_onset_s > t_s]
+        span = self.timeline.phase_at(t_s)
+        frames = {
+            name: {
+                "received": w.accounting.received,
+                "written": w.accounting.written,
+                "dropped": w.accounting.dropped,
+            }
+            for name, (_, w) in self._streams.items()
+        }
+        self.progress.emit(
+            Progress(
+                t_s=t_s,
+                duration_s=self.timeline.duration_s,
+                phase=span.name if span else (self.timeline.phases[-1].name if t_s else ""),
+                trial=len(started),
+                n_trials=len(trials),
+                next_cs_in_s=upcoming[0].cs_onset_s - t_s if upcoming else None,
+                next_shock_in_s=shocks[0].us_onset_s - t_s if shocks else None,  # type: ignore[operator]
+                shocks_delivered=self._shocks_delivered,
+                frames=frames,
+            )
+        )
+
+    # ----------------------------------------------------------------- ending
+    def _safe_state(self) -> None:
+        d = self.devices
+        d.daq.safe_state()
+        try:
+            d.shocker.disarm()
+            self._log("shocker_disarmed", t_s=self._now_s(), durable=True)
+        except Exception as exc:
+            self._log("fault", t_s=self._now_s(), detail=f"disarm failed: {exc}", durable=True)
+        for source in d.frame_sources().values():
+            source.stop()
+
+    def _drain_and_close(self) -> dict[str, Any]:
+        streams = getattr(self, "_streams", {})
+        try:
+            self._take_edges(self.devices.daq.read_edges(), self._now_s())
+        except Exception as exc:
+            self._log("fault", t_s=self._now_s(), detail=f"reading final edges failed: {exc}")
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        for name, (source, writer) in streams.items():
+            line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
+            while writer.accounting.received < self._edge_counts.get(line, 0):
+                try:
+                    frames = source.read_frames()
+                except Exception:
+                    break
+                for frame in frames:
+                    writer.append(frame)
+                if not frames:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+        accounting = {}
+        for name, acc in self.store.close_writers().items():
+            line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
+            acc.edges = self._edge_counts.get(line, 0)
+            accounting[name] = acc
+        return accounting
+
+    # ----------------------------------------------------------------- log
+    def _now_s(self) -> float:
+        return getattr(self, "_t_s", 0.0)
+
+    def _log(self, kind: str, t_s: float, durable: bool = False, **fields: Any) -> None:
+        event = {
+            "kind": kind,
+            "t_s": round(t_s, 6),
+            "scheduled_s": fields.pop("scheduled_s", None),
+            "trial": fields.pop("trial", None),
+            "phase": fields.pop("phase", None),
+            "stimulus": fields.pop("stimulus", None),
+            "detail": fields.pop("detail", ""),
+            **fields,
+        }
+        self.store.log_event(event, durable=durable)
+        self.event.emit(event)
+
+
+def _drain_faults(source: Any) -> list[str]:
+    """Faults a frame source reports (e.g. frame-number gaps), if it keeps a list of them."""
+    faults = getattr(source, "faults", None)
+    if not faults:
+        return []
+    out = [str(f) for f in faults]
+    faults.clear()
+    return out

@@ -1,0 +1,159 @@
+"""Reading the files users write: strict YAML, and errors as ``FILE: field.path: message``.
+
+Every problem with a protocol or rig file becomes an :class:`InputError` carrying one
+:class:`Problem` per offending field, which the CLI prints one per line and exits 2 on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+MAX_FILE_BYTES = 1_000_000  # a protocol or rig file is a page of YAML, not a data set
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file: where (a field path) and why."""
+
+    path: str
+    message: str
+
+
+class InputError(Exception):
+    """A user-written file is invalid. ``str()`` is the ``FILE: path: message`` report."""
+
+    def __init__(self, file: str, problems: Sequence[Problem]):
+        self.file = file
+        self.problems = list(problems)
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        return "\n".join(
+            f"{self.file}: {p.path}: {p.message}" if p.path else f"{self.file}: {p.message}"
+            for p in self.problems
+        )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that also rejects duplicate keys (a silently overwritten key is a typo)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            ) from exc
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def parse_yaml_text(text: str, file: str) -> dict[str, Any]:
+    """Parse ``text`` as one YAML mapping with safe, duplicate-free loading."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise InputError(file, [Problem(where, f"invalid YAML: {exc.problem}")]) from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise InputError(file, [Problem("", f"invalid YAML: {exc}")]) from None
+    if data is None:
+        raise InputError(file, [Problem("", "the file is empty")])
+    if not isinstance(data, dict):
+        raise InputError(
+            file, [Problem("", f"expected a mapping of keys, got {type(data).__name__}")]
+        )
+    return data
+
+
+def read_yaml_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read and parse a YAML file; returns (data, text). Raises :class:`InputError`."""
+    path = Path(path)
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(file, [Problem("", f"file is {size} bytes; the limit is 1 MB")])
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(file, [Problem("", "file not found")]) from None
+    except IsADirectoryError:
+        raise InputError(file, [Problem("", "is a directory, not a file")]) from None
+    except UnicodeDecodeError:
+        raise InputError(file, [Problem("", "is not UTF-8 text")]) from None
+    except OSError as exc:
+        raise InputError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
+    return parse_yaml_text(text, file), text
+
+
+def format_loc(loc: Iterable[Any]) -> str:
+    """``('phases', 1, 'trials', 0, 'cs')`` -> ``phases[1].trials[0].cs``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: dict) -> str:
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not part of the format; check the spelling)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] not in ("model_type", "dict_type") and _is_scalar(value):
+        msg += f" (got {_short(value)})"
+    return msg
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def problems_from_validation(
+    exc: ValidationError,
+    prefix: Sequence[Any] = (),
+    fix_loc: Callable[[tuple], tuple] | None = None,
+) -> list[Problem]:
+    """Turn a pydantic error into problems; ``fix_loc`` may rewrite a path (union tags)."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if fix_loc is not None:
+            loc = fix_loc(loc)
+        problems.append(Problem(format_loc((*prefix, *loc)), _message(err)))
+    return problems

@@ -1,0 +1,48 @@
+"""Human-readable text for ``rig info``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _t(value: float | None) -> str:
+    return f"{value:9.3f}" if value is not None else f"{'-':>9}"
+
+
+def info_text(info: dict[str, Any]) -> str:
+    p = info["protocol"]
+    lines = [
+        f"session   {info['path']}",
+        f"status    {info['status']}"
+        + (f" ({info['end_reason']})" if info.get("end_reason") else ""),
+        f"rig       {info['rig']} [{info['mode']}]",
+        f"protocol  {p['name']} (seed {p['seed']}, sha256 {str(p['sha256'])[:12]}...)",
+        f"animal    {info['animal']}",
+        f"started   {info['started_utc']}   ended {info['ended_utc']}",
+        f"duration  {info['duration_s']:.1f} s of {info['planned_duration_s']:.1f} s planned"
+        if info["duration_s"] is not None
+        else "duration  -",
+        f"shocks    {info['shocks_delivered']} delivered",
+        "",
+        f"{'#':>3}  {'phase':<14} {'CS':<10} {'US':<7} {'CS on':>9} {'CS off':>9} {'US on':>9} "
+        f"{'US off':>9}",
+    ]
+    for t in info["trials"]:
+        lines.append(
+            f"{t['index'] + 1:>3}  {t['phase']:<14} {t['cs']:<10} {t['us'] or '-':<7} "
+            f"{_t(t['cs_onset_s'])} {_t(t['cs_offset_s'])} {_t(t['us_onset_s'])} "
+            f"{_t(t['us_offset_s'])}"
+        )
+    lines.append("")
+    for name, s in info["streams"].items():
+        if "frames_expected" in s:
+            lines.append(
+                f"{name:<8} expected {s['frames_expected']}, edges {s['edges']}, received "
+                f"{s['received']}, written {s['written']}, dropped {s['dropped']}"
+                + ("" if s.get("complete") else "  <- check")
+            )
+        else:
+            lines.append(f"{name:<8} written {s.get('written', 0)} (session not finalised)")
+    for f in info["faults"]:
+        lines.append(f"fault at {f['t_s']:.3f} s: {f['detail']}")
+    return "\n".join(lines)

@@ -1,0 +1,224 @@
+"""Rig files (design section 5): one YAML per machine, validated strictly.
+
+Device sections name a driver; the driver's own strict model validates the rest of the section,
+so a typo in a driver key is an error with its path, just like a core key. With no rig file the
+built-in simulated rig (:data:`DEFAULT_SIM_RIG`) is used; every output says SIMULATED or LIVE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from rig.devices import SECTIONS, DriverSpec, available_drivers
+from rig.inputfile import (
+    InputError,
+    Problem,
+    parse_yaml_text,
+    problems_from_validation,
+    read_yaml_file,
+)
+from rig.protocol import StrictModel
+
+DEFAULT_SIM_RIG = """\
+rig: simulated
+daq:     {driver: sim, sample_rate_hz: 20000}
+shocker: {driver: sim}
+camera:  {driver: sim, width: 640, height: 480}
+imaging: {driver: sim, width: 512, height: 512, neurons: 60}
+speaker: {calibration: [{frequency_hz: 2000, volts: 0.5, level_db: 75},
+                        {frequency_hz: 7500, volts: 0.8, level_db: 75},
+                        {frequency_hz: 12000, volts: 1.0, level_db: 75}]}
+safety:  {max_current_ma: 1.0, max_shock_s: 2.0, max_shocks: 20, max_session_s: 14400}
+freezing: {threshold: auto, min_freeze_s: 1.0}
+"""
+DEFAULT_RIG_NAME = "<built-in simulated rig>"
+
+
+class SafetyLimits(StrictModel):
+    """The shock limits of this rig. A protocol over any of them does not validate."""
+
+    max_current_ma: float = Field(gt=0, le=5.0)
+    max_shock_s: float = Field(gt=0, le=10.0)
+    max_shocks: int = Field(ge=0, le=1000)
+    max_session_s: float = Field(gt=0, le=86_400)
+
+
+class CalibrationPoint(StrictModel):
+    """The speaker gives ``level_db`` dB SPL at ``frequency_hz`` when driven at ``volts``."""
+
+    frequency_hz: float = Field(gt=0, le=100_000)
+    volts: float = Field(gt=0, le=10)
+    level_db: float = Field(ge=0, le=140)
+
+
+class Speaker(StrictModel):
+    calibration: list[CalibrationPoint] = Field(default_factory=list, max_length=200)
+
+
+class FreezingSection(StrictModel):
+    """How freezing is scored on this rig."""
+
+    threshold: float | Literal["auto"] = "auto"
+    min_freeze_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class Storage(StrictModel):
+    """The frame queue between acquisition and the disk."""
+
+    queue_mb: int = Field(default=256, ge=8, le=65_536)
+
+
+FaultKind = Literal[
+    "camera_drop",
+    "camera_stall",
+    "frame_clock_missing",
+    "frame_clock_extra",
+    "frame_clock_stop",
+    "serial_disconnect",
+    "shocker_refuse",
+    "shocker_no_reply",
+    "daq_error",
+    "slow_disk",
+    "disk_full",
+    "engine_exception",
+]
+
+
+class Fault(StrictModel):
+    """A failure the simulated rig injects at ``at_s`` of session time."""
+
+    at_s: float = Field(ge=0, le=86_400)
+    kind: FaultKind
+    count: int = Field(default=1, ge=1, le=100_000)
+    duration_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class RigCore(StrictModel):
+    """The rig file without its device sections (validated by their drivers)."""
+
+    rig: str = Field(min_length=1, max_length=80)
+    speaker: Speaker = Speaker()
+    safety: SafetyLimits
+    freezing: FreezingSection = FreezingSection()
+    storage: Storage = Storage()
+    faults: list[Fault] = Field(default_factory=list, max_length=1000)
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One device section: its driver and the driver-validated settings."""
+
+    section: str
+    driver: str
+    spec: DriverSpec
+    config: BaseModel
+
+
+@dataclass(frozen=True)
+class RigFile:
+    """A validated rig file."""
+
+    core: RigCore
+    devices: dict[str, DeviceConfig]
+    text: str
+    file: str
+
+    @property
+    def name(self) -> str:
+        return self.core.rig
+
+    @property
+    def safety(self) -> SafetyLimits:
+        return self.core.safety
+
+    @property
+    def speaker(self) -> Speaker:
+        return self.core.speaker
+
+    @property
+    def freezing(self) -> FreezingSection:
+        return self.core.freezing
+
+    @property
+    def simulated(self) -> bool:
+        return all(d.spec.simulated for d in self.devices.values())
+
+    @property
+    def mode(self) -> str:
+        return "SIMULATED" if self.simulated else "LIVE"
+
+    def device(self, section: str) -> DeviceConfig | None:
+        return self.devices.get(section)
+
+
+REQUIRED_SECTIONS = ("daq", "shocker", "camera")
+
+
+def _device_section(
+    section: str, value: Any, drivers: dict[str, DriverSpec]
+) -> tuple[DeviceConfig | None, list[Problem]]:
+    if not isinstance(value, dict):
+        return None, [Problem(section, "expected a mapping with a driver key")]
+    name = value.get("driver")
+    if not isinstance(name, str):
+        return None, [Problem(f"{section}.driver", "required: the name of a driver")]
+    spec = drivers.get(name)
+    if spec is None or section not in spec.sections:
+        choices = sorted(n for n, s in drivers.items() if section in s.sections)
+        return None, [
+            Problem(
+                f"{section}.driver",
+                f"no driver {name!r} for {section} is installed; choose one of {choices}",
+            )
+        ]
+    settings = {k: v for k, v in value.items() if k != "driver"}
+    try:
+        config = spec.model_for(section).model_validate(settings)
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, prefix=(section,))
+    return DeviceConfig(section, name, spec, config), []
+
+
+def rig_from_data(data: dict[str, Any], text: str, file: str) -> RigFile:
+    """Validate a parsed rig file. Raises :class:`InputError` listing every problem."""
+    drivers = available_drivers()
+    problems: list[Problem] = []
+    devices: dict[str, DeviceConfig] = {}
+    for section in SECTIONS:
+        if section not in data or data[section] is None:
+            if section in REQUIRED_SECTIONS:
+                problems.append(Problem(section, "required section is missing"))
+            continue
+        device, found = _device_section(section, data[section], drivers)
+        problems += found
+        if device is not None:
+            devices[section] = device
+    core_data = {k: v for k, v in data.items() if k not in SECTIONS}
+    try:
+        core = RigCore.model_validate(core_data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc)
+        core = None
+    if core is not None and core.faults and any(not d.spec.simulated for d in devices.values()):
+        problems.append(Problem("faults", "faults can only be injected on a simulated rig"))
+    if problems:
+        raise InputError(file, problems)
+    assert core is not None
+    return RigFile(core, devices, text, file)
+
+
+def load_rig(path: str | Path | None) -> RigFile:
+    """Read and validate a rig file; ``None`` gives the built-in simulated rig."""
+    if path is None:
+        return rig_from_text(DEFAULT_SIM_RIG, DEFAULT_RIG_NAME)
+    data, text = read_yaml_file(path)
+    return rig_from_data(data, text, str(path))
+
+
+def rig_from_text(text: str, file: str = "<rig>") -> RigFile:
+    """Validate rig YAML text."""
+    return rig_from_data(parse_yaml_text(text, file), text, file)

@@ -1,0 +1,258 @@
+"""A session from files to folder: validate, compile, build the rig, run, and fold the journal.
+
+``prepare_session`` is what ``rig validate`` and ``rig plan`` run; ``run_session`` is ``rig run``;
+``finalize_session`` turns a session's journal into its final Zarr layout, at the end of a run
+and in ``rig recover`` after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from rig.devices import BuildContext
+from rig.engine import Engine, RigDevices, SessionResult
+from rig.inputfile import InputError, Problem
+from rig.ports import TruthSource
+from rig.protocol import LoadedProtocol, load_protocol
+from rig.rigfile import RigFile, load_rig
+from rig.safety import check_limits
+from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, compile_schedule
+from rig.store import SessionStore, read_root_attrs, update_root_attrs, utc_now, write_truth
+from rig.sync import FrameAccounting, frame_timestamps
+from rig.timeline import Timeline, compile_timeline
+
+STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """A validated protocol compiled for one rig: everything a run needs but the devices."""
+
+    loaded: LoadedProtocol
+    rig: RigFile
+    timeline: Timeline
+    schedule: OutputSchedule
+
+    @property
+    def protocol(self):
+        return self.loaded.protocol
+
+
+def plan_from_loaded(loaded: LoadedProtocol, rig: RigFile) -> SessionPlan:
+    """Compile a loaded protocol for ``rig``; raises :class:`InputError` over a safety limit."""
+    timeline = compile_timeline(loaded.protocol)
+    check_limits(loaded.protocol, timeline, rig.safety, loaded.file)
+    daq = rig.device("daq")
+    rate = float(getattr(daq.config, "sample_rate_hz", 20_000.0)) if daq else 20_000.0
+    calibration = tuple((c.frequency_hz, c.volts, c.level_db) for c in rig.speaker.calibration)
+    schedule = compile_schedule(loaded.protocol, timeline, rate, calibration)
+    return SessionPlan(loaded, rig, timeline, schedule)
+
+
+def prepare_session(protocol_path: str | Path, rig_path: str | Path | None = None) -> SessionPlan:
+    """Load, validate and compile. Raises :class:`InputError` for any bad input."""
+    rig = load_rig(rig_path)
+    loaded = load_protocol(protocol_path)
+    return plan_from_loaded(loaded, rig)
+
+
+def build_devices(
+    plan: SessionPlan, speed: float | None, animal: str, state_dir: str | None = None
+) -> RigDevices:
+    """Build every device the rig file names, through its driver."""
+    ctx = BuildContext(
+        rig=plan.rig,
+        speed=speed,
+        seed=plan.protocol.seed,
+        animal=animal,
+        protocol=plan.protocol,
+        state_dir=state_dir,
+    )
+    built: dict[str, Any] = {}
+    try:
+        for section in ("daq", "shocker", "camera", "imaging"):
+            device = plan.rig.device(section)
+            if device is None:
+                continue
+            ctx.built = built
+            built[section] = device.spec.build(section, device.config, ctx)
+    except BaseException:
+        for dev in built.values():
+            dev.close()
+        raise
+    return RigDevices(
+        daq=built["daq"],
+        shocker=built["shocker"],
+        camera=built["camera"],
+        imaging=built.get("imaging"),
+        simulated=plan.rig.simulated,
+    )
+
+
+def session_attrs(plan: SessionPlan, animal: str, speed: float | None) -> dict[str, Any]:
+    return {
+        "simulated": plan.rig.simulated,
+        "mode": plan.rig.mode,
+        "animal": animal,
+        "protocol_name": plan.protocol.protocol,
+        "protocol": plan.protocol.model_dump(mode="json"),
+        "protocol_text": plan.loaded.text,
+        "protocol_sha256": plan.loaded.sha256,
+        "protocol_file": plan.loaded.file,
+        "seed": plan.protocol.seed,
+        "rig_name": plan.rig.name,
+        "rig_file": plan.rig.file,
+        "rig_text": plan.rig.text,
+        "speed": "fast" if speed is None else speed,
+        "sample_rate_hz": plan.schedule.sample_rate_hz,
+        "timeline": plan.timeline.to_dict(),
+        "safety": plan.rig.safety.model_dump(),
+    }
+
+
+def run_session(
+    plan: SessionPlan,
+    out_dir: str | Path,
+    animal: str,
+    speed: float | None = 1.0,
+    on_engine: Callable[[Engine], None] | None = None,
+    state_dir: str | None = None,
+) -> tuple[Path, SessionResult]:
+    """Run one session; returns its folder and result. ``on_engine`` connects signals."""
+    devices = build_devices(plan, speed, animal, state_dir)
+    store = None
+    try:
+        store = SessionStore.create(
+            Path(out_dir),
+            animal,
+            plan.protocol.protocol,
+            session_attrs(plan, animal, speed),
+            plan.rig.core.storage.queue_mb,
+        )
+        engine = Engine(plan.timeline, plan.schedule, devices, store, plan.rig.safety)
+        if on_engine is not None:
+            on_engine(engine)
+        result = engine.run()
+        truth = {}
+        for device in (devices.daq, devices.camera, devices.imaging):
+            if isinstance(device, TruthSource):
+                truth.update(device.truth())
+    finally:
+        devices.close()
+        if store is not None:
+            store.close_journal()
+    if truth:
+        write_truth(store.paths.zarr, truth)
+    finalize_session(store.folder, result.status, result.reason, result.accounting)
+    return store.folder, result
+
+
+# ----------------------------------------------------------------------------- journal
+
+
+def read_events(folder: Path) -> list[dict[str, Any]]:
+    """Events from the journal; a half-written last line (a crash) is ignored."""
+    path = folder / "journal" / "events.jsonl"
+    events = []
+    if not path.exists():
+        return events
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return events
+
+
+def read_edge_journal(folder: Path, line: str) -> tuple[np.ndarray, np.ndarray]:
+    path = folder / "journal" / f"edges-{line}.i64"
+    if not path.exists():
+        return np.empty(0, np.int64), np.empty(0, bool)
+    raw = path.read_bytes()
+    packed = np.frombuffer(raw[: len(raw) // 8 * 8], dtype=np.int64)
+    return packed // 2, (packed % 2).astype(bool)
+
+
+def finalize_session(
+    folder: Path,
+    status: str,
+    reason: str,
+    accounting: dict[str, FrameAccounting] | None = None,
+) -> dict[str, Any]:
+    """Fold the journal into ``session.zarr``: edges, events, timestamps, status. Idempotent."""
+    zpath = folder / "session.zarr"
+    attrs = read_root_attrs(zpath)
+    fs = float(attrs["sample_rate_hz"])
+    root = zarr.open_group(str(zpath), mode="a")
+    edges_group = root.require_group("edges")
+    edges_group.attrs["sample_rate_hz"] = fs
+    edges: dict[str, np.ndarray] = {}
+    for f in sorted((folder / "journal").glob("edges-*.i64")):
+        line = f.stem.removeprefix("edges-")
+        samples, rising = read_edge_journal(folder, line)
+        g = edges_group.require_group(line)
+        g.create_array("samples", data=samples, overwrite=True)
+        g.create_array("rising", data=rising, overwrite=True)
+        edges[line] = samples[rising]
+    events = read_events(folder)
+    root.require_group("events").attrs.put({"events": events})
+    streams = {}
+    for name, line in STREAM_EDGE_LINE.items():
+        if name not in root:
+            continue
+        image = root[name]
+        index = image["device_index"][:]
+        written = int((index >= 0).sum()) if accounting is None else accounting[name].written
+        index = index[:written]
+        if image["0"].shape[0] != written:
+            image["0"].resize((written, *image["0"].shape[1:]))
+            image["device_index"].resize((written,))
+        stamps = frame_timestamps(index, edges.get(line, np.empty(0, np.int64)), fs)
+        image.create_array("timestamps_s", data=stamps, overwrite=True)
+        acc = accounting[name] if accounting else _recovered_accounting(name, index, attrs)
+        acc.edges = len(edges.get(line, ()))
+        acc.without_edge = int(np.isnan(stamps).sum())
+        acc.edges_without_frame = max(0, acc.edges - (int(index.max()) + 1 if len(index) else 0))
+        streams[name] = acc.to_dict()
+    return update_root_attrs(
+        zpath, status=status, end_reason=reason, ended_utc=utc_now(), streams=streams
+    )
+
+
+def _recovered_accounting(name: str, index: np.ndarray, attrs: dict) -> FrameAccounting:
+    from rig.schedule import expected_frames
+
+    plan_expected = attrs.get("frames_expected", {}).get(name)
+    if plan_expected is None:
+        sched = _schedule_from_attrs(attrs)
+        plan_expected = expected_frames(sched, name)
+    acc = FrameAccounting(name, plan_expected)
+    acc.written = acc.received = len(index)
+    if len(index):
+        acc.dropped_by_device = int(index.max()) + 1 - len(index)
+    return acc
+
+
+def _schedule_from_attrs(attrs: dict) -> OutputSchedule:
+    from rig.protocol import Protocol
+
+    protocol = Protocol.model_validate(attrs["protocol"], strict=False)
+    timeline = Timeline.from_dict(attrs["timeline"])
+    return compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))
+
+
+def ensure_input(path: str | Path) -> Path:
+    """A session folder (or its session.zarr); :class:`InputError` if it is not one."""
+    p = Path(path)
+    if p.name == "session.zarr":
+        p = p.parent
+    if not (p / "session.zarr" / "zarr.json").is_file():
+        raise InputError(str(path), [Problem("", "not a fear-rig session (no session.zarr here)")])
+    return p

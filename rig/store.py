@@ -1,0 +1,338 @@
+"""The session store (design section 6): one folder per session holding ``session.zarr``.
+
+During a session the store is crash-safe by construction:
+
+- Frames go from a bounded queue to a writer thread that writes whole chunks (at most ~0.5 s of
+  frames each) into arrays preallocated at the expected frame count, so a crash loses at most
+  the chunk being filled; ``journal/progress-STREAM.json`` (atomic) says how many are on disk.
+- Events are appended to ``journal/events.jsonl`` and fsync'ed at every trial boundary.
+- Recorded edges are appended to ``journal/edges-LINE.i64`` as they arrive.
+- Root attributes are rewritten atomically (temporary file, then rename).
+
+:meth:`SessionStore.finish` (or ``rig recover`` after a crash) folds the journal into the Zarr
+store: events, edges, per-frame timestamps and the final status. ``docs/format.md`` documents
+the layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from rig import __version__
+from rig.atomic import write_json_atomic
+from rig.ports import Edges, Frame, StreamInfo
+from rig.sync import FrameAccounting
+
+FORMAT = "fear-rig-session"
+FORMAT_VERSION = 1
+STATUSES = ("running", "complete", "aborted", "interrupted", "recovered")
+CHUNK_SECONDS = 0.5  # the most frames a crash can lose, in seconds of stream
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(text: str, fallback: str = "x") -> str:
+    """A file-name-safe version of user text: no separators, no dot-dot, bounded length."""
+    cleaned = _SAFE_NAME.sub("-", text).strip(".-")[:64]
+    return cleaned or fallback
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def root_attrs_path(zarr_path: Path) -> Path:
+    return zarr_path / "zarr.json"
+
+
+def read_root_attrs(zarr_path: Path) -> dict[str, Any]:
+    meta = json.loads(root_attrs_path(zarr_path).read_text(encoding="utf-8"))
+    return meta.get("attributes", {})
+
+
+def update_root_attrs(zarr_path: Path, **changes: Any) -> dict[str, Any]:
+    """Atomically rewrite the root group's ``zarr.json`` with updated attributes."""
+    path = root_attrs_path(zarr_path)
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta.setdefault("attributes", {}).update(changes)
+    write_json_atomic(path, meta)
+    return meta["attributes"]
+
+
+def _compressor(dtype: np.dtype) -> BloscCodec:
+    shuffle = "bitshuffle" if np.dtype(dtype).itemsize > 1 else "shuffle"
+    return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
+
+
+def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
+    """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream."""
+    return {
+        "ome": {
+            "version": "0.5",
+            "multiscales": [
+                {
+                    "name": name,
+                    "axes": [
+                        {"name": "t", "type": "time", "unit": "second"},
+                        {"name": "y", "type": "space"},
+                        {"name": "x", "type": "space"},
+                    ],
+                    "datasets": [
+                        {
+                            "path": "0",
+                            "coordinateTransformations": [
+                                {"type": "scale", "scale": [1.0 / rate_hz, 1.0, 1.0]}
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+
+
+class StreamWriter:
+    """Writes one frame stream from a bounded queue on its own thread.
+
+    :meth:`append` never blocks: when the queue is full the frame is counted as dropped.
+    """
+
+    def __init__(
+        self,
+        group: zarr.Group,
+        name: str,
+        info: StreamInfo,
+        expected_frames: int,
+        journal: Path,
+        queue_bytes: int,
+    ):
+        self.name = name
+        self.info = info
+        frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
+        self.chunk_t = max(1, min(64, round(info.rate_hz * CHUNK_SECONDS)))
+        self.capacity = max(expected_frames + self.chunk_t, self.chunk_t)
+        image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
+        self.frames = image.create_array(
+            "0",
+            shape=(self.capacity, info.height, info.width),
+            chunks=(self.chunk_t, info.height, info.width),
+            dtype=info.dtype,
+            compressors=_compressor(np.dtype(info.dtype)),
+            fill_value=0,
+            dimension_names=("t", "y", "x"),
+        )
+        self.device_index = image.create_array(
+            "device_index",
+            shape=(self.capacity,),
+            chunks=(self.chunk_t,),
+            dtype="int64",
+            fill_value=-1,
+        )
+        self.accounting = FrameAccounting(name, expected_frames)
+        self._progress = journal / f"progress-{name}.json"
+        self._queue: queue.Queue[Frame | None] = queue.Queue(
+            maxsize=max(4, queue_bytes // max(frame_bytes, 1))
+        )
+        self._last_index = -1
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
+        self._thread.start()
+
+    def append(self, frame: Frame) -> bool:
+        """Queue a frame for writing. Returns False (and counts the loss) if the queue is full."""
+        acc = self.accounting
+        acc.received += 1
+        if frame.index > self._last_index + 1:
+            acc.dropped_by_device += frame.index - self._last_index - 1
+        self._last_index = max(self._last_index, frame.index)
+        try:
+            self._queue.put_nowait(frame)
+        except queue.Full:
+            acc.dropped_by_queue += 1
+            return False
+        return True
+
+    def close(self) -> FrameAccounting:
+        """Flush everything queued, trim the arrays to the frames written, stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+        n = self.accounting.written
+        if n != self.capacity:
+            self.frames.resize((n, self.info.height, self.info.width))
+            self.device_index.resize((n,))
+        return self.accounting
+
+    def _run(self) -> None:
+        block = np.empty((self.chunk_t, self.info.height, self.info.width), self.info.dtype)
+        indices = np.empty(self.chunk_t, np.int64)
+        filled = 0
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                break
+            if self.error is not None:
+                continue  # keep draining so acquisition never blocks; frames are lost
+            block[filled] = frame.image
+            indices[filled] = frame.index
+            filled += 1
+            if filled == self.chunk_t:
+                self._write(block, indices, filled)
+                filled = 0
+        if filled and self.error is None:
+            self._write(block, indices, filled)
+
+    def _write(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
+        start = self.accounting.written
+        try:
+            if start + n > self.capacity:
+                self.capacity = start + n + 16 * self.chunk_t
+                self.frames.resize((self.capacity, self.info.height, self.info.width))
+                self.device_index.resize((self.capacity,))
+            self.frames[start : start + n] = block[:n]
+            self.device_index[start : start + n] = indices[:n]
+            self.accounting.written = start + n
+            write_json_atomic(self._progress, {"written": start + n, "chunk_t": self.chunk_t})
+        except Exception as exc:  # a full or failing disk: keep what is written, report
+            self.error = exc
+
+
+@dataclass
+class SessionPaths:
+    folder: Path
+
+    @property
+    def zarr(self) -> Path:
+        return self.folder / "session.zarr"
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / "journal"
+
+    @property
+    def events(self) -> Path:
+        return self.journal / "events.jsonl"
+
+
+def new_session_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
+    """``OUT/YYYYmmdd-HHMMSS_ANIMAL_PROTOCOL`` (made unique), always inside ``out_dir``."""
+    out_dir = out_dir.resolve()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}_{safe_name(animal, 'animal')}_{safe_name(protocol_name, 'protocol')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        folder = out_dir / (base if n == 0 else f"{base}-{n}")
+        if folder.resolve().parent != out_dir:
+            raise ValueError(f"session folder would escape {out_dir}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"too many sessions named {base} in {out_dir}")
+
+
+class SessionStore:
+    """Writes one session. Create with :meth:`create`; end with :meth:`finish`."""
+
+    def __init__(self, paths: SessionPaths, root: zarr.Group, queue_bytes: int):
+        self.paths = paths
+        self.root = root
+        self.queue_bytes = queue_bytes
+        self.writers: dict[str, StreamWriter] = {}
+        self._events = open(paths.events, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        self._edge_files: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls, out_dir: Path, animal: str, protocol_name: str, attrs: dict[str, Any], queue_mb: int
+    ) -> SessionStore:
+        folder = new_session_folder(Path(out_dir), animal, protocol_name)
+        paths = SessionPaths(folder)
+        paths.journal.mkdir()
+        root = zarr.open_group(str(paths.zarr), mode="w-", zarr_format=3)
+        base = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "software_version": __version__,
+            "status": "running",
+            "started_utc": utc_now(),
+            "ended_utc": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        update_root_attrs(paths.zarr, **base, **attrs)
+        return cls(paths, root, queue_mb * 1_000_000)
+
+    @property
+    def folder(self) -> Path:
+        return self.paths.folder
+
+    def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> StreamWriter:
+        writer = StreamWriter(
+            self.root, name, info, expected_frames, self.paths.journal, self.queue_bytes
+        )
+        self.writers[name] = writer
+        return writer
+
+    def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
+        """Append one event to the journal; ``durable`` fsyncs it (trial boundaries, faults)."""
+        with self._lock:
+            self._events.write(json.dumps(event, default=float) + "\n")
+            self._events.flush()
+            if durable:
+                os.fsync(self._events.fileno())
+
+    def append_edges(self, line: str, edges: Edges) -> None:
+        if len(edges.samples) == 0:
+            return
+        f = self._edge_files.get(line)
+        if f is None:
+            f = self._edge_files[line] = open(self.paths.journal / f"edges-{line}.i64", "ab")  # noqa: SIM115
+        packed = edges.samples.astype(np.int64) * 2 + edges.rising.astype(np.int64)
+        f.write(packed.tobytes())
+        f.flush()
+
+    def sync_journal(self) -> None:
+        """fsync the journal files (called at trial boundaries)."""
+        with self._lock:
+            for f in [self._events, *self._edge_files.values()]:
+                f.flush()
+                os.fsync(f.fileno())
+
+    def set_attrs(self, **changes: Any) -> None:
+        update_root_attrs(self.paths.zarr, **changes)
+
+    def close_writers(self) -> dict[str, FrameAccounting]:
+        return {name: w.close() for name, w in self.writers.items()}
+
+    def close_journal(self) -> None:
+        for f in [self._events, *self._edge_files.values()]:
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+            except (OSError, ValueError):
+                pass
+        self._edge_files.clear()
+
+
+def write_truth(root_path: Path, truth: dict[str, np.ndarray]) -> None:
+    """Save a simulated session's ground truth under ``truth/``."""
+    root = zarr.open_group(str(root_path), mode="a")
+    group = root.require_group("truth")
+    for key, value in truth.items():
+        arr = np.asarray(value)
+        group.create_array(key, data=arr, overwrite=True) if arr.ndim else None

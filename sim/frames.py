@@ -1,0 +1,96 @@
+"""Simulated camera and imaging source: frames rendered at the simulated DAQ's triggers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from rig.ports import Frame, PreflightCheck, StreamInfo
+from rig.rigfile import Fault
+from sim.daq import SimDaq
+
+
+class SimFrameSource:
+    """A frame source whose frame ``k`` is exposed at the DAQ's ``k``-th trigger of its stream.
+
+    Implements ``rig.ports.FrameSource``. Faults: ``camera_drop`` (``count`` frames from
+    ``at_s`` never arrive), ``camera_stall`` (no frame arrives after ``at_s``).
+    """
+
+    simulated = True
+
+    def __init__(
+        self,
+        daq: SimDaq,
+        stream: str,
+        width: int,
+        height: int,
+        dtype: str,
+        render: Callable[[int], np.ndarray],
+        delivers_frames: bool = True,
+        faults: list[Fault] | None = None,
+    ):
+        self.daq = daq
+        self.stream = stream
+        self.width, self.height, self.dtype = width, height, dtype
+        self.render = render
+        self.delivers_frames = delivers_frames
+        self.faults: list[str] = []
+        self._faults = [f for f in faults or [] if f.kind in ("camera_drop", "camera_stall")]
+        self._next = 0
+        self._running = False
+
+    def preflight(self) -> list[PreflightCheck]:
+        return [
+            PreflightCheck(
+                self.stream, "device", True, f"simulated {self.width}x{self.height} {self.dtype}"
+            )
+        ]
+
+    def info(self) -> StreamInfo:
+        sched = self.daq.schedule
+        rate = 30.0
+        if sched is not None:
+            rate = sched.camera_rate_hz if self.stream == "video" else sched.imaging_rate_hz or 30.0
+        return StreamInfo(self.width, self.height, self.dtype, rate)
+
+    def start(self, expected_frames: int) -> None:
+        self._next = 0
+        self._running = True
+
+    def read_frames(self) -> list[Frame]:
+        if not self._running or not self.delivers_frames:
+            return []
+        triggers = self.daq.triggers.get(self.stream)
+        if triggers is None:
+            return []
+        limit = self.daq.position
+        if self.daq.stopped_at is not None:
+            limit = min(limit, self.daq.stopped_at)
+        available = int(np.searchsorted(triggers, limit, side="right"))
+        frames = []
+        fs = self.daq.sample_rate_hz
+        for k in range(self._next, available):
+            t = triggers[k] / fs
+            if self._dropped(k, t, triggers, fs):
+                continue
+            frames.append(Frame(k, self.render(k)))
+        self._next = max(self._next, available)
+        return frames
+
+    def _dropped(self, k: int, t: float, triggers: np.ndarray, fs: float) -> bool:
+        for f in self._faults:
+            if f.kind == "camera_stall" and t >= f.at_s:
+                return True
+            if f.kind == "camera_drop":
+                first = int(np.searchsorted(triggers, round(f.at_s * fs)))
+                if first <= k < first + f.count:
+                    return True
+        return False
+
+    def stop(self) -> None:
+        self._running = False
+
+    def close(self) -> None:
+        self._running = False

@@ -1,0 +1,146 @@
+"""The simulated rig's drivers, registered under the ``sim`` entry point.
+
+Every device section of a rig file can say ``driver: sim``. The devices share one
+:class:`SimSession`: the DAQ's clock drives the cameras, the simulated world renders the
+frames, and faults from the rig file's ``faults:`` list fire at their session time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from rig.devices import BuildContext, DriverSpec
+from rig.protocol import StrictModel
+from rig.rigfile import Fault
+from sim.daq import SimDaq
+from sim.frames import SimFrameSource
+from sim.shocker import SimShocker
+from sim.world import SimWorld
+
+SHOCKER_FAULTS = ("serial_disconnect", "shocker_refuse", "shocker_no_reply")
+
+
+class SimDaqConfig(StrictModel):
+    sample_rate_hz: float = Field(default=20_000.0, ge=1_000, le=1_000_000)
+
+
+class SimShockerConfig(StrictModel):
+    """The simulated shock generator has no settings of its own."""
+
+
+class SimCameraConfig(StrictModel):
+    width: int = Field(default=640, ge=16, le=4096)
+    height: int = Field(default=480, ge=16, le=4096)
+
+
+class SimImagingConfig(StrictModel):
+    width: int = Field(default=512, ge=16, le=4096)
+    height: int = Field(default=512, ge=16, le=4096)
+    neurons: int = Field(default=60, ge=1, le=5000)
+    delivers_frames: bool = True
+
+
+class SimSession:
+    """What the simulated devices of one session share."""
+
+    def __init__(self, ctx: BuildContext):
+        self.ctx = ctx
+        self.faults: list[Fault] = list(ctx.rig.core.faults)
+        self.world: SimWorld | None = None
+
+    def world_for(self, daq: SimDaq) -> SimWorld:
+        if self.world is None:
+            assert daq.schedule is not None, "the DAQ is configured before frames are rendered"
+            cam = self.ctx.rig.device("camera").config
+            img = self.ctx.rig.device("imaging")
+            img_cfg = img.config if img is not None else SimImagingConfig()
+            self.world = SimWorld(
+                daq.schedule,
+                daq.triggers["video"],
+                daq.triggers.get("imaging"),
+                (cam.width, cam.height),
+                (img_cfg.width, img_cfg.height),
+                img_cfg.neurons,
+                seed=self.ctx.seed,
+            )
+        return self.world
+
+
+class SimRigDaq(SimDaq):
+    """The simulated DAQ plus the session's ground truth."""
+
+    session: SimSession
+
+    def truth(self) -> dict[str, np.ndarray]:
+        if self.session.world is None:
+            return {}
+        return self.session.world.truth()
+
+
+def _session(ctx: BuildContext) -> SimSession:
+    daq = ctx.built.get("daq")
+    if isinstance(daq, SimRigDaq):
+        return daq.session
+    raise ValueError("simulated cameras and shock generators need the simulated DAQ (driver: sim)")
+
+
+def _build(section: str, config: Any, ctx: BuildContext) -> Any:
+    if section == "daq":
+        session = SimSession(ctx)
+        daq = SimRigDaq(config.sample_rate_hz, ctx.speed, session.faults)
+        daq.session = session
+        return daq
+    session = _session(ctx)
+    daq = ctx.built["daq"]
+    if section == "shocker":
+        shocker = SimShocker(ctx.rig.safety.max_current_ma)
+        _fire_at(daq, session.faults, SHOCKER_FAULTS, shocker.inject)
+        return shocker
+    if section == "camera":
+        return SimFrameSource(
+            daq,
+            "video",
+            config.width,
+            config.height,
+            "uint8",
+            lambda k: session.world_for(daq).render_video(k),
+            faults=session.faults,
+        )
+    return SimFrameSource(
+        daq,
+        "imaging",
+        config.width,
+        config.height,
+        "uint16",
+        lambda k: session.world_for(daq).render_imaging(k),
+        delivers_frames=config.delivers_frames,
+    )
+
+
+def _fire_at(daq: SimDaq, faults: list[Fault], kinds: tuple[str, ...], fire) -> None:
+    pending = sorted((f for f in faults if f.kind in kinds), key=lambda f: f.at_s)
+
+    def listener(position: int) -> None:
+        while pending and pending[0].at_s * daq.sample_rate_hz <= position:
+            fire(pending.pop(0).kind)
+
+    daq.on_advance(listener)
+
+
+def build_sim_devices() -> DriverSpec:
+    """The ``sim`` entry point: one driver name serving every section."""
+    return DriverSpec(
+        name="sim",
+        sections=("daq", "shocker", "camera", "imaging"),
+        config_model={
+            "daq": SimDaqConfig,
+            "shocker": SimShockerConfig,
+            "camera": SimCameraConfig,
+            "imaging": SimImagingConfig,
+        },
+        build=_build,
+        simulated=True,
+    )
