@@ -1,0 +1,1 @@
+"""Simulated hardware behind the ports of :mod:`rig.ports`, and the simulated animal."""
