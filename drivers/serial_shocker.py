@@ -78,11 +78,13 @@ class LineTemplate:
     def __init__(self, text: str, armed_words: tuple[str, str], case_sensitive: bool) -> None:
         self.text = text
         self.fields: tuple[str, ...] = ()
+        self.literal = ""  # the template's fixed text, fields left out
         self._armed_words = armed_words
         self._case_sensitive = case_sensitive
         pattern = []
         for literal, name, spec, conversion in string.Formatter().parse(text):
             pattern.append(re.escape(literal))
+            self.literal += literal
             if name is None:
                 continue
             if name not in _FIELD_PATTERNS:
@@ -194,6 +196,8 @@ class ShockerProfile(BaseModel):
         if same(self.commands.arm.reply, self.commands.disarm.reply):
             raise ValueError("commands.arm.reply and commands.disarm.reply must differ")
         self._error = self._template("error_reply", self.error_reply, _ERROR_FIELDS, set())
+        if not self._error.literal.strip():
+            raise ValueError("error_reply: needs literal text (it is checked before any reply)")
         return self
 
     def _template(
@@ -431,14 +435,14 @@ class SerialShockGenerator:
             return self._interpret(command, reply, record)
 
     def _interpret(self, command: str, reply: str, record: CommandRecord) -> dict:
-        values = self.profile.reply_template(command).parse(reply)
-        if values is not None:
-            return values
         error = self.profile.error_template.parse(reply)
         if error is not None:
             record.error = f"device error: {reply}"
             code, message = error.get("code", "?"), error.get("message", reply)
             raise ShockerError(f"shocker: {command}: device refused (error {code}: {message})")
+        values = self.profile.reply_template(command).parse(reply)
+        if values is not None:
+            return values
         record.error = f"unexpected reply {reply!r}"
         raise ShockerError(f"shocker: {command}: unexpected reply {reply!r}")
 
