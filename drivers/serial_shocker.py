@@ -311,6 +311,13 @@ class ShockerStatus:
 class _LinkLost(Exception):
     """The port failed at the OS level: the link is gone for good."""
 
+    @classmethod
+    def wrap(cls, exc: BaseException) -> _LinkLost:
+        args = exc.args
+        if len(args) == 2 and isinstance(args[0], int):  # termios.error is a bare tuple
+            return cls(f"[Errno {args[0]}] {args[1]}")
+        return cls(str(exc) or type(exc).__name__)
+
 
 class SerialShockGenerator:
     """A shock generator on a serial port, implementing :class:`rig.ports.ShockGenerator`.
@@ -455,7 +462,7 @@ class SerialShockGenerator:
         except serial.SerialTimeoutException as exc:
             raise ShockerError(f"shocker: write timed out: {exc}") from exc
         except Exception as exc:  # SerialException, OSError, termios.error: the link is gone
-            raise _LinkLost(str(exc) or type(exc).__name__) from exc
+            raise _LinkLost.wrap(exc) from exc
         return self._read_line(port, deadline)
 
     def _read_line(self, port: serial.Serial, deadline: float) -> bytes | None:
@@ -479,7 +486,7 @@ class SerialShockGenerator:
             except Exception as exc:
                 if self._closing:
                     raise ShockerError("shocker: the driver was closed during a command") from exc
-                raise _LinkLost(str(exc) or type(exc).__name__) from exc
+                raise _LinkLost.wrap(exc) from exc
 
     # -- the port protocol -------------------------------------------------------------------
 
