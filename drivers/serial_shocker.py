@@ -22,6 +22,7 @@ stop, e.g. because the host process hangs or dies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -392,7 +393,8 @@ class SerialShockGenerator:
             except ShockerError:
                 port, self._port = self._port, None  # never run without the watchdog asked for
                 self._cancel(port)
-                port.close()
+                with contextlib.suppress(Exception):
+                    port.close()
                 raise
 
     def _set_watchdog(self, watchdog_ms: int) -> None:

@@ -341,3 +341,19 @@ def test_build_takes_the_limit_from_the_rig_file():
     checks = driver.preflight()
     assert [(c.name, c.ok) for c in checks] == [("port", False)]
     driver.close()
+
+
+def test_open_fails_when_the_watchdog_cannot_be_set():
+    emulator = ShockerEmulator()
+    path = emulator.start()
+    emulator.inject("garbage")
+    driver = SerialShockGenerator(SerialShockerConfig(port=path), max_current_ma=1.0)
+    try:
+        with pytest.raises(ShockerError, match="set_watchdog"):
+            driver.open()
+        assert not driver.is_open
+        checks = driver.preflight()
+        assert [(c.name, c.ok) for c in checks] == [("port", False)]
+    finally:
+        driver.close()
+        emulator.stop()
