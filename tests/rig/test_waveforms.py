@@ -68,7 +68,7 @@ def test_noise_without_broadband_point_is_an_error():
 
 
 def test_too_loud_and_above_nyquist_are_refused():
-    with pytest.raises(WaveformError, match="cs: .*above max_output_v"):
+    with pytest.raises(WaveformError, match=r"cs: .*above max_output_v"):
         Synthesizer(schedule(), max_output_v=0.5)
     loud = schedule(sounds=(SoundBlock(0, 100, "tone", 70.0, frequency_hz=12000.0),))
     with pytest.raises(WaveformError, match="sample rate"):
@@ -113,9 +113,7 @@ def test_noise_is_seeded_uniform_and_at_level():
     x = synth.sound(80000, 10000)
     assert rms(x[200:-200]) == pytest.approx(0.3, rel=0.02)
     assert np.abs(x).max() <= 0.3 * math.sqrt(3) + 1e-12
-    other_seed = schedule(
-        sounds=(SoundBlock(80000, 90000, "white_noise", 65.0, seed=8),)
-    )
+    other_seed = schedule(sounds=(SoundBlock(80000, 90000, "white_noise", 65.0, seed=8),))
     assert not np.allclose(Synthesizer(other_seed).sound(80000, 10000), x)
 
 
