@@ -1,0 +1,1 @@
+"""Real hardware behind the rig.ports interfaces."""
