@@ -524,9 +524,9 @@ class NiDaq:
         self._close_tasks()
         self._started = False
         for name, line in self._do_lines().items():
-            self._static_write(name, line, False)
+            self._static_write("tone_gate" if name == TONE_GATE else name, line, False)
         if self.config.tone_output == "analog" and self.config.lines.tone:
-            self._static_write("tone", self.config.lines.tone, 0.0)
+            self._static_write("sound", self.config.lines.tone, 0.0)
 
     def _static_write(self, name: str, line: str, value: bool | float) -> None:
         try:
