@@ -455,9 +455,10 @@ def test_safe_state_on_close_drives_everything_low(fake):
     streaming = [t for t in fake.tasks.values() if not t.name.startswith("fear-rig-safe")]
     assert all(t.stopped and t.closed for t in streaming)
     safe = {t.name: t for t in fake.tasks.values() if t.name.startswith("fear-rig-safe")}
-    for name, line in [("shock_gate", "port0/line0"), ("imaging_start", "port0/line1")]:
+    wired = [("shock_gate", "line0"), ("imaging_start", "line1"), ("tone_gate", "line2")]
+    for name, line in wired:
         task = safe[f"fear-rig-safe-{name}"]
-        assert task.channels == [f"Dev1/{line}"] and task.closed
+        assert task.channels == [f"Dev1/port0/{line}"] and task.closed
         assert task.data.tolist() == [[False]]
     assert safe["fear-rig-safe-sound"].data.tolist() == [0.0]
     n_tasks = len(fake.tasks)
