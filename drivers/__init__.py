@@ -1,1 +1,1 @@
-"""Real hardware behind the ports of :mod:`rig.ports`: one module per device family."""
+"""Real hardware behind the rig.ports interfaces."""

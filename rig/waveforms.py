@@ -1,0 +1,290 @@
+"""Sample-exact output buffers from an :class:`~rig.schedule.OutputSchedule`, chunk by chunk.
+
+A DAQ driver asks a :class:`Synthesizer` for any range ``[start, start + n)`` of samples and
+gets the sound output in volts and the digital lines as boolean arrays. Every sample is a pure
+function of its absolute index, so the chunks of a long session join up exactly: synthesising
+in chunks gives the same samples as synthesising in one go. Samples past the end of the
+schedule are silent and low, so a driver can pad the tail of its buffer with them.
+
+Conventions (the rig file's ``speaker.calibration`` and the sim DAQ follow them too):
+
+* A calibration point ``(frequency_hz, volts, level_db)`` says that a sine at ``frequency_hz``
+  of ``volts`` **RMS** plays at ``level_db`` dB SPL. A level L needs
+  ``volts * 10 ** ((L - level_db) / 20)`` V RMS. Between points the gain (dB of volts per dB
+  SPL) is interpolated linearly in log-frequency; a tone outside the calibrated range is an
+  error, never an extrapolation.
+* White noise is calibrated by a point with ``frequency_hz: 0`` (broadband). The noise is
+  uniform (peak = sqrt(3) x RMS), so its peak voltage is known exactly.
+* Every sound on/off (each pip of a pip train) gets a raised-cosine ramp of ``ramp_ms``; the
+  first and last samples of a sound are small but non-zero, so the first non-zero sample of
+  the output is the sound's ``start_sample``.
+* Tones restart at the same phase (half a sample past zero) at every pip onset, so every
+  pip is identical.
+* The output is hard-clipped at ``max_output_v`` whatever happens; :meth:`Synthesizer.check`
+  (run by the constructor) refuses a schedule whose sounds would need clipping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig.ports import Edges
+from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
+
+IMAGING_START = "imaging_start"  # the microscope start pulse (output only)
+DIGITAL_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START)
+BROADBAND_HZ = 0.0  # calibration frequency that stands for white noise
+NOISE_BLOCK = 1 << 16  # white noise is drawn in blocks seeded by (seed, block index)
+_NOISE_PEAK_FACTOR = math.sqrt(3.0)  # uniform noise: peak / RMS
+_SINE_PEAK_FACTOR = math.sqrt(2.0)
+
+
+class WaveformError(ValueError):
+    """The schedule cannot be played: no calibration for a sound, too loud, above Nyquist."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One continuous stretch of sound (a whole sound, or one pip), end exclusive."""
+
+    start: int
+    stop: int
+    block: SoundBlock
+    rms_v: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Samples ``[start, start + n)`` of every output."""
+
+    start: int
+    sound_v: np.ndarray  # float64 volts
+    lines: dict[str, np.ndarray]  # bool per digital line, keyed by DIGITAL_LINES
+
+    @property
+    def n(self) -> int:
+        return len(self.sound_v)
+
+
+def level_to_volts(
+    level_db: float,
+    frequency_hz: float | None,
+    calibration: tuple[tuple[float, float, float], ...] | list[tuple[float, float, float]],
+) -> float:
+    """RMS volts that play ``level_db`` dB SPL at ``frequency_hz`` (None or 0: white noise).
+
+    Raises :class:`WaveformError` if no calibration point covers the sound.
+    """
+    points = sorted((float(f), float(v), float(db)) for f, v, db in calibration)
+    if not frequency_hz:
+        broadband = [p for p in points if p[0] == BROADBAND_HZ]
+        if not broadband:
+            raise WaveformError(
+                "no speaker calibration for white noise: add a point with frequency_hz: 0"
+            )
+        _, v, db = broadband[0]
+        return v * 10 ** ((level_db - db) / 20)
+    tones = [p for p in points if p[0] > 0]
+    if not tones or not tones[0][0] <= frequency_hz <= tones[-1][0]:
+        have = f"{tones[0][0]:g}-{tones[-1][0]:g} Hz" if tones else "no tone points"
+        raise WaveformError(
+            f"no speaker calibration covers {frequency_hz:g} Hz (calibrated: {have})"
+        )
+    freqs = np.log([p[0] for p in tones])
+    gain_db = np.array([20 * math.log10(p[1]) - p[2] for p in tones])
+    g = float(np.interp(math.log(frequency_hz), freqs, gain_db))
+    return 10 ** ((g + level_db) / 20)
+
+
+def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
+    if block.pips is None:
+        return [(block.start_sample, block.stop_sample)]
+    period = rate / block.pips.rate_hz
+    on = max(1, round(block.pips.on_s * rate))
+    out = []
+    k = 0
+    while True:
+        a = block.start_sample + round(k * period)
+        if a >= block.stop_sample:
+            return out
+        out.append((a, min(a + on, block.stop_sample)))
+        k += 1
+
+
+def _ramp(distance: np.ndarray, n_ramp: int) -> np.ndarray:
+    """Raised-cosine gain for samples ``distance`` samples inside a segment's edge."""
+    if n_ramp <= 0:
+        return np.ones(distance.shape)
+    x = np.minimum((distance + 0.5) / n_ramp, 1.0)
+    return np.sin(0.5 * np.pi * x) ** 2
+
+
+def _noise(seed: int, offset_start: int, n: int) -> np.ndarray:
+    """Uniform white noise of unit RMS for offsets ``[offset_start, +n)`` into a sound."""
+    out = np.empty(n)
+    first = offset_start // NOISE_BLOCK
+    last = (offset_start + n - 1) // NOISE_BLOCK
+    pos = 0
+    for b in range(first, last + 1):
+        values = np.random.default_rng([seed, b]).uniform(-1.0, 1.0, NOISE_BLOCK)
+        lo = max(offset_start - b * NOISE_BLOCK, 0)
+        hi = min(offset_start + n - b * NOISE_BLOCK, NOISE_BLOCK)
+        out[pos : pos + hi - lo] = values[lo:hi]
+        pos += hi - lo
+    return out * _NOISE_PEAK_FACTOR
+
+
+class Synthesizer:
+    """Synthesises any chunk of a schedule's outputs. Checks the schedule when built."""
+
+    def __init__(
+        self,
+        schedule: OutputSchedule,
+        *,
+        max_output_v: float = 10.0,
+        calibration: tuple[tuple[float, float, float], ...] | None = None,
+        imaging_pulse_s: float = 0.01,
+    ) -> None:
+        """``calibration`` overrides ``schedule.speaker_calibration`` when the schedule has none.
+
+        Raises :class:`WaveformError` if a sound cannot be played (see :meth:`check`).
+        """
+        self.schedule = schedule
+        self.rate = float(schedule.sample_rate_hz)
+        self.max_output_v = float(max_output_v)
+        self.calibration = tuple(schedule.speaker_calibration or calibration or ())
+        self.segments = self._build_segments()
+        self._seg_starts = np.array([s.start for s in self.segments], np.int64)
+        self._seg_stops_max = np.maximum.accumulate(
+            np.array([s.stop for s in self.segments], np.int64)
+        )
+        self._tone = [(s.start, s.stop) for s in self.segments]
+        self._shocks = sorted((p.start_sample, p.stop_sample) for p in schedule.shocks)
+        self._imaging = (
+            (
+                schedule.imaging_start_sample,
+                schedule.imaging_start_sample + max(1, round(imaging_pulse_s * self.rate)),
+            )
+            if schedule.imaging_rate_hz is not None
+            else None
+        )
+
+    def _build_segments(self) -> list[Segment]:
+        segments = []
+        for block in self.schedule.sounds:
+            rms = self._check_block(block)
+            for a, b in _segments(block, self.rate):
+                segments.append(Segment(a, b, block, rms))
+        segments.sort(key=lambda s: s.start)
+        return segments
+
+    def _check_block(self, block: SoundBlock) -> float:
+        name = block.stimulus or block.kind
+        if block.kind == "tone":
+            if not block.frequency_hz or block.frequency_hz >= self.rate / 2:
+                raise WaveformError(
+                    f"{name}: tone frequency {block.frequency_hz} Hz needs a sample rate above "
+                    f"{2 * (block.frequency_hz or 0):g} Hz (have {self.rate:g})"
+                )
+            freq, peak_factor = block.frequency_hz, _SINE_PEAK_FACTOR
+        else:
+            freq, peak_factor = None, _NOISE_PEAK_FACTOR
+        try:
+            rms = level_to_volts(block.level_db, freq, self.calibration)
+        except WaveformError as exc:
+            raise WaveformError(f"{name}: {exc}") from None
+        if rms * peak_factor > self.max_output_v * (1 + 1e-9):
+            raise WaveformError(
+                f"{name}: {block.level_db:g} dB SPL needs {rms * peak_factor:.3g} V peak, "
+                f"above max_output_v {self.max_output_v:g} V"
+            )
+        return rms
+
+    def sound(self, start: int, n: int) -> np.ndarray:
+        """The sound output in volts for samples ``[start, start + n)``."""
+        out = np.zeros(n)
+        if not self.segments or n <= 0:
+            return out
+        stop = start + n
+        # Segments are sorted by start; skip those that ended before this chunk.
+        first = int(np.searchsorted(self._seg_stops_max, start, side="right"))
+        last = int(np.searchsorted(self._seg_starts, stop, side="left"))
+        for seg in self.segments[first:last]:
+            a, b = max(seg.start, start), min(seg.stop, stop)
+            if a < b:
+                out[a - start : b - start] += self._segment_samples(seg, a, b)
+        return np.clip(out, -self.max_output_v, self.max_output_v, out=out)
+
+    def _segment_samples(self, seg: Segment, a: int, b: int) -> np.ndarray:
+        idx = np.arange(a, b, dtype=np.int64)
+        block = seg.block
+        n_ramp = round(block.ramp_ms * self.rate / 1000.0)
+        envelope = np.minimum(_ramp(idx - seg.start, n_ramp), _ramp(seg.stop - 1 - idx, n_ramp))
+        if block.kind == "tone":
+            # Half a sample of phase, like the ramp, so no sound starts on an exact zero.
+            phase = 2 * np.pi * block.frequency_hz * ((idx - seg.start + 0.5) / self.rate)
+            carrier = _SINE_PEAK_FACTOR * np.sin(phase)
+        else:
+            carrier = _noise(block.seed, a - block.start_sample, b - a)
+        return seg.rms_v * envelope * carrier
+
+    def lines(self, start: int, n: int) -> dict[str, np.ndarray]:
+        """The digital lines (``DIGITAL_LINES``) as booleans for ``[start, start + n)``."""
+        return {
+            SHOCK_GATE: _gate(self._shocks, start, n),
+            TONE_GATE: _gate(self._tone, start, n),
+            IMAGING_START: _gate([self._imaging] if self._imaging else [], start, n),
+        }
+
+    def chunk(self, start: int, n: int) -> Chunk:
+        """Every output for samples ``[start, start + n)``."""
+        return Chunk(start, self.sound(start, n), self.lines(start, n))
+
+
+def _gate(intervals: list[tuple[int, int]], start: int, n: int) -> np.ndarray:
+    out = np.zeros(max(n, 0), bool)
+    for a, b in intervals:
+        lo, hi = max(a - start, 0), min(b - start, n)
+        if lo < hi:
+            out[lo:hi] = True
+    return out
+
+
+def synthesize(schedule: OutputSchedule, start: int, n: int, **kwargs: object) -> Chunk:
+    """One-off :meth:`Synthesizer.chunk` (builds a :class:`Synthesizer` each call)."""
+    return Synthesizer(schedule, **kwargs).chunk(start, n)  # type: ignore[arg-type]
+
+
+def find_edges(samples: np.ndarray, start_sample: int, previous: bool = False) -> Edges:
+    """Transitions in a boolean sample array whose first sample is ``start_sample``.
+
+    ``previous`` is the line's state just before the array (the last sample of the previous
+    chunk), so an edge on a chunk boundary is found exactly once. An edge's sample is the first
+    sample at the new level.
+    """
+    values = np.asarray(samples, bool)
+    if values.size == 0:
+        return Edges.empty()
+    padded = np.concatenate(([bool(previous)], values))
+    changed = np.flatnonzero(padded[1:] != padded[:-1])
+    return Edges((changed + start_sample).astype(np.int64), values[changed].copy())
+
+
+def edges_from_counts(counts: np.ndarray, start_sample: int, previous_count: int = 0) -> Edges:
+    """Rising edges from a buffered edge counter sampled once per sample clock tick.
+
+    ``counts`` are the running totals (uint32, wrapping) at samples ``start_sample...``;
+    ``previous_count`` is the total at the sample before. An edge is placed on the first sample
+    whose count includes it; k edges within one sample period give k entries at that sample.
+    """
+    values = np.asarray(counts, np.uint32)
+    if values.size == 0:
+        return Edges.empty()
+    padded = np.concatenate((np.array([previous_count], np.uint32), values))
+    steps = (padded[1:] - padded[:-1]).astype(np.int64)  # uint32 arithmetic wraps correctly
+    where = np.flatnonzero(steps)
+    samples = np.repeat(where + start_sample, steps[where]).astype(np.int64)
+    return Edges(samples, np.ones(samples.size, bool))
