@@ -236,16 +236,21 @@ class Engine:
         d.daq.start()
         self._set_state(EngineState.RUNNING)
         t_s = 0.0
-        last_heartbeat = 0.0
+        last_beat_host, last_beat_session = 0.0, 0.0
         while t_s < duration and not self._abort.is_set():
             t_s = d.daq.wait(min(t_s + STEP_S, duration))
             self._t_s = t_s
             self._take_edges(d.daq.read_edges(), t_s)
             self._take_frames()
+            # Beat often in host time (the device's watchdog) and in session time (so a
+            # faster-than-real-time rehearsal notices a lost link as soon as a real run would).
             now = time.monotonic()
-            if self.schedule.shocks and now - last_heartbeat >= HEARTBEAT_EVERY_S:
+            if (
+                now - last_beat_host >= HEARTBEAT_EVERY_S
+                or t_s - last_beat_session >= HEARTBEAT_EVERY_S
+            ):
                 d.shocker.heartbeat()
-                last_heartbeat = now
+                last_beat_host, last_beat_session = now, t_s
             self._check_streams(t_s)
             self._prepare_next_shock(t_s)
             self._emit_progress(t_s)

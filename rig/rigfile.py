@@ -48,9 +48,10 @@ class SafetyLimits(StrictModel):
 
 
 class CalibrationPoint(StrictModel):
-    """The speaker gives ``level_db`` dB SPL at ``frequency_hz`` when driven at ``volts``."""
+    """The speaker gives ``level_db`` dB SPL at ``frequency_hz`` when driven at ``volts`` (RMS
+    of a sine). ``frequency_hz: 0`` calibrates white noise."""
 
-    frequency_hz: float = Field(gt=0, le=100_000)
+    frequency_hz: float = Field(ge=0, le=100_000)
     volts: float = Field(gt=0, le=10)
     level_db: float = Field(ge=0, le=140)
 

@@ -17,10 +17,15 @@ from rig.protocol import StrictModel
 from rig.rigfile import Fault
 from sim.daq import SimDaq
 from sim.frames import SimFrameSource
-from sim.shocker import SimShocker
+from sim.shocker_emulator import open_simulated_shocker
 from sim.world import SimWorld
 
-SHOCKER_FAULTS = ("serial_disconnect", "shocker_refuse", "shocker_no_reply")
+# Rig-file fault kinds -> what the shock generator emulator is told to do.
+SHOCKER_FAULTS = {
+    "serial_disconnect": "disconnect",
+    "shocker_refuse": "refuse_current",
+    "shocker_no_reply": "no_reply",
+}
 
 
 class SimDaqConfig(StrictModel):
@@ -28,7 +33,9 @@ class SimDaqConfig(StrictModel):
 
 
 class SimShockerConfig(StrictModel):
-    """The simulated shock generator has no settings of its own."""
+    """The simulated shock generator: the real serial driver against an emulator on a pty."""
+
+    profile: str = "default"
 
 
 class SimCameraConfig(StrictModel):
@@ -50,6 +57,7 @@ class SimSession:
         self.ctx = ctx
         self.faults: list[Fault] = list(ctx.rig.core.faults)
         self.world: SimWorld | None = None
+        self.shocker_emulator: Any = None
 
     def world_for(self, daq: SimDaq) -> SimWorld:
         if self.world is None:
@@ -96,8 +104,13 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
     session = _session(ctx)
     daq = ctx.built["daq"]
     if section == "shocker":
-        shocker = SimShocker(ctx.rig.safety.max_current_ma)
-        _fire_at(daq, session.faults, SHOCKER_FAULTS, shocker.inject)
+        shocker, emulator = open_simulated_shocker(
+            ctx.rig.safety.max_current_ma, profile=config.profile
+        )
+        session.shocker_emulator = emulator
+        _fire_at(
+            daq, session.faults, tuple(SHOCKER_FAULTS), lambda k: emulator.inject(SHOCKER_FAULTS[k])
+        )
         return shocker
     if section == "camera":
         return SimFrameSource(
