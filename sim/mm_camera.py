@@ -19,6 +19,7 @@ waits for a trigger that will not come.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class SimCameraDevice(CameraDevice):
         self._idle = True  # the last frame claimed has reached the core
         self._pending = 0  # triggers received, not yet exposed
         self._next_frame = 0
+        self._limit = 0  # exposures in the current sequence
+        self._thread: threading.Thread | None = None  # the core's acquisition thread
         self._drops: set[int] = set()
         self.ignored_triggers = 0
         self.set_property_allowed_values("Binning", _BINNINGS)
@@ -73,21 +76,40 @@ class SimCameraDevice(CameraDevice):
     # -- what the simulated DAQ calls ---------------------------------------------------
 
     def trigger(self, count: int = 1) -> None:
-        """``count`` trigger pulses reached the camera. Thread-safe, non-blocking."""
+        """``count`` trigger pulses reached the camera. Thread-safe, non-blocking.
+
+        Pulses count only while a sequence is running in external mode and has exposures
+        left; the rest are ignored (and counted in :attr:`ignored_triggers`)."""
         with self._cond:
-            if self._armed and self._trigger_mode == "External":
-                self._pending += count
-                self._cond.notify_all()
-            else:
-                self.ignored_triggers += count
+            room = self._limit - self._next_frame - self._pending
+            if not self._running() or self._trigger_mode != "External":
+                room = 0
+            accepted = max(0, min(count, room))
+            self._pending += accepted
+            self.ignored_triggers += count - accepted
+            self._cond.notify_all()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until every trigger so far has become a frame in the core's buffer (or the
+        """Wait until every accepted trigger has become a frame in the core's buffer (or the
         sequence ended). Returns False on timeout. Lets a simulated run be deterministic."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
-            return self._cond.wait_for(
-                lambda: not self._armed or (self._pending == 0 and self._idle), timeout_s
-            )
+            while not self._flushed():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, _POLL_S))
+            return True
+
+    def _running(self) -> bool:
+        # The core's thread ends without resuming the generator once it has its n frames.
+        thread = self._thread
+        return self._armed and (thread is None or thread.is_alive())
+
+    def _flushed(self) -> bool:
+        if not self._running():
+            return True
+        return self._pending == 0 and self._idle
 
     def drop(self, frame_indices: Iterable[int]) -> None:
         """Never deliver these frame numbers (counted from 0 at each sequence start)."""
@@ -178,7 +200,9 @@ class SimCameraDevice(CameraDevice):
             self._idle = True
             self._pending = 0
             self._next_frame = 0
-        return self._frames(n, get_buffer)
+            self._limit = n if n is not None else 2**63
+            self._thread = None
+        return self._frames(get_buffer)
 
     def shutdown(self) -> None:
         with self._cond:
@@ -187,14 +211,14 @@ class SimCameraDevice(CameraDevice):
 
     # -- acquisition loop ---------------------------------------------------------------
 
-    def _frames(
-        self, n: int | None, get_buffer: Callable[[Sequence[int], Any], np.ndarray]
-    ) -> Iterator[Mapping]:
-        stop_event = getattr(threading.current_thread(), "stop_event", None)
-        limit = n if n is not None else 2**63
+    def _frames(self, get_buffer: Callable[[Sequence[int], Any], np.ndarray]) -> Iterator[Mapping]:
+        thread = threading.current_thread()
+        stop_event = getattr(thread, "stop_event", None)
+        with self._cond:
+            self._thread = thread
         try:
             while True:
-                k = self._next_exposure(limit, stop_event)
+                k = self._next_exposure(stop_event)
                 if k is None:
                     return
                 if k in self._drops:
@@ -210,13 +234,13 @@ class SimCameraDevice(CameraDevice):
                 self._pending = 0
                 self._cond.notify_all()
 
-    def _next_exposure(self, limit: int, stop_event: threading.Event | None) -> int | None:
+    def _next_exposure(self, stop_event: threading.Event | None) -> int | None:
         """Claim the next frame number, waiting for a trigger; None when the sequence ends."""
         with self._cond:
             self._idle = True
             self._cond.notify_all()
             while True:
-                if not self._armed or self._next_frame >= limit:
+                if not self._armed or self._next_frame >= self._limit:
                     return None
                 if stop_event is not None and stop_event.is_set():
                     return None
@@ -246,21 +270,23 @@ def make_sim_camera(
     """The real Micro-Manager driver on a ``UniMMCore`` holding a :class:`SimCameraDevice`.
 
     ``config`` holds further :class:`MMCameraConfig` keys (``exposure_ms``, ``roi``,
-    ``binning``, ``buffer_mb``...); trigger properties and the frame-number tag are set for
-    the simulated device. The driver owns the core: ``camera.close()`` unloads the device.
+    ``binning``, ``buffer_mb``...); ``trigger_properties`` defaults to the simulated device's
+    ``{"TriggerMode": "External"}`` and ``frame_number_key`` to its ``FrameNumber`` tag.
+    The driver owns the core: ``camera.close()`` unloads the device. The simulated DAQ calls
+    ``device.trigger(n)`` for every ``n`` camera trigger pulses it plays (and
+    ``device.flush()`` when it must be sure the frames are in the buffer).
     """
     device = SimCameraDevice(render, width, height, dtype)
     config.setdefault("buffer_mb", 64)
-    cfg = MMCameraConfig(
-        device=label,
-        trigger_properties={"TriggerMode": "External"},
-        frame_number_key=FRAME_NUMBER_KEY,
-        **config,
-    )
+    config.setdefault("trigger_properties", {"TriggerMode": "External"})
+    config.setdefault("frame_number_key", FRAME_NUMBER_KEY)
+    cfg = MMCameraConfig(device=label, **config)
     # An adapter search path with no adapters: spares the search for a Micro-Manager install.
     core = UniMMCore(mm_path=str(_ADAPTER_DIR))
-    core.loadPyDevice(label, device)
-    core.initializeDevice(label)
+    try:
+        core.loadPyDevice(label, device)
+        core.initializeDevice(label)
+    except Exception:
+        core.unloadAllDevices()
+        raise
     return MMCamera(cfg, core, rate_hz=rate_hz, simulated=True), device
-
-
