@@ -55,7 +55,7 @@ class FreezingParams(MotionParams):
 
     measure: Literal["motion", "locomotion"] = "motion"
     threshold: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = "auto"
-    min_freeze_s: Annotated[float, Field(gt=0)] = 1.0
+    min_freeze_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     calibration_s: tuple[float, float] | None = None
     speed_threshold_cm_s: Annotated[float, Field(gt=0)] = 1.0
     encoder_counts_per_rev: Annotated[int, Field(gt=0)] = 4096
