@@ -129,7 +129,7 @@ def run(quick: bool) -> dict:
         exclude=[RectRegion(x_px=x, y_px=y, width_px=w, height_px=h)],
         noise_cutoff_grey=CUTOFF,
         min_freeze_s=MIN_FREEZE_S,
-        calibration_s=(0.0, video.baseline_s + video.cs_s + video.iti_s),
+        calibration_s=[0.0, video.baseline_s + video.cs_s + video.iti_s],
     )
     mask = pixel_mask(video.width, video.height, None, params.exclude)
     scorers = {

@@ -51,12 +51,12 @@ class FreezingParams(MotionParams):
     ``speed_threshold_cm_s`` and the encoder constants instead.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     measure: Literal["motion", "locomotion"] = "motion"
     threshold: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = "auto"
     min_freeze_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    calibration_s: tuple[float, float] | None = None
+    calibration_s: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
     speed_threshold_cm_s: Annotated[float, Field(gt=0)] = 1.0
     encoder_counts_per_rev: Annotated[int, Field(gt=0)] = 4096
     wheel_diameter_cm: Annotated[float, Field(gt=0)] = 15.0
@@ -102,7 +102,7 @@ def score_freezing(
 
 
 def calibration_slice(
-    n: int, fps: float, calibration_s: tuple[float, float] | None, times_s: np.ndarray | None
+    n: int, fps: float, calibration_s: Sequence[float] | None, times_s: np.ndarray | None
 ) -> slice | np.ndarray:
     """Which samples fall in the calibration window ``[start, end)`` (all when None)."""
     if calibration_s is None:
@@ -137,7 +137,7 @@ def auto_threshold(
     fps: float,
     params: FreezingParams | None = None,
     times_s: np.ndarray | None = None,
-    calibration_s: tuple[float, float] | None = None,
+    calibration_s: Sequence[float] | None = None,
 ) -> float:
     """A motion threshold from the distribution of the index during a calibration period.
 

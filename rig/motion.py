@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class RectRegion(BaseModel):
     """An axis-aligned rectangle in image pixels (``x`` to the right, ``y`` down)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     x_px: Annotated[float, Field(ge=0)]
     y_px: Annotated[float, Field(ge=0)]
@@ -49,9 +49,11 @@ class RectRegion(BaseModel):
 class PolygonRegion(BaseModel):
     """A polygon in image pixels, given by its vertices ``[[x, y], ...]`` (even-odd rule)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    points_px: Annotated[list[tuple[float, float]], Field(min_length=3)]
+    points_px: Annotated[
+        list[Annotated[list[float], Field(min_length=2, max_length=2)]], Field(min_length=3)
+    ]
 
 
 Region = RectRegion | PolygonRegion
@@ -60,7 +62,7 @@ Region = RectRegion | PolygonRegion
 class MotionParams(BaseModel):
     """The parameters of the motion index (:class:`rig.freezing.FreezingParams` extends it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     gap_s: Annotated[float, Field(gt=0)] = 0.25
     noise_cutoff_grey: Annotated[float, Field(ge=0)] = 10.0

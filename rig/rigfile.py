@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from rig.devices import SECTIONS, DriverSpec, available_drivers
+from rig.freezing import FreezingParams
 from rig.inputfile import (
     InputError,
     Problem,
@@ -60,13 +61,6 @@ class Speaker(StrictModel):
     calibration: list[CalibrationPoint] = Field(default_factory=list, max_length=200)
 
 
-class FreezingSection(StrictModel):
-    """How freezing is scored on this rig."""
-
-    threshold: float | Literal["auto"] = "auto"
-    min_freeze_s: float = Field(default=1.0, gt=0, le=60)
-
-
 class Storage(StrictModel):
     """The frame queue between acquisition and the disk."""
 
@@ -104,7 +98,7 @@ class RigCore(StrictModel):
     rig: str = Field(min_length=1, max_length=80)
     speaker: Speaker = Speaker()
     safety: SafetyLimits
-    freezing: FreezingSection = FreezingSection()
+    freezing: FreezingParams = FreezingParams()
     storage: Storage = Storage()
     faults: list[Fault] = Field(default_factory=list, max_length=1000)
 
@@ -141,7 +135,7 @@ class RigFile:
         return self.core.speaker
 
     @property
-    def freezing(self) -> FreezingSection:
+    def freezing(self) -> FreezingParams:
         return self.core.freezing
 
     @property

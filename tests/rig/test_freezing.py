@@ -33,7 +33,7 @@ def cable_params(v: SyntheticVideo, **kw) -> FreezingParams:
     x, y, w, h = v.cable_box
     return FreezingParams(
         exclude=[RectRegion(x_px=x, y_px=y, width_px=w, height_px=h)],
-        calibration_s=(0, v.baseline_s + v.cs_s + v.iti_s),
+        calibration_s=[0, v.baseline_s + v.cs_s + v.iti_s],
         **kw,
     )
 
@@ -92,7 +92,7 @@ def test_exclusion_mask_removes_cable_motion(video):
 def test_regions_rect_and_polygon():
     rect = region_mask(RectRegion(x_px=2, y_px=1, width_px=3, height_px=2), 8, 5)
     assert rect.sum() == 6 and rect[1, 2] and rect[2, 4] and not rect[3, 2]
-    tri = region_mask(PolygonRegion(points_px=[(0, 0), (10, 0), (0, 10)]), 10, 10)
+    tri = region_mask(PolygonRegion(points_px=[[0, 0], [10, 0], [0, 10]]), 10, 10)
     assert tri[0, 0] and not tri[9, 9] and tri.sum() == 45
 
 
@@ -177,7 +177,7 @@ def test_auto_threshold_uses_only_the_calibration_window():
     m = np.concatenate([np.tile([0.0, 0.05], 50), np.full(100, 0.5)])
     thr_window = auto_threshold(m, fps=10.0, calibration_s=(0.0, 10.0))
     assert 0.0 < thr_window < 0.05
-    params = FreezingParams(calibration_s=(0.0, 10.0))
+    params = FreezingParams(calibration_s=[0.0, 10.0])
     assert auto_threshold(m, 10.0, params) == thr_window
 
 
