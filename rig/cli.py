@@ -207,6 +207,85 @@ def info(session: Path, as_json: bool) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else info_text(data))
 
 
+def _region(text: str) -> dict[str, float]:
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected x,y,width,height in pixels") from None
+    return {"x_px": x, "y_px": y, "width_px": w, "height_px": h}
+
+
+@main.command()
+@SESSION
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Motion threshold (fraction of the ROI); default: the rig file's, or auto.",
+)
+@click.option(
+    "--min-freeze-s", type=click.FloatRange(0.05, 60), default=None, help="Shortest freezing bout."
+)
+@click.option(
+    "--roi",
+    default=None,
+    help="Region of interest x,y,width,height (recomputes the index from the video).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    help="Exclusion rectangle x,y,width,height (repeatable; e.g. a cable).",
+)
+@click.option("--plot", is_flag=True, help="Also write freezing.png in the session folder.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def score(
+    session: Path,
+    threshold: float | None,
+    min_freeze_s: float | None,
+    roi: str | None,
+    exclude: tuple[str, ...],
+    plot: bool,
+    as_json: bool,
+) -> None:
+    """Re-score freezing from the stored motion index; per-trial and per-epoch results."""
+    from rig.scoring import freezing_summary, score_session
+    from rig.session import ensure_input
+
+    folder = ensure_input(session)
+    try:
+        record = score_session(
+            folder,
+            threshold=threshold,
+            min_freeze_s=min_freeze_s,
+            roi=_region(roi) if roi else None,
+            exclude=[_region(e) for e in exclude] if exclude else None,
+        )
+    except ValueError as exc:
+        _err(f"{folder}: {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    rows = freezing_summary(record)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        auto = " (auto)" if record["threshold_auto"] else ""
+        click.echo(
+            f"threshold {record['threshold']:.4g}{auto}, min freeze {record['min_freeze_s']:g} s, "
+            f"{record['percent_frozen']:.1f}% of the session frozen"
+        )
+        click.echo(
+            f"{'#':>3}  {'phase':<14} {'CS':<10} {'pre %':>6} {'CS %':>6} {'US %':>6} {'ITI %':>6}"
+        )
+        for r in rows:
+            cells = [r.get(f"percent_{e}") for e in ("pre", "cs", "us", "iti")]
+            text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
+            click.echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
+    if plot:
+        from rig.score_plot import plot_freezing
+
+        _err(f"report: {plot_freezing(folder)}")
+
+
 @main.command()
 @SESSION
 @handles_errors
@@ -227,3 +306,7 @@ def recover(session: Path) -> None:
     for name, acc in attrs.get("streams", {}).items():
         click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
     click.echo(f"{folder}: recovered")
+
+
+if __name__ == "__main__":
+    main()

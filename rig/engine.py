@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from rig.freezing import FreezingParams
 from rig.ports import (
     CameraError,
     Daq,
     DaqError,
     DeviceError,
     Edges,
+    Frame,
     FrameSource,
     PreflightCheck,
     ShockGenerator,
@@ -42,6 +44,7 @@ from rig.schedule import (
     OutputSchedule,
     expected_frames,
 )
+from rig.scoring import LiveScorer
 from rig.store import SessionStore
 from rig.timeline import Timeline
 
@@ -129,6 +132,7 @@ class Engine:
     progress = Signal(object)  # Progress
     event = Signal(dict)  # every logged event
     frame = Signal(str, object)  # (stream, image) at most ~15 per second per stream
+    freezing = Signal(object)  # rig.scoring.FreezingSample, one per video frame
     finished = Signal(object)  # SessionResult
 
     def __init__(
@@ -138,6 +142,7 @@ class Engine:
         devices: RigDevices,
         store: SessionStore,
         limits: SafetyLimits,
+        freezing_params: FreezingParams | None = None,
     ):
         self.timeline = timeline
         self.schedule = schedule
@@ -155,6 +160,9 @@ class Engine:
         self._phase_logged: set[str] = set()
         self._last_preview: dict[str, float] = {}
         self.preflight_results: list[PreflightCheck] = []
+        self.freezing_params = freezing_params
+        self.scorer: LiveScorer | None = None
+        self._exposures: list[int] = []
 
     # ----------------------------------------------------------------- control
     def abort(self, reason: str = "aborted by the user") -> None:
@@ -227,6 +235,10 @@ class Engine:
             source.start(n)
             if source.delivers_frames:
                 self._streams[name] = (source, self.store.add_stream(name, source.info(), n))
+        params = self.freezing_params
+        if "video" in self._streams and params is not None and params.measure == "motion":
+            info = self._streams["video"][0].info()
+            self.scorer = LiveScorer(params, info.width, info.height, info.rate_hz, self.timeline)
         self._set_state(EngineState.ARMED)
 
     def _acquire(self) -> float:
@@ -275,6 +287,8 @@ class Engine:
     def _take_edges(self, edges: dict[str, Edges], t_s: float) -> None:
         for line, e in edges.items():
             self.store.append_edges(line, e)
+            if line == CAMERA_EXPOSURE:
+                self._exposures.extend(e.samples[e.rising].tolist())
             self._edge_counts[line] = self._edge_counts.get(line, 0) + int(e.rising.sum())
         for kind, line in (("cs", TONE_GATE), ("us", SHOCK_GATE)):
             e = edges.get(line)
@@ -339,10 +353,21 @@ class Engine:
             frames = source.read_frames()
             for frame in frames:
                 writer.append(frame)
+                if name == "video" and self.scorer is not None:
+                    self._score(frame)
             if frames:
                 self._preview(name, frames[-1].image)
             for fault in _drain_faults(source):
                 self._log("fault", t_s=self._now_s(), detail=f"{name}: {fault}")
+
+    def _score(self, frame: Frame) -> None:
+        assert self.scorer is not None
+        k = frame.index
+        if k < len(self._exposures):
+            t_s = self._exposures[k] / self._fs
+        else:  # edge not read yet: its nominal time, for the live display only
+            t_s = k / self.schedule.camera_rate_hz
+        self.freezing.emit(self.scorer.push(k, frame.image, t_s))
 
     def _preview(self, stream: str, image: np.ndarray) -> None:
         now = time.monotonic()

@@ -33,6 +33,18 @@ def effective_status(attrs: dict[str, Any]) -> str:
     return status
 
 
+def trials_table(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Trials with measured stimulus times (planned times where a measurement is missing)."""
+    rows = []
+    for t in _trials(attrs, read_events(folder)):
+        row = dict(t)
+        for key, planned in t["planned"].items():
+            if row[key] is None:
+                row[key] = planned
+        rows.append(row)
+    return rows
+
+
 def _trials(attrs: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     measured: dict[tuple[int, str], float] = {}
     for e in events:
@@ -98,6 +110,7 @@ def session_info(folder: Path) -> dict[str, Any]:
         "trials": trials,
         "shocks_delivered": sum(1 for e in events if e.get("kind") == "us_on"),
         "streams": attrs.get("streams") or _streams_in_progress(folder),
+        "freezing": _freezing(folder),
         "faults": [e for e in events if e.get("kind") == "fault"],
         "events": events,
     }
@@ -109,3 +122,25 @@ def _duration(events: list[dict[str, Any]], attrs: dict[str, Any]) -> float | No
         return ends[-1]
     times = [e["t_s"] for e in events if isinstance(e.get("t_s"), (int, float))]
     return max(times) if times else None
+
+
+def _freezing(folder: Path) -> dict[str, Any] | None:
+    from rig.scoring import freezing_summary, stored_freezing
+
+    record = stored_freezing(folder)
+    if record is None:
+        return None
+    return {
+        "threshold": record["threshold"],
+        "threshold_auto": record["threshold_auto"],
+        "min_freeze_s": record["min_freeze_s"],
+        "percent_frozen": record["percent_frozen"],
+        "trials": freezing_summary(record),
+        "phases": [
+            {
+                "name": p["name"],
+                **{k: (v["percent"] if v else None) for k, v in p["epochs"].items()},
+            }
+            for p in record["results"]["phases"]
+        ],
+    }

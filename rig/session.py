@@ -24,6 +24,7 @@ from rig.protocol import LoadedProtocol, load_protocol
 from rig.rigfile import RigFile, load_rig
 from rig.safety import check_limits
 from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, compile_schedule
+from rig.scoring import score_session, write_motion
 from rig.store import SessionStore, read_root_attrs, update_root_attrs, utc_now, write_truth
 from rig.sync import FrameAccounting, frame_timestamps
 from rig.timeline import Timeline, compile_timeline
@@ -114,6 +115,7 @@ def session_attrs(plan: SessionPlan, animal: str, speed: float | None) -> dict[s
         "sample_rate_hz": plan.schedule.sample_rate_hz,
         "timeline": plan.timeline.to_dict(),
         "safety": plan.rig.safety.model_dump(),
+        "freezing_params": plan.rig.freezing.model_dump(mode="json"),
     }
 
 
@@ -136,7 +138,14 @@ def run_session(
             session_attrs(plan, animal, speed),
             plan.rig.core.storage.queue_mb,
         )
-        engine = Engine(plan.timeline, plan.schedule, devices, store, plan.rig.safety)
+        engine = Engine(
+            plan.timeline,
+            plan.schedule,
+            devices,
+            store,
+            plan.rig.safety,
+            freezing_params=plan.rig.freezing,
+        )
         if on_engine is not None:
             on_engine(engine)
         result = engine.run()
@@ -150,7 +159,19 @@ def run_session(
             store.close_journal()
     if truth:
         write_truth(store.paths.zarr, truth)
+    if engine.scorer is not None and engine.scorer.motion:
+        write_motion(
+            store.paths.zarr,
+            np.array(engine.scorer.device_index),
+            np.array(engine.scorer.motion),
+            plan.rig.freezing.model_dump(mode="json"),
+        )
     finalize_session(store.folder, result.status, result.reason, result.accounting)
+    if engine.scorer is not None and engine.scorer.motion:
+        try:
+            score_session(store.folder)
+        except ValueError as exc:  # e.g. too short to calibrate: the data is still complete
+            result.reason += f" (freezing not scored: {exc})"
     return store.folder, result
 
 

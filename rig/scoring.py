@@ -1,0 +1,220 @@
+"""Freezing for a session: live during the run, and re-scored afterwards from the stored index.
+
+Live: every video frame goes through :class:`LiveScorer` (motion index, then the live freezing
+state), which the engine publishes as :class:`FreezingSample` signals. The per-frame motion
+index is stored under ``scores/``, so ``rig score`` re-thresholds without touching the video
+(it recomputes the index from the video only when asked for another ROI or masks).
+
+The automatic threshold's calibration window is the rig file's ``freezing.calibration_s``; when
+that is not given it is the protocol's first phase without trials (the baseline), or else the
+first 60 s. Live scoring shows no freezing until that window has passed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from rig.freezing import (
+    FreezingParams,
+    LiveFreezing,
+    auto_threshold,
+    freezing_by_epoch,
+    score_freezing,
+)
+from rig.motion import MotionScorer, motion_index
+from rig.store import read_root_attrs, utc_now
+from rig.timeline import Timeline
+
+DEFAULT_CALIBRATION_S = 60.0
+
+
+@dataclass(frozen=True)
+class FreezingSample:
+    """One live freezing value (what the GUI trace and the CLI progress line show)."""
+
+    t_s: float
+    motion: float
+    frozen: bool
+    threshold: float  # NaN until an automatic threshold is calibrated
+
+
+def calibration_window(params: FreezingParams, timeline: Timeline) -> tuple[float, float]:
+    """The period the automatic threshold is computed from (see the module docstring)."""
+    if params.calibration_s is not None:
+        return float(params.calibration_s[0]), float(params.calibration_s[1])
+    for span in timeline.phases:
+        if span.n_trials == 0:
+            return span.start_s, span.end_s
+    return 0.0, min(DEFAULT_CALIBRATION_S, timeline.duration_s)
+
+
+class LiveScorer:
+    """Motion index and provisional freezing, one video frame at a time."""
+
+    def __init__(
+        self, params: FreezingParams, width: int, height: int, fps: float, timeline: Timeline
+    ):
+        self.params = params
+        self.fps = fps
+        self.scorer = MotionScorer(width, height, fps, params)
+        self.window = calibration_window(params, timeline)
+        fixed = params.threshold != "auto"
+        self.live = LiveFreezing(
+            fps, float(params.threshold) if fixed else np.inf, params.min_freeze_s, params.gap_s
+        )
+        self.calibrated = fixed
+        self.threshold = float(params.threshold) if fixed else float("nan")
+        self.device_index: list[int] = []
+        self.motion: list[float] = []
+        self.times: list[float] = []
+
+    def push(self, device_index: int, image: np.ndarray, t_s: float) -> FreezingSample:
+        m = float(self.scorer.push(image))
+        self.device_index.append(device_index)
+        self.motion.append(m)
+        self.times.append(t_s)
+        if not self.calibrated and t_s >= self.window[1]:
+            self._calibrate()
+        frozen = self.live.push(m if np.isfinite(m) else np.inf) if self.calibrated else False
+        return FreezingSample(t_s, m, frozen, self.threshold)
+
+    def _calibrate(self) -> None:
+        try:
+            self.threshold = auto_threshold(
+                np.array(self.motion), self.fps, self.params, np.array(self.times), self.window
+            )
+        except ValueError:
+            return  # not enough data in the window yet: stay uncalibrated
+        self.live.set_threshold(self.threshold)
+        self.calibrated = True
+
+
+# ---------------------------------------------------------------------------- stored scores
+
+
+def write_motion(
+    zarr_path: Path, device_index: np.ndarray, motion: np.ndarray, params: dict
+) -> None:
+    """Store the per-frame motion index under ``scores/`` (``rig score`` reads it back)."""
+    root = zarr.open_group(str(zarr_path), mode="a")
+    scores = root.require_group("scores")
+    scores.create_array("device_index", data=np.asarray(device_index, np.int64), overwrite=True)
+    scores.create_array("motion_index", data=np.asarray(motion, np.float32), overwrite=True)
+    scores.attrs["motion_params"] = params
+
+
+def _video_times(root: zarr.Group, device_index: np.ndarray) -> np.ndarray:
+    video = root["video"]
+    stamps = video["timestamps_s"][:]
+    frame_dev = video["device_index"][:]
+    lookup = dict(zip(frame_dev.tolist(), stamps.tolist(), strict=False))
+    return np.array([lookup.get(int(k), np.nan) for k in device_index], float)
+
+
+def score_session(
+    folder: Path,
+    threshold: float | None = None,
+    min_freeze_s: float | None = None,
+    roi: Any = None,
+    exclude: list[Any] | None = None,
+) -> dict[str, Any]:
+    """(Re-)score a session's freezing; stores the result under ``scores/`` and returns it.
+
+    ``threshold``/``min_freeze_s`` override the rig file's values and reuse the stored index;
+    ``roi``/``exclude`` (regions in pixels) recompute the index from the stored video.
+    """
+    zpath = folder / "session.zarr"
+    attrs = read_root_attrs(zpath)
+    root = zarr.open_group(str(zpath), mode="a")
+    params = FreezingParams.model_validate(attrs.get("freezing_params", {}), strict=False)
+    changes: dict[str, Any] = {}
+    if min_freeze_s is not None:
+        changes["min_freeze_s"] = min_freeze_s
+    if roi is not None:
+        changes["roi"] = roi
+    if exclude is not None:
+        changes["exclude"] = exclude
+    params = params.model_copy(update=changes)
+    if params.threshold != "auto" and threshold is None:
+        threshold = float(params.threshold)
+    fps = float(attrs["protocol"]["recording"]["video"]["fps"])
+    if "video" not in root:
+        raise ValueError("this session has no behaviour video to score")
+    scores = root.require_group("scores")
+    if roi is not None or exclude is not None or "motion_index" not in scores:
+        frames = root["video"]["0"]
+        device_index = root["video"]["device_index"][:]
+        motion = motion_index(_frames_iter(frames), fps, params)
+        write_motion(zpath, device_index, motion, params.model_dump(mode="json"))
+    device_index = scores["device_index"][:]
+    motion = scores["motion_index"][:].astype(float)
+    times = _video_times(root, device_index)
+    timeline = Timeline.from_dict(attrs["timeline"])
+    window = calibration_window(params, timeline)
+    auto = threshold is None
+    if auto:
+        threshold = auto_threshold(motion, fps, params, times, window)
+    frozen = score_freezing(motion, fps, float(threshold), params.min_freeze_s, params.gap_s)
+    scores.create_array("freezing", data=frozen, overwrite=True)
+    results = freezing_by_epoch(
+        times,
+        frozen,
+        _trials_for_scoring(folder, attrs),
+        [_phase(p) for p in attrs["timeline"]["phases"]],
+    )
+    record = {
+        "scored_utc": utc_now(),
+        "measure": "motion",
+        "threshold": float(threshold),
+        "threshold_auto": auto,
+        "calibration_s": list(window) if auto else None,
+        "min_freeze_s": params.min_freeze_s,
+        "gap_s": params.gap_s,
+        "roi": json.loads(json.dumps(params.model_dump(mode="json")["roi"])),
+        "exclude": params.model_dump(mode="json")["exclude"],
+        "percent_frozen": float(100 * frozen.mean()) if len(frozen) else None,
+        "results": results,
+    }
+    scores.attrs["freezing"] = record
+    return record
+
+
+def _frames_iter(frames: zarr.Array, block: int = 256):
+    for start in range(0, frames.shape[0], block):
+        yield from frames[start : start + block]
+
+
+def _phase(p: dict) -> dict:
+    return {"name": p["name"], "start_s": p["start_s"], "end_s": p["end_s"]}
+
+
+def _trials_for_scoring(folder: Path, attrs: dict) -> list[dict]:
+    from rig.info import trials_table
+
+    return trials_table(folder, attrs)
+
+
+def stored_freezing(folder: Path) -> dict[str, Any] | None:
+    """The last scoring record of a session, or None when it was never scored."""
+    try:
+        root = zarr.open_group(str(folder / "session.zarr"), mode="r")
+        return dict(root["scores"].attrs["freezing"])
+    except (KeyError, FileNotFoundError):
+        return None
+
+
+def freezing_summary(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-trial percentages for ``rig info`` and the CSV export."""
+    out = []
+    for t in record["results"]["trials"]:
+        row = {"index": t["index"], "phase": t["phase"], "cs": t["cs"], "us": t["us"]}
+        for epoch, value in t["epochs"].items():
+            row[f"percent_{epoch}"] = value["percent"] if value else None
+        out.append(row)
+    return out
