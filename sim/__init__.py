@@ -1,0 +1,1 @@
+"""Simulated hardware behind the rig.ports interfaces."""
