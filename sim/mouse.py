@@ -277,8 +277,7 @@ def simulate_behaviour(
         _Event(tr.start_s + cfg.cs_latency_s, "cs", p=cfg.max_cs_freezing * tr.strength)
         for tr in learning.trials
     ] + [
-        _Event(s.start_sample / rate, "shock", stop_s=s.stop_sample / rate)
-        for s in schedule.shocks
+        _Event(s.start_sample / rate, "shock", stop_s=s.stop_sample / rate) for s in schedule.shocks
     ]
     events.sort(key=lambda e: (e.t_s, e.kind))
     end_s = max(schedule.duration_s, float(times[-1]) if n else 0.0) + 1.0
@@ -538,7 +537,7 @@ class MouseRenderer:
         tail = int(tr.fidget_phase[i] * self.N_TAIL) % self.N_TAIL
         if self.config.view == "top":
             frac = (tr.heading_rad[i] % (2 * math.pi)) / (2 * math.pi)
-            pose = int(round(frac * self.N_HEADINGS)) % self.N_HEADINGS
+            pose = round(frac * self.N_HEADINGS) % self.N_HEADINGS
         else:
             stride_cm = 5.0
             pose = int((tr.distance_cm[i] / stride_cm) % 1.0 * self.N_GAIT) % self.N_GAIT
@@ -548,7 +547,7 @@ class MouseRenderer:
             sprite = self._sprites[key] = (
                 self._top_sprite(*key) if self.config.view == "top" else self._side_sprite(*key)
             )
-        return sprite, int(round(tr.y_px[i])), int(round(tr.x_px[i]))
+        return sprite, round(float(tr.y_px[i])), round(float(tr.x_px[i]))
 
     def _make_cable_rect(self) -> Rect:
         w, h = self.config.width, self.config.height
@@ -579,7 +578,7 @@ class MouseRenderer:
     def _top_sprite(self, pose: int, tail: int) -> _Sprite:
         ppcm = self._geo["ppcm"]
         heading = 2 * math.pi * pose / self.N_HEADINGS
-        half = int(math.ceil(9.5 * ppcm)) + 2
+        half = math.ceil(9.5 * ppcm) + 2
         gy, gx = np.mgrid[-half : half + 1, -half : half + 1].astype(float)
         c, s = math.cos(heading), math.sin(heading)
         u = (gx * c + gy * s) / ppcm  # cm along the body, nose positive

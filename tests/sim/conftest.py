@@ -26,11 +26,9 @@ def make_day(
     imaging_hz: float | None = None,
 ) -> OutputSchedule:
     """Alternating CS+/CS- trials; with ``shock_ma`` a 1-s shock ends every CS+."""
-    order = ["plus"] * n_plus + ["minus"] * n_minus
-    order = [x for pair in zip(order[:n_plus], order[n_plus:]) for x in pair] + order[
-        2 * min(n_plus, n_minus) :
-    ]
-    order = order if n_minus else ["plus"] * n_plus
+    order = []
+    for i in range(max(n_plus, n_minus)):
+        order += (["plus"] if i < n_plus else []) + (["minus"] if i < n_minus else [])
     sounds, shocks, t = [], [], baseline_s
     for trial, which in enumerate(order):
         start, stop = round(t * RATE), round((t + cs_s) * RATE)
