@@ -395,6 +395,8 @@ def _slow_drive(
 def _hub_events(times: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
     """Shared spontaneous bursts of the hub population (rate over baseline, Hz)."""
     t_len = len(times)
+    if t_len == 0:
+        return np.zeros(0)
     starts = rng.random(t_len) < 0.15 * dt
     width = max(1, round(0.4 / dt))
     on = np.convolve(starts.astype(float), np.ones(width))[:t_len] > 0

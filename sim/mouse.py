@@ -291,8 +291,8 @@ def simulate_behaviour(
     freeze_bouts = np.array([(a, b) for a, b, k in bouts if k == "freeze"], dtype=float)
     freeze_bouts = freeze_bouts.reshape(-1, 2)
 
-    dt = np.diff(times, prepend=times[0] - (np.median(np.diff(times)) if n > 1 else 1 / 30))
-    dt = np.clip(dt, 1e-4, 1.0)
+    first_dt = float(np.median(np.diff(times))) if n > 1 else 1 / 30
+    dt = np.clip(np.diff(times, prepend=times[0] - first_dt) if n else times, 1e-4, 1.0)
     mean_speed = np.where(startle, cfg.startle_speed_cm_s, cfg.mean_speed_cm_s)
     speed = np.maximum(_ou(n, dt, mean_speed, 0.5 * cfg.mean_speed_cm_s, 1.5, rng), 1.0)
     speed[freezing] = 0.0

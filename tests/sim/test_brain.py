@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from rig.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, update_state
 from sim.mouse import MouseConfig, simulate_behaviour
@@ -142,3 +143,14 @@ def test_motion_moves_the_field_of_view(day, times):
     r = TwoPhotonRenderer(cfg_moving, moving, seed=1)
     i, j = np.flatnonzero(np.any(moving.motion_px != moving.motion_px[0], axis=1))[0], 0
     assert not np.array_equal(r.render(i), r.render(j))
+
+
+@pytest.mark.parametrize("n_frames", [0, 1, 90])
+def test_sessions_without_sounds_or_frames_still_simulate(n_frames):
+    schedule = OutputSchedule(1000.0, 5000)
+    t = np.arange(n_frames) / 30.0
+    track = simulate_behaviour(schedule, t, AnimalState(), MouseConfig(width=160, height=120))
+    act = simulate_activity(schedule, t, track, AnimalState(), SMALL)
+    assert act.dff.shape == (40, n_frames) and act.cs_plus_cue == ""
+    if n_frames:
+        assert TwoPhotonRenderer(SMALL, act).render(n_frames - 1).shape == (64, 64)
