@@ -1,0 +1,156 @@
+"""The simulated brain: populations, planted hubs, and the two-photon movie."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from rig.schedule import OutputSchedule
+from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
+from sim.learning import AnimalState, update_state
+from sim.mouse import MouseConfig, simulate_behaviour
+
+SMALL = BrainConfig(width=64, height=64, neurons=40)
+
+
+def _activity(schedule, times, state, cfg=SMALL, seed=0, behaviour=True):
+    t = times(schedule, 30.0)
+    track = None
+    if behaviour:
+        mcfg = MouseConfig(width=160, height=120)
+        track = simulate_behaviour(schedule, times(schedule, 30.0), state, mcfg, seed=seed)
+    return simulate_activity(schedule, t, track, state, cfg, seed=seed)
+
+
+def _quiet_frames(activity, schedule):
+    """Frames away from every sound and shock."""
+    t, rate = activity.frame_times_s, schedule.sample_rate_hz
+    busy = np.zeros(len(t), bool)
+    for s in [*schedule.sounds, *schedule.shocks]:
+        busy |= (t >= s.start_sample / rate) & (t < s.stop_sample / rate + 5.0)
+    return ~busy
+
+
+def _hub_correlation(activity, schedule, population):
+    quiet = _quiet_frames(activity, schedule)
+    hub = activity.dff[activity.index("shock")].mean(axis=0)[quiet]
+    return np.mean(
+        [np.corrcoef(hub, activity.dff[k][quiet])[0, 1] for k in activity.index(population)]
+    )
+
+
+def test_config_checks_fractions_and_keys():
+    with pytest.raises(ValidationError):
+        BrainConfig(frac_cs_plus=0.6, frac_shock=0.6)
+    with pytest.raises(ValidationError):
+        BrainConfig(nerons=10)
+
+
+def test_same_seed_same_movie(day, times):
+    schedule = day(2, 2, shock_ma=0.5)
+    a = _activity(schedule, times, AnimalState(), seed=3)
+    b = _activity(schedule, times, AnimalState(), seed=3)
+    assert np.array_equal(a.dff, b.dff) and np.array_equal(a.populations, b.populations)
+    ra, rb = TwoPhotonRenderer(SMALL, a, seed=9), TwoPhotonRenderer(SMALL, b, seed=9)
+    for i in (0, 700, 2000):
+        frame = ra.render(i)
+        assert frame.dtype == np.uint16 and frame.shape == (64, 64)
+        assert np.array_equal(frame, rb.render(i))
+    assert not np.array_equal(ra.render(5), TwoPhotonRenderer(SMALL, a, seed=10).render(5))
+
+
+def test_populations_and_truth(day, times):
+    act = _activity(day(1, 1), times, AnimalState())
+    counts = {p: len(act.index(p)) for p in POPULATIONS}
+    assert counts == {"cs_plus": 8, "cs_minus": 6, "shock": 6, "locomotion": 6, "unrelated": 14}
+    truth = act.truth()
+    labels = truth["footprints"]
+    assert labels.shape == (64, 64) and set(np.unique(labels)) - {0} <= set(range(1, 41))
+    assert len(np.unique(labels)) > 30
+    assert truth["dff"].shape == (40, len(act)) and truth["coupling"].shape == (40, 40)
+    assert [POPULATIONS[c] for c in truth["population_code"]] == list(truth["populations"])
+
+
+def test_neurons_answer_their_stimuli(day, times):
+    schedule = day(7, 7, shock_ma=0.5)
+    act = _activity(schedule, times, AnimalState())
+    t, rate = act.frame_times_s, schedule.sample_rate_hz
+
+    def response(pop, intervals):
+        mask = np.zeros(len(t), bool)
+        for a, b in intervals:
+            mask |= (t >= a) & (t < b)
+        return act.dff[act.index(pop)][:, mask].mean()
+
+    # the first shock, before any learning: its rise over the tone just before it
+    first = schedule.shocks[0]
+    shocks = [(first.start_sample / rate, first.stop_sample / rate + 0.5)]
+    before = [(first.start_sample / rate - 2.0, first.start_sample / rate)]
+
+    def rise(pop):
+        return response(pop, shocks) - response(pop, before)
+
+    minus = [
+        (s.start_sample / rate, s.stop_sample / rate)
+        for s in schedule.sounds
+        if s.stimulus == "cs_minus"
+    ]
+    assert rise("shock") > 3 * max(rise(p) for p in POPULATIONS if p != "shock")
+    assert response("cs_minus", minus) > 2 * response("unrelated", minus)
+    assert act.cs_plus_cue == "tone:7500" and act.cs_minus_cue == "tone:2000"
+
+
+def test_hubs_couple_to_cs_plus_only_after_conditioning(four_days, times):
+    hab, cond, recall, ext = four_days
+    naive = AnimalState()
+    conditioned = update_state(naive, cond)
+    before = _activity(hab, times, naive)
+    after = _activity(recall, times, conditioned)
+    assert not before.coupling.any()
+    hubs, plus = after.index("shock"), after.index("cs_plus")
+    block = np.zeros_like(after.coupling, dtype=bool)
+    block[np.ix_(plus, hubs)] = True
+    assert np.all(after.coupling[block] > 0) and not after.coupling[~block].any()
+    # the planted coupling shows in the traces, away from any stimulus
+    assert (
+        _hub_correlation(after, recall, "cs_plus") > _hub_correlation(before, hab, "cs_plus") + 0.2
+    )
+    assert (
+        _hub_correlation(after, recall, "cs_plus")
+        > _hub_correlation(after, recall, "unrelated") + 0.2
+    )
+    # extinction weakens it
+    extinguished = _activity(ext, times, update_state(conditioned, recall))
+    assert extinguished.coupling.max() < after.coupling.max()
+
+
+def test_cs_plus_neurons_follow_the_learned_tone_not_its_name(day, times):
+    cond = day(7, 7, shock_ma=0.5, plus_hz=2000.0, minus_hz=7500.0)  # shocked tone is 2 kHz
+    state = update_state(AnimalState(), cond)
+    recall = day(3, 3)
+    act = _activity(recall, times, state)
+    assert act.cs_plus_cue == "tone:2000" and act.cs_minus_cue == "tone:7500"
+
+
+def test_motion_moves_the_field_of_view(day, times):
+    schedule = day(2, 0)
+    cfg_still = SMALL.model_copy(update={"motion": False, "shot_noise": False, "read_noise": 0.0})
+    cfg_moving = cfg_still.model_copy(update={"motion": True, "motion_amplitude_px": 3.0})
+    still = _activity(schedule, times, AnimalState(), cfg_still, behaviour=False)
+    moving = _activity(schedule, times, AnimalState(), cfg_moving, behaviour=False)
+    assert not still.motion_px.any() and np.abs(moving.motion_px).max() >= 1
+    r = TwoPhotonRenderer(cfg_moving, moving, seed=1)
+    i, j = np.flatnonzero(np.any(moving.motion_px != moving.motion_px[0], axis=1))[0], 0
+    assert not np.array_equal(r.render(i), r.render(j))
+
+
+@pytest.mark.parametrize("n_frames", [0, 1, 90])
+def test_sessions_without_sounds_or_frames_still_simulate(n_frames):
+    schedule = OutputSchedule(1000.0, 5000)
+    t = np.arange(n_frames) / 30.0
+    track = simulate_behaviour(schedule, t, AnimalState(), MouseConfig(width=160, height=120))
+    act = simulate_activity(schedule, t, track, AnimalState(), SMALL)
+    assert act.dff.shape == (40, n_frames) and act.cs_plus_cue == ""
+    if n_frames:
+        assert TwoPhotonRenderer(SMALL, act).render(n_frames - 1).shape == (64, 64)
