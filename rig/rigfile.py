@@ -34,7 +34,8 @@ speaker: {calibration: [{frequency_hz: 2000, volts: 0.5, level_db: 75},
                         {frequency_hz: 7500, volts: 0.8, level_db: 75},
                         {frequency_hz: 12000, volts: 1.0, level_db: 75}]}
 safety:  {max_current_ma: 1.0, max_shock_s: 2.0, max_shocks: 20, max_session_s: 14400}
-freezing: {threshold: auto, min_freeze_s: 1.0}
+freezing: {threshold: auto, min_freeze_s: 1.0,
+           exclude: [{x_px: 548, y_px: 0, width_px: 80, height_px: 362}]}  # the cable
 """
 DEFAULT_RIG_NAME = "<built-in simulated rig>"
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import zarr
+from matplotlib.ticker import MaxNLocator
 
 from rig.info import trials_table
 from rig.store import read_root_attrs
@@ -44,6 +45,7 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
             by_cs.setdefault(t["cs"], []).append(cs_epoch["percent"])
     for i, (cs, values) in enumerate(sorted(by_cs.items())):
         ax_t.plot(np.arange(1, len(values) + 1), values, "o-", color=_colour(cs, i), label=cs)
+    ax_t.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_t.set_xlabel("presentation")
     ax_t.set_ylabel("freezing during CS (%)")
     ax_t.set_ylim(-5, 105)

@@ -15,8 +15,10 @@ from pydantic import Field
 from rig.devices import BuildContext, DriverSpec
 from rig.protocol import StrictModel
 from rig.rigfile import Fault
+from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.frames import SimFrameSource
+from sim.mouse import MouseConfig
 from sim.shocker_emulator import open_simulated_shocker
 from sim.world import SimWorld
 
@@ -38,16 +40,15 @@ class SimShockerConfig(StrictModel):
     profile: str = "default"
 
 
-class SimCameraConfig(StrictModel):
-    width: int = Field(default=640, ge=16, le=4096)
-    height: int = Field(default=480, ge=16, le=4096)
+class SimCameraConfig(MouseConfig):
+    """The simulated behaviour camera: the simulated mouse's settings (``sim.mouse``)."""
 
 
-class SimImagingConfig(StrictModel):
-    width: int = Field(default=512, ge=16, le=4096)
-    height: int = Field(default=512, ge=16, le=4096)
-    neurons: int = Field(default=60, ge=1, le=5000)
+class SimImagingConfig(BrainConfig):
+    """The simulated microscope: the simulated brain's settings (``sim.brain``)."""
+
     delivers_frames: bool = True
+    """False: a frame-clock-only microscope (its frames stay in its own software)."""
 
 
 class SimSession:
@@ -64,15 +65,20 @@ class SimSession:
             assert daq.schedule is not None, "the DAQ is configured before frames are rendered"
             cam = self.ctx.rig.device("camera").config
             img = self.ctx.rig.device("imaging")
-            img_cfg = img.config if img is not None else SimImagingConfig()
+            brain = None
+            if img is not None and isinstance(img.config, BrainConfig):
+                brain = BrainConfig.model_validate(
+                    img.config.model_dump(exclude={"delivers_frames"})
+                )
             self.world = SimWorld(
                 daq.schedule,
                 daq.triggers["video"],
                 daq.triggers.get("imaging"),
-                (cam.width, cam.height),
-                (img_cfg.width, img_cfg.height),
-                img_cfg.neurons,
+                MouseConfig.model_validate(cam.model_dump()),
+                brain,
                 seed=self.ctx.seed,
+                animal=self.ctx.animal,
+                state_dir=self.ctx.state_dir,
             )
         return self.world
 
@@ -86,6 +92,11 @@ class SimRigDaq(SimDaq):
         if self.session.world is None:
             return {}
         return self.session.world.truth()
+
+    def close(self) -> None:
+        super().close()
+        if self.session.world is not None:
+            self.session.world.save_learning(self.stopped_at)
 
 
 def _session(ctx: BuildContext) -> SimSession:
