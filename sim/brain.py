@@ -357,7 +357,7 @@ def _shock_drive(
         t0, t1 = sh.start_sample / rate, sh.stop_sample / rate
         after = times - t1
         shock += np.where((times >= t0) & (times < t1), 25.0, 0.0)
-        shock += np.where(after >= 0, 25.0 * np.exp(-after / 0.7), 0.0)
+        shock += np.where(after >= 0, 25.0 * np.exp(-np.clip(after, 0, None) / 0.7), 0.0)
     hubs = pops == "shock"
     out[hubs] = weight[hubs, None] * shock[None, :]
     # the whole network is stirred a little by a footshock
