@@ -17,8 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rig run protocols/demo.yaml --fast --out demo-sessions > .demo-path
+	$(BIN)/rig validate protocols/demo.yaml --rig docs/rigs/sim-small.yaml
+	$(BIN)/rig run protocols/demo.yaml --fast --rig docs/rigs/sim-small.yaml --animal demo-mouse \
+		--out demo-sessions > .demo-path
 	$(BIN)/rig info "$$(tail -n 1 .demo-path)"
+	$(BIN)/rig score "$$(tail -n 1 .demo-path)" --plot
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -199,6 +199,7 @@ class Engine:
             self._safe_state()
         accounting = self._drain_and_close()
         t_end = self._now_s()
+        self._emit_progress(t_end)
         self._log(
             "session_end", t_s=t_end, detail=f"{status}: {reason}", durable=True, status=status
         )

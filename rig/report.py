@@ -43,6 +43,21 @@ def info_text(info: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"{name:<8} written {s.get('written', 0)} (session not finalised)")
+    frz = info.get("freezing")
+    if frz:
+        auto = " (auto)" if frz["threshold_auto"] else ""
+        lines.append("")
+        lines.append(
+            f"freezing  threshold {frz['threshold']:.4g}{auto}, min {frz['min_freeze_s']:g} s, "
+            f"{frz['percent_frozen']:.1f}% of the session"
+        )
+        for t in frz["trials"]:
+            cs = t.get("percent_cs")
+            lines.append(
+                f"{t['index'] + 1:>3}  {t['cs']:<10} CS {cs:5.1f}%"
+                if cs is not None
+                else f"{t['index'] + 1:>3}  {t['cs']:<10} CS     -"
+            )
     for f in info["faults"]:
         lines.append(f"fault at {f['t_s']:.3f} s: {f['detail']}")
     return "\n".join(lines)
