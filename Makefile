@@ -39,5 +39,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_fast_session.py
 
+cohort: $(STAMP)
+	$(BIN)/python -m sim.cohort --animals 3 --out cohort-sessions
+
 clean:
-	rm -rf $(VENV) demo-sessions .demo-path
+	rm -rf $(VENV) demo-sessions .demo-path cohort-sessions

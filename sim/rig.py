@@ -38,6 +38,9 @@ class SimShockerConfig(StrictModel):
     """The simulated shock generator: the real serial driver against an emulator on a pty."""
 
     profile: str = "default"
+    heartbeat_timeout_s: float = Field(default=0.09, ge=0.005, le=0.09)
+    """The emulator shares the CPU with a faster-than-real-time session: allow it the most
+    the driver allows (a disconnect is still seen at once: the port fails)."""
 
 
 class SimCameraConfig(MouseConfig):
@@ -116,7 +119,10 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
     daq = ctx.built["daq"]
     if section == "shocker":
         shocker, emulator = open_simulated_shocker(
-            ctx.rig.safety.max_current_ma, profile=config.profile
+            ctx.rig.safety.max_current_ma,
+            profile=config.profile,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            timeout_s=0.5,
         )
         session.shocker_emulator = emulator
         _fire_at(

@@ -1,0 +1,115 @@
+"""A cohort dry run: several simulated animals through habituation, conditioning, recall and
+extinction, printing each day's freezing to the CS+ and the CS- (scored from the video, and the
+simulated truth beside it).
+
+    python -m sim.cohort --animals 3 --out cohort-sessions      # or: make cohort
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from rig.info import trials_table
+from rig.session import prepare_session, run_session
+from rig.store import read_root_attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+DAYS = ("habituation", "conditioning", "recall", "extinction")
+
+
+def cs_freezing(folder: Path) -> dict[str, dict[str, float]]:
+    """Mean percent freezing during CS+ and CS- trials: scored and true."""
+    zpath = folder / "session.zarr"
+    root = zarr.open_group(str(zpath), mode="r")
+    attrs = read_root_attrs(zpath)
+    scored = np.asarray(root["scores"]["freezing"][:], bool)
+    truth = np.asarray(root["truth"]["freezing"][:], bool)
+    times = root["video"]["timestamps_s"][:]
+    n = min(len(scored), len(truth), len(times))
+    out: dict[str, dict[str, float]] = {}
+    for cs in ("cs_plus", "cs_minus"):
+        sel = np.zeros(n, bool)
+        for t in trials_table(folder, attrs):
+            if t["cs"] == cs:
+                sel |= (times[:n] >= t["cs_onset_s"]) & (times[:n] < t["cs_offset_s"])
+        if sel.any():
+            out[cs] = {
+                "scored": float(100 * scored[:n][sel].mean()),
+                "true": float(100 * truth[:n][sel].mean()),
+            }
+    return out
+
+
+def run_cohort(
+    animals: int, out: Path, rig: Path | None, protocols: Path = ROOT / "protocols"
+) -> dict[str, dict[str, dict]]:
+    """Run every day for every animal; returns results[animal][day] = cs_freezing(...)."""
+    results: dict[str, dict[str, dict]] = {}
+    state_dir = str(out / ".sim-animals")
+    for a in range(animals):
+        animal = f"mouse-{a + 1:02d}"
+        results[animal] = {}
+        for day in DAYS:
+            plan = prepare_session(protocols / f"{day}.yaml", rig)
+            # Each animal gets its own behaviour: vary the seed by animal, keep days reproducible.
+            folder, result = run_session(
+                _reseeded(plan, a), out / animal, animal, None, state_dir=state_dir
+            )
+            if result.status != "complete":
+                raise RuntimeError(f"{animal} {day}: {result.status}: {result.reason}")
+            results[animal][day] = cs_freezing(folder)
+    return results
+
+
+def _reseeded(plan, animal_index: int):
+    from dataclasses import replace
+
+    protocol = plan.loaded.protocol.model_copy(update={"seed": plan.protocol.seed + animal_index})
+    return replace(plan, loaded=replace(plan.loaded, protocol=protocol))
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    head = f"{'animal':<10}" + "".join(f"{d:>26}" for d in DAYS)
+    sub = f"{'':<10}" + "".join(f"{'CS+ scored/true':>17}{'CS-':>9}" for _ in DAYS)
+    rows = [head, sub]
+    for animal, days in results.items():
+        cells = ""
+        for d in DAYS:
+            r = days.get(d, {})
+            p, m = r.get("cs_plus"), r.get("cs_minus")
+            cells += f"{p['scored']:8.0f}/{p['true']:<4.0f}" if p else f"{'-':>13}"
+            cells += f"{'':4}{m['scored']:5.0f}%" if m else f"{'-':>10}"
+            cells += " " * 3
+        rows.append(f"{animal:<10}{cells}")
+    means = ""
+    for d in DAYS:
+        p = [days[d]["cs_plus"]["scored"] for days in results.values() if "cs_plus" in days[d]]
+        m = [days[d]["cs_minus"]["scored"] for days in results.values() if "cs_minus" in days[d]]
+        means += f"{np.mean(p):8.0f}{'':5}" if p else f"{'-':>13}"
+        means += f"{'':4}{np.mean(m):5.0f}%" if m else f"{'-':>10}"
+        means += " " * 3
+    rows.append(f"{'mean':<10}{means}")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--animals", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("cohort-sessions"))
+    parser.add_argument("--rig", type=Path, default=ROOT / "docs" / "rigs" / "sim-small.yaml")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    results = run_cohort(args.animals, args.out, args.rig)
+    print("percent freezing during the CS, per day (scored from video / simulated truth)")
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
