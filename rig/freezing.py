@@ -132,6 +132,9 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[1:-1][plateau].mean())
 
 
+MOVING_LEVEL_FRACTION = 0.3
+
+
 def auto_threshold(
     motion: np.ndarray,
     fps: float,
@@ -151,6 +154,11 @@ def auto_threshold(
     still and moving moments: the baseline of a session usually does; when it does not (an
     animal that never stops), set the threshold by hand.
 
+    A baseline in which a naive animal hardly ever stops has no still mode, and Otsu then cuts
+    through the moving mode; so the threshold is also capped at ``MOVING_LEVEL_FRACTION`` of
+    the 90th percentile of the window (the typical moving level: a moving animal changes a
+    roughly constant body-sized area, a still one almost none).
+
     Raises ``ValueError`` when the window has fewer than 10 finite values or no spread.
     """
     motion = np.asarray(motion, dtype=float)
@@ -163,8 +171,11 @@ def auto_threshold(
     logs = np.log10(values + LOG_FLOOR)
     if np.ptp(logs) <= 0:
         raise ValueError("motion index is constant in the calibration period")
-    cut = otsu_threshold(logs)
-    return float(10.0**cut - LOG_FLOOR)
+    otsu = float(10.0 ** otsu_threshold(logs) - LOG_FLOOR)
+    # When the window holds (almost) no still moments, Otsu splits the moving mode itself;
+    # a fraction of the typical moving level caps it (see docs/freezing.md).
+    moving = float(np.percentile(values, 90))
+    return min(otsu, MOVING_LEVEL_FRACTION * moving) if moving > 0 else otsu
 
 
 class LiveFreezing:
