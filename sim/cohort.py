@@ -73,27 +73,31 @@ def _reseeded(plan, animal_index: int):
     return replace(plan, loaded=replace(plan.loaded, protocol=protocol))
 
 
+def _cell(r: dict | None) -> str:
+    return f"{r['scored']:5.0f} ({r['true']:3.0f})" if r else f"{'-':>11}"
+
+
 def table(results: dict[str, dict[str, dict]]) -> str:
-    head = f"{'animal':<10}" + "".join(f"{d:>26}" for d in DAYS)
-    sub = f"{'':<10}" + "".join(f"{'CS+ scored/true':>17}{'CS-':>9}" for _ in DAYS)
-    rows = [head, sub]
+    """Percent freezing during CS+ and CS- per animal and day: scored (true)."""
+    rows = [f"{'':<10}" + "".join(f"{d:^25}" for d in DAYS)]
+    rows.append(f"{'animal':<10}" + f"{'CS+':>11} {'CS-':>11}  " * len(DAYS))
     for animal, days in results.items():
-        cells = ""
-        for d in DAYS:
-            r = days.get(d, {})
-            p, m = r.get("cs_plus"), r.get("cs_minus")
-            cells += f"{p['scored']:8.0f}/{p['true']:<4.0f}" if p else f"{'-':>13}"
-            cells += f"{'':4}{m['scored']:5.0f}%" if m else f"{'-':>10}"
-            cells += " " * 3
+        cells = "".join(
+            f"{_cell(days[d].get('cs_plus'))} {_cell(days[d].get('cs_minus'))}  " for d in DAYS
+        )
         rows.append(f"{animal:<10}{cells}")
-    means = ""
+    mean = ""
     for d in DAYS:
-        p = [days[d]["cs_plus"]["scored"] for days in results.values() if "cs_plus" in days[d]]
-        m = [days[d]["cs_minus"]["scored"] for days in results.values() if "cs_minus" in days[d]]
-        means += f"{np.mean(p):8.0f}{'':5}" if p else f"{'-':>13}"
-        means += f"{'':4}{np.mean(m):5.0f}%" if m else f"{'-':>10}"
-        means += " " * 3
-    rows.append(f"{'mean':<10}{means}")
+        for cs in ("cs_plus", "cs_minus"):
+            vals = [days[d][cs] for days in results.values() if cs in days[d]]
+            avg = (
+                {k: float(np.mean([v[k] for v in vals])) for k in ("scored", "true")}
+                if vals
+                else None
+            )
+            mean += _cell(avg) + " "
+        mean += " "
+    rows.append(f"{'mean':<10}{mean}")
     return "\n".join(rows)
 
 
@@ -105,7 +109,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     results = run_cohort(args.animals, args.out, args.rig)
-    print("percent freezing during the CS, per day (scored from video / simulated truth)")
+    print("percent freezing during the CS per day: scored from the video (simulated truth)")
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
