@@ -276,6 +276,13 @@ class SerialShockerConfig(BaseModel):
     heartbeat_timeout_s: float = Field(
         0.05, ge=0.005, le=0.09, description="reply deadline for a heartbeat (< 100 ms)"
     )
+    heartbeat_misses_allowed: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="consecutive unanswered heartbeats tolerated before the link counts as "
+        "lost (a failed port is never tolerated); 0 for real devices",
+    )
     write_timeout_s: float = Field(0.1, ge=0.005, le=2.0)
     device_watchdog_ms: int | None = Field(
         500,
@@ -355,6 +362,7 @@ class SerialShockGenerator:
         self._closed = False
         self._armed = False
         self._confirmed_ma: float | None = None
+        self._missed_beats = 0
         self._term = self.profile.reply_terminator.encode()[-1:]
 
     # -- the port ---------------------------------------------------------------------------
@@ -572,7 +580,15 @@ class SerialShockGenerator:
         reports an armed state other than the one this driver last confirmed (e.g. its
         watchdog disarmed it).
         """
-        values = self._transact("heartbeat", timeout_s=self.config.heartbeat_timeout_s)
+        try:
+            values = self._transact("heartbeat", timeout_s=self.config.heartbeat_timeout_s)
+        except ShockerError as exc:
+            unanswered = self._broken is None and "no reply" in str(exc)
+            if unanswered and self._missed_beats < self.config.heartbeat_misses_allowed:
+                self._missed_beats += 1
+                return
+            raise
+        self._missed_beats = 0
         if "armed" in values and values["armed"] != self._armed:
             state = "armed" if values["armed"] else "disarmed"
             raise ShockerError(f"shocker: device reports {state}, expected otherwise")

@@ -41,10 +41,11 @@ from rig.schedule import (
     FRAME_CLOCK,
     SHOCK_GATE,
     TONE_GATE,
+    WHEEL,
     OutputSchedule,
     expected_frames,
 )
-from rig.scoring import LiveScorer
+from rig.scoring import LiveLocomotion, LiveScorer
 from rig.store import SessionStore
 from rig.timeline import Timeline
 
@@ -162,6 +163,7 @@ class Engine:
         self.preflight_results: list[PreflightCheck] = []
         self.freezing_params = freezing_params
         self.scorer: LiveScorer | None = None
+        self.wheel: LiveLocomotion | None = None
         self._exposures: list[int] = []
 
     # ----------------------------------------------------------------- control
@@ -240,6 +242,8 @@ class Engine:
         if "video" in self._streams and params is not None and params.measure == "motion":
             info = self._streams["video"][0].info()
             self.scorer = LiveScorer(params, info.width, info.height, info.rate_hz, self.timeline)
+        if params is not None and params.measure == "locomotion":
+            self.wheel = LiveLocomotion(params, self._fs, self.schedule.duration_s)
         self._set_state(EngineState.ARMED)
 
     def _acquire(self) -> float:
@@ -291,6 +295,11 @@ class Engine:
             if line == CAMERA_EXPOSURE:
                 self._exposures.extend(e.samples[e.rising].tolist())
             self._edge_counts[line] = self._edge_counts.get(line, 0) + int(e.rising.sum())
+        if self.wheel is not None:
+            wheel = edges.get(WHEEL)
+            samples = wheel.samples[wheel.rising] if wheel is not None else np.empty(0, np.int64)
+            for sample in self.wheel.push(samples, round(t_s * self._fs)):
+                self.freezing.emit(sample)
         for kind, line in (("cs", TONE_GATE), ("us", SHOCK_GATE)):
             e = edges.get(line)
             if e is not None and len(e.samples):

@@ -29,10 +29,10 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
     root = zarr.open_group(str(zpath), mode="r")
     scores = root["scores"]
     record = dict(scores.attrs["freezing"])
-    motion = scores["motion_index"][:]
+    locomotion = record.get("measure") == "locomotion"
+    motion = scores["wheel_speed_cm_s" if locomotion else "motion_index"][:]
     frozen = scores["freezing"][:]
-    stamps = root["video"]["timestamps_s"][:]
-    times = stamps[: len(motion)] if len(stamps) >= len(motion) else np.arange(len(motion)) / 30
+    times = scores["times_s"][:]
     trials = trials_table(folder, attrs)
 
     fig, (ax_t, ax_r) = plt.subplots(
@@ -56,7 +56,8 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
         f"min freeze {record['min_freeze_s']:g} s"
     )
 
-    ax_r.plot(times, motion, lw=0.6, color="0.3", label="motion index")
+    trace_name = "wheel speed (cm/s)" if locomotion else "motion index"
+    ax_r.plot(times, motion, lw=0.6, color="0.3", label=trace_name)
     ax_r.axhline(record["threshold"], color="k", ls="--", lw=0.8, label="threshold")
     top = float(np.nanmax(motion)) if np.isfinite(motion).any() else 1.0
     ax_r.fill_between(times, 0, top, where=frozen, color="#2ca02c", alpha=0.25, label="freezing")
@@ -76,7 +77,7 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
             )
             seen.add("shock")
     ax_r.set_xlabel("session time (s, DAQ clock)")
-    ax_r.set_ylabel("motion index")
+    ax_r.set_ylabel(trace_name)
     ax_r.legend(loc="upper right", ncol=6, frameon=False, fontsize=8)
     out = out or folder / "freezing.png"
     fig.savefig(out, dpi=110)

@@ -24,10 +24,12 @@ from rig.freezing import (
     FreezingParams,
     LiveFreezing,
     auto_threshold,
+    encoder_speed,
     freezing_by_epoch,
     score_freezing,
+    score_locomotion_freezing,
 )
-from rig.motion import MotionScorer, motion_index
+from rig.motion import MotionScorer
 from rig.store import read_root_attrs, utc_now
 from rig.timeline import Timeline
 
@@ -95,6 +97,67 @@ class LiveScorer:
         self.calibrated = True
 
 
+LOCOMOTION_RATE_HZ = 30.0  # wheel speed is scored in bins of 1/30 s
+
+
+class LiveLocomotion:
+    """Wheel speed and provisional freezing from encoder edges (``measure: locomotion``).
+
+    Counts are binned at :data:`LOCOMOTION_RATE_HZ` on the DAQ clock; the live speed is the
+    mean over the last ``speed_window_s`` (causal), offline re-scoring uses a centred window.
+    """
+
+    def __init__(self, params: FreezingParams, sample_rate_hz: float, duration_s: float):
+        self.params = params
+        self.fs = sample_rate_hz
+        self.bin = max(1, round(sample_rate_hz / LOCOMOTION_RATE_HZ))
+        self.rate = sample_rate_hz / self.bin
+        self.counts = np.zeros(int(np.ceil(duration_s * sample_rate_hz / self.bin)) + 1, np.int64)
+        self.window = max(1, round(params.speed_window_s * self.rate))
+        self.cm_per_count = np.pi * params.wheel_diameter_cm / params.encoder_counts_per_rev
+        self.threshold = params.speed_threshold_cm_s
+        self.live = LiveFreezing(self.rate, self.threshold, params.min_freeze_s)
+        self.next_bin = 0
+        self.speed: list[float] = []
+        self.times: list[float] = []
+
+    def push(self, samples: np.ndarray, position: int) -> list[FreezingSample]:
+        """Add encoder edges and score every bin the DAQ has fully acquired."""
+        if len(samples):
+            np.add.at(self.counts, np.minimum(samples // self.bin, len(self.counts) - 1), 1)
+        done = min(position // self.bin, len(self.counts))
+        out = []
+        for b in range(self.next_bin, done):
+            lo = max(0, b - self.window + 1)
+            speed = self.counts[lo : b + 1].sum() * self.cm_per_count * self.rate / (b + 1 - lo)
+            t_s = (b + 0.5) / self.rate
+            self.speed.append(float(speed))
+            self.times.append(t_s)
+            out.append(FreezingSample(t_s, float(speed), self.live.push(speed), self.threshold))
+        self.next_bin = max(self.next_bin, done)
+        return out
+
+
+def _score_locomotion(root: zarr.Group, attrs: dict, params: FreezingParams) -> tuple:
+    """Offline: wheel speed per bin from the recorded encoder edges, centred window."""
+    fs = float(attrs["sample_rate_hz"])
+    bin_ = max(1, round(fs / LOCOMOTION_RATE_HZ))
+    rate = fs / bin_
+    n = int(np.ceil(attrs["timeline"]["duration_s"] * rate))
+    counts = np.zeros(n, np.int64)
+    if "edges" in root and "wheel" in root["edges"]:
+        samples = root["edges"]["wheel"]["samples"][:]
+        np.add.at(counts, np.minimum(samples // bin_, n - 1), 1)
+    speed = encoder_speed(
+        counts, rate, params.encoder_counts_per_rev, params.wheel_diameter_cm, params.speed_window_s
+    )
+    frozen = score_locomotion_freezing(
+        speed, rate, params.speed_threshold_cm_s, params.min_freeze_s
+    )
+    times = (np.arange(n) + 0.5) / rate
+    return times, speed, frozen
+
+
 # ---------------------------------------------------------------------------- stored scores
 
 
@@ -133,6 +196,13 @@ def score_session(
     attrs = read_root_attrs(zpath)
     root = zarr.open_group(str(zpath), mode="a")
     params = FreezingParams.model_validate(attrs.get("freezing_params", {}), strict=False)
+    stored = dict(root["scores"].attrs).get("motion_params") if "scores" in root else None
+    if stored and roi is None and exclude is None:
+        # Reusing the stored index: it was computed with these regions, so report those.
+        params = FreezingParams.model_validate(
+            {**params.model_dump(mode="json"), "roi": stored["roi"], "exclude": stored["exclude"]},
+            strict=False,
+        )
     changes: dict[str, Any] = {}
     if min_freeze_s is not None:
         changes["min_freeze_s"] = min_freeze_s
@@ -140,22 +210,52 @@ def score_session(
         changes["roi"] = roi
     if exclude is not None:
         changes["exclude"] = exclude
-    params = params.model_copy(update=changes)
+    params = FreezingParams.model_validate(
+        {**params.model_dump(mode="json"), **changes}, strict=False
+    )
     if params.threshold != "auto" and threshold is None:
         threshold = float(params.threshold)
     fps = float(attrs["protocol"]["recording"]["video"]["fps"])
+    timeline = Timeline.from_dict(attrs["timeline"])
+    phases = [_phase(p) for p in attrs["timeline"]["phases"]]
+    scores = root.require_group("scores")
+    if params.measure == "locomotion":
+        if threshold is not None:
+            params = FreezingParams.model_validate(
+                {**params.model_dump(mode="json"), "speed_threshold_cm_s": threshold}, strict=False
+            )
+        times, speed, frozen = _score_locomotion(root, attrs, params)
+        scores.create_array("times_s", data=times, overwrite=True)
+        scores.create_array("wheel_speed_cm_s", data=speed.astype(np.float32), overwrite=True)
+        scores.create_array("freezing", data=frozen, overwrite=True)
+        results = freezing_by_epoch(times, frozen, _trials_for_scoring(folder, attrs), phases)
+        record = {
+            "scored_utc": utc_now(),
+            "measure": "locomotion",
+            "threshold": params.speed_threshold_cm_s,
+            "threshold_auto": False,
+            "calibration_s": None,
+            "min_freeze_s": params.min_freeze_s,
+            "gap_s": 0.0,
+            "roi": None,
+            "exclude": [],
+            "percent_frozen": float(100 * frozen.mean()) if len(frozen) else None,
+            "results": results,
+        }
+        scores.attrs["freezing"] = record
+        return record
     if "video" not in root:
         raise ValueError("this session has no behaviour video to score")
-    scores = root.require_group("scores")
     if roi is not None or exclude is not None or "motion_index" not in scores:
         frames = root["video"]["0"]
         device_index = root["video"]["device_index"][:]
-        motion = motion_index(_frames_iter(frames), fps, params)
+        scorer = MotionScorer(frames.shape[2], frames.shape[1], fps, params)
+        motion = np.array([scorer.push(f) for f in _frames_iter(frames)], float)
         write_motion(zpath, device_index, motion, params.model_dump(mode="json"))
     device_index = scores["device_index"][:]
     motion = scores["motion_index"][:].astype(float)
     times = _video_times(root, device_index)
-    timeline = Timeline.from_dict(attrs["timeline"])
+    scores.create_array("times_s", data=times, overwrite=True)
     window = calibration_window(params, timeline)
     auto = threshold is None
     if auto:

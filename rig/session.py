@@ -167,7 +167,7 @@ def run_session(
             plan.rig.freezing.model_dump(mode="json"),
         )
     finalize_session(store.folder, result.status, result.reason, result.accounting)
-    if engine.scorer is not None and engine.scorer.motion:
+    if (engine.scorer is not None and engine.scorer.motion) or engine.wheel is not None:
         try:
             score_session(store.folder)
         except ValueError as exc:  # e.g. too short to calibrate: the data is still complete

@@ -15,6 +15,7 @@ from pydantic import Field
 from rig.devices import BuildContext, DriverSpec
 from rig.protocol import StrictModel
 from rig.rigfile import Fault
+from rig.schedule import WHEEL, OutputSchedule
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.frames import SimFrameSource
@@ -39,8 +40,10 @@ class SimShockerConfig(StrictModel):
 
     profile: str = "default"
     heartbeat_timeout_s: float = Field(default=0.09, ge=0.005, le=0.09)
-    """The emulator shares the CPU with a faster-than-real-time session: allow it the most
-    the driver allows (a disconnect is still seen at once: the port fails)."""
+    heartbeat_misses_allowed: int = Field(default=3, ge=0, le=5)
+    """The emulator shares the host with a faster-than-real-time session, so a heartbeat may
+    go unanswered for a while when the machine is busy: tolerate a few (a disconnect is still
+    seen at once, because the port fails)."""
 
 
 class SimCameraConfig(MouseConfig):
@@ -91,6 +94,17 @@ class SimRigDaq(SimDaq):
 
     session: SimSession
 
+    def configure(self, schedule: OutputSchedule) -> None:
+        super().configure(schedule)
+        camera = self.session.ctx.rig.device("camera")
+        if camera is not None and getattr(camera.config, "view", "top") == "head_fixed":
+            # The head-fixed mouse runs on a wheel: its encoder counts reach the DAQ as edges.
+            track = self.session.world_for(self).track
+            steps = np.diff(np.asarray(track.wheel_counts, np.int64), prepend=0)
+            samples = np.repeat(self.triggers["video"], np.abs(steps))
+            self._edges[WHEEL] = (samples, np.ones(len(samples), bool))
+            self._cursor[WHEEL] = 0
+
     def truth(self) -> dict[str, np.ndarray]:
         if self.session.world is None:
             return {}
@@ -122,6 +136,7 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
             ctx.rig.safety.max_current_ma,
             profile=config.profile,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
+            heartbeat_misses_allowed=config.heartbeat_misses_allowed,
             timeout_s=0.5,
         )
         session.shocker_emulator = emulator
