@@ -252,6 +252,8 @@ def score_session(
         scorer = MotionScorer(frames.shape[2], frames.shape[1], fps, params)
         motion = np.array([scorer.push(f) for f in _frames_iter(frames)], float)
         write_motion(zpath, device_index, motion, params.model_dump(mode="json"))
+        root = zarr.open_group(str(zpath), mode="a")  # re-read: its attributes changed on disk
+        scores = root["scores"]
     device_index = scores["device_index"][:]
     motion = scores["motion_index"][:].astype(float)
     times = _video_times(root, device_index)
