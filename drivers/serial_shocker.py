@@ -583,7 +583,9 @@ class SerialShockGenerator:
         try:
             values = self._transact("heartbeat", timeout_s=self.config.heartbeat_timeout_s)
         except ShockerError as exc:
-            unanswered = self._broken is None and "no reply" in str(exc)
+            unanswered = self._broken is None and (
+                "no reply" in str(exc) or "write timed out" in str(exc)
+            )
             if unanswered and self._missed_beats < self.config.heartbeat_misses_allowed:
                 self._missed_beats += 1
                 return
