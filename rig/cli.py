@@ -308,5 +308,42 @@ def recover(session: Path) -> None:
     click.echo(f"{folder}: recovered")
 
 
+@main.command()
+@RIG
+@click.option(
+    "--protocol",
+    "protocol",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Check rates and disk space for this protocol (default: 30 Hz, an hour).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sessions"),
+    show_default=True,
+    help="Where sessions will be written (its free space is checked).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Also print what the drivers logged.")
+@handles_errors
+def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbose: bool) -> None:
+    """Check the rig: devices answer, shocker read-back, clocks, frames, disk. Exit 1 on a fail."""
+    from rig.rigfile import load_rig
+    from rig.selftest import run_selftest, table
+    from rig.session import prepare_session
+
+    plan = prepare_session(protocol, rig_path) if protocol is not None else None
+    rig = plan.rig if plan is not None else load_rig(rig_path)
+    report = run_selftest(rig, plan, out_dir)
+    click.echo(table(report))
+    for line in report.log if verbose else ():
+        _err(f"log: {line}")
+    if not report.ok:
+        _err(f"error: {report.summary()}")
+        sys.exit(EXIT_FAILED)
+    _err(report.summary())
+
+
 if __name__ == "__main__":
     main()

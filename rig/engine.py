@@ -505,10 +505,13 @@ class Engine:
 
 
 def _drain_faults(source: Any) -> list[str]:
-    """Faults a frame source reports (e.g. frame-number gaps), if it keeps a list of them."""
-    faults = getattr(source, "faults", None)
-    if not faults:
-        return []
-    out = [str(f) for f in faults]
-    faults.clear()
-    return out
+    """Faults a frame source reports (e.g. frame-number gaps): through its ``drain_faults()``
+    (``MMCamera``: ``(frame_index, message)`` tuples), else from a ``faults`` list it keeps."""
+    drain = getattr(source, "drain_faults", None)
+    if callable(drain):
+        faults = list(drain())
+    else:
+        faults = list(getattr(source, "faults", None) or [])
+        if faults:
+            source.faults.clear()
+    return [f[1] if isinstance(f, tuple) and len(f) == 2 else str(f) for f in faults]

@@ -7,7 +7,7 @@ frames, and faults from the rig file's ``faults:`` list fire at their session ti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -19,6 +19,7 @@ from rig.schedule import WHEEL, OutputSchedule
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.frames import SimFrameSource
+from sim.mm_frames import make_sim_mm_camera
 from sim.mouse import MouseConfig
 from sim.shocker_emulator import open_simulated_shocker
 from sim.world import SimWorld
@@ -48,6 +49,10 @@ class SimShockerConfig(StrictModel):
 
 class SimCameraConfig(MouseConfig):
     """The simulated behaviour camera: the simulated mouse's settings (``sim.mouse``)."""
+
+    backend: Literal["micromanager", "direct"] = Field("micromanager", exclude=True)
+    """``micromanager``: the real Micro-Manager driver on ``UniMMCore`` (``sim.mm_frames``);
+    ``direct``: frames rendered straight into the engine (``sim.frames``)."""
 
 
 class SimImagingConfig(BrainConfig):
@@ -145,13 +150,19 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
         )
         return shocker
     if section == "camera":
+        render = lambda k: session.world_for(daq).render_video(k)  # noqa: E731
+        if config.backend == "micromanager":
+            fps = ctx.protocol.recording.video.fps if ctx.protocol is not None else 30.0
+            return make_sim_mm_camera(
+                daq, render, config.width, config.height, fps, faults=session.faults
+            )
         return SimFrameSource(
             daq,
             "video",
             config.width,
             config.height,
             "uint8",
-            lambda k: session.world_for(daq).render_video(k),
+            render,
             faults=session.faults,
         )
     return SimFrameSource(

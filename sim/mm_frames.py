@@ -1,0 +1,97 @@
+"""The simulated behaviour camera through the real Micro-Manager driver.
+
+:func:`make_sim_mm_camera` builds :class:`drivers.mm_camera.MMCamera` on a ``UniMMCore`` that
+holds a :class:`sim.mm_camera.SimCameraDevice` (see :func:`sim.mm_camera.make_sim_camera`) and
+wires it to the simulated DAQ: every time the DAQ's clock advances, the camera trigger pulses
+played since the last advance (``SimDaq.triggers["video"]``) reach the device as
+``device.trigger(n)``, and ``device.flush()`` waits until they are frames in the core's circular
+buffer. The engine reads the edges and the frames only after ``SimDaq.wait`` returns, so a
+``--fast`` run is deterministic: the frames of a step are always there when it reads them.
+
+Faults from the rig file's ``faults:`` list:
+
+* ``camera_drop``: the ``count`` frames from the first trigger at or after ``at_s`` are never
+  delivered (``device.drop``); the driver sees the gap in the frame numbers, counts the frames
+  as dropped and queues a fault, as with a real camera's hardware frame counter;
+* ``camera_stall``: trigger pulses from ``at_s`` on never reach the camera, so no frame arrives
+  after it and the engine's stall check ends the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from drivers.mm_camera import MMCamera
+from rig.rigfile import Fault
+from sim.daq import SimDaq
+from sim.mm_camera import SimCameraDevice, make_sim_camera
+
+STREAM = "video"
+MAX_EXPOSURE_MS = 10.0
+
+
+class _TriggerRelay:
+    """Passes the simulated DAQ's camera trigger pulses to the device as its clock moves."""
+
+    def __init__(self, daq: SimDaq, device: SimCameraDevice, faults: list[Fault]):
+        self.daq = daq
+        self.device = device
+        self.faults = [f for f in faults if f.kind in ("camera_drop", "camera_stall")]
+        self.sent = 0  # trigger pulses played so far (passed on or not)
+        self._triggers: np.ndarray | None = None
+        self._stall_at: int | None = None
+
+    def __call__(self, position: int) -> None:
+        triggers = self.daq.triggers.get(STREAM)
+        if triggers is None:
+            return
+        if triggers is not self._triggers:  # a newly configured schedule: trigger 0 again
+            self._arm(triggers)
+        limit = position if self.daq.stopped_at is None else min(position, self.daq.stopped_at)
+        played = int(np.searchsorted(triggers, limit, side="right"))
+        if self._stall_at is not None:
+            played = min(played, self._stall_at)
+        if played > self.sent:
+            self.device.trigger(played - self.sent)
+            self.sent = played
+            self.device.flush()
+
+    def _arm(self, triggers: np.ndarray) -> None:
+        self._triggers, self.sent, self._stall_at = triggers, 0, None
+        fs = self.daq.sample_rate_hz
+        for f in self.faults:
+            first = int(np.searchsorted(triggers, round(f.at_s * fs)))
+            if f.kind == "camera_drop":
+                self.device.drop(range(first, first + f.count))
+            elif self._stall_at is None or first < self._stall_at:
+                self._stall_at = first
+
+
+def make_sim_mm_camera(
+    daq: SimDaq,
+    render: Callable[[int], np.ndarray],
+    width: int,
+    height: int,
+    rate_hz: float = 30.0,
+    faults: list[Fault] | None = None,
+) -> MMCamera:
+    """The simulated rig's behaviour camera: ``MMCamera`` on ``UniMMCore``, triggered by ``daq``.
+
+    ``render(k)`` gives frame ``k`` (a ``(height, width)`` uint8 array); ``rate_hz`` is the
+    trigger rate the driver reports and checks the exposure against (the protocol's video fps).
+    The camera's exposure is 10 ms, or half the trigger period at rates above 50 Hz.
+    """
+    exposure_ms = min(MAX_EXPOSURE_MS, 500.0 / rate_hz)
+    blank = np.zeros((height, width), np.uint8)
+
+    def frame(k: int) -> np.ndarray:
+        # Pre-flight snaps a frame before the DAQ is configured, when there is no world yet.
+        return render(k) if daq.schedule is not None else blank
+
+    camera, device = make_sim_camera(
+        frame, width, height, "uint8", rate_hz=rate_hz, exposure_ms=exposure_ms
+    )
+    daq.on_advance(_TriggerRelay(daq, device, list(faults or [])))
+    return camera
