@@ -537,6 +537,8 @@ class NiDaq:
                     v = self.config.max_output_v
                     task.ao_channels.add_ao_voltage_chan(self._phys(line), min_val=-v, max_val=v)
                 task.write(value, auto_start=True, timeout=WRITE_TIMEOUT_S)
+        except (nierr.DaqNotFoundError, nierr.DaqNotSupportedError):
+            log.warning("safe state: no NI-DAQmx driver; %s (%s) not driven", name, line)
         except Exception:
             log.exception("safe state: could not drive %s (%s) to %s", name, line, value)
 

@@ -474,6 +474,8 @@ class Engine:
                     break
                 for frame in frames:
                     writer.append(frame)
+                for fault in _drain_faults(source):
+                    self._log("fault", t_s=self._now_s(), detail=f"{name}: {fault}")
                 if not frames:
                     if time.monotonic() > deadline:
                         break

@@ -28,8 +28,17 @@ ARRAYS = (
 def _run(out: Path) -> Path:
     result = CliRunner().invoke(
         main,
-        ["run", str(PROTOCOLS / "demo.yaml"), "--fast", "--rig", str(SMALL_RIG), "--out", str(out),
-         "--animal", "twin"],
+        [
+            "run",
+            str(PROTOCOLS / "demo.yaml"),
+            "--fast",
+            "--rig",
+            str(SMALL_RIG),
+            "--out",
+            str(out),
+            "--animal",
+            "twin",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
