@@ -155,15 +155,19 @@ def run(
     _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
     display = ProgressDisplay(enabled=True)
     engines: list[Any] = []
+    stopped: list[str] = []  # a signal that came before the engine existed still ends it
 
     def on_engine(engine: Any) -> None:
         engines.append(engine)
         display.connect(engine)
+        if stopped:
+            engine.abort(stopped[0])
 
     def stop(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
+        reason = f"interrupted by {signal.Signals(signum).name}"
+        stopped.append(reason)
         for engine in engines:
-            engine.abort(f"interrupted by {name}")
+            engine.abort(reason)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
