@@ -46,11 +46,13 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-PROTOCOL = click.argument("protocol", type=click.Path(dir_okay=False, path_type=Path))
+# No dir_okay=False: the file reader reports a folder as ``FILE: is a directory, not a file``
+# like every other bad input, where click would print its usage text.
+PROTOCOL = click.argument("protocol", type=click.Path(path_type=Path))
 RIG = click.option(
     "--rig",
     "rig_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Rig file (default: the built-in simulated rig).",
 )
