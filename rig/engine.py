@@ -165,6 +165,9 @@ class Engine:
         self.scorer: LiveScorer | None = None
         self._exposures: list[int] = []
         self._stalled: set[str] = set()
+        # set in preflight; empty until then, so ending before it (a failed preflight, an early
+        # abort) still reports progress and closes cleanly
+        self._streams: dict[str, tuple[FrameSource, Any]] = {}
 
     # ----------------------------------------------------------------- control
     def abort(self, reason: str = "aborted by the user") -> None:
@@ -482,7 +485,7 @@ class Engine:
         return accounting
 
     def _drain(self) -> None:
-        streams = getattr(self, "_streams", {})
+        streams = self._streams
         try:
             self._take_edges(self.devices.daq.read_edges(), self._now_s())
         except Exception as exc:

@@ -17,6 +17,7 @@ SIGTERM also runs as a real subprocess, like the Ctrl-C test in ``tests/rig/test
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -286,3 +287,56 @@ def test_sigterm_to_the_process_ends_it_safely(tmp_path):
         rising = root["edges"][line]["rising"][:] if line in root["edges"] else []
         assert len(rising) == 0 or not rising[-1]
     assert root["video"]["0"].shape[0] == len(root["video"]["timestamps_s"][:]) > 0
+
+
+def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
+    tmp_path, cli, write_yaml, monkeypatch
+):
+    """SIGTERM while the rig is still being built: the session ends, nothing is armed."""
+    box: dict = {}
+    real = rig.session.run_session
+
+    def run_session(plan, out_dir, animal, speed=1.0, on_engine=None, state_dir=None):
+        signal.raise_signal(signal.SIGTERM)  # the CLI's handler is installed; no engine yet
+
+        def hook(engine):
+            box["engine"] = engine
+            on_engine(engine)
+
+        return real(plan, out_dir, animal, speed, hook, state_dir)
+
+    monkeypatch.setattr(rig.session, "run_session", run_session)
+    protocol = write_yaml(PROTOCOL, "ways-out.yaml")
+    result = cli("run", protocol, "--fast", "--rig", SMALL_RIG, "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "interrupted by SIGTERM" in _one_line_message(result.stderr, "aborted")
+    daq = box["engine"].devices.daq
+    assert not daq.started  # the outputs never ran
+    assert daq.outputs_low_after(0)
+    emulator = daq.session.shocker_emulator
+    assert "arm" not in emulator.commands() and not emulator.armed
+    info = info_json(cli, Path(result.stdout.strip().splitlines()[-1]))
+    assert info["status"] == "aborted"
+    assert info["end_reason"] == "interrupted by SIGTERM"
+
+
+def test_an_unsafe_schedule_is_refused_before_anything_is_armed(tmp_path, cli, write_yaml):
+    """The engine's own check before arming (defence in depth behind validation)."""
+    plan = rig.session.prepare_session(write_yaml(PROTOCOL, "ways-out.yaml"), SMALL_RIG)
+    too_strong = [
+        dataclasses.replace(p, current_ma=plan.rig.safety.max_current_ma * 2)
+        for p in plan.schedule.shocks
+    ]
+    unsafe = dataclasses.replace(
+        plan, schedule=dataclasses.replace(plan.schedule, shocks=tuple(too_strong))
+    )
+    box: dict = {}
+    folder, result = rig.session.run_session(
+        unsafe, tmp_path, "m", None, lambda engine: box.update(engine=engine)
+    )
+    assert result.status == "aborted"
+    assert "refusing an unsafe schedule" in result.reason
+    daq = box["engine"].devices.daq
+    assert not daq.started
+    assert "arm" not in daq.session.shocker_emulator.commands()
+    assert info_json(cli, folder)["status"] == "aborted"
