@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from rig.inputfile import InputError
+from rig.inputfile import InputError, one_line
 from rig.ports import DaqNotAvailable, DeviceError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -37,10 +37,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _err(exc.report())
             sys.exit(EXIT_BAD_INPUT)
         except DaqNotAvailable as exc:
-            _err(f"error: {exc}")
+            _err(f"error: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
         except DeviceError as exc:
-            _err(f"error: a device failed: {exc}")
+            _err(f"error: a device failed: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
 
     return wrapper
