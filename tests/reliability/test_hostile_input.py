@@ -8,6 +8,7 @@ any exception that escapes the CLI fails the test with its traceback.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -178,7 +179,7 @@ WEIRD_VALUES = st.one_of(
             "\u202e\U0001f600\x85",
             "../../x",
         ]
-    ),
+    ).map(copy.deepcopy),  # a fresh container each time: later mutations may change it
     scalars,
 )
 
