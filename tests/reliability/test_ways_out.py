@@ -246,13 +246,24 @@ def _assert_data_readable(folder: Path, info: dict, stopped_s: float) -> None:
         assert not rising[-1]  # the recorded line ends low
 
 
+# ``rig`` with the patient heartbeat of the in-process tests (see ``patient_heartbeat``).
+PATIENT_CLI = """
+import sys
+import sim.rig
+real = sim.rig.open_simulated_shocker
+sim.rig.open_simulated_shocker = lambda *a, **k: real(*a, **{"heartbeat_timeout_s": 0.09, **k})
+from rig.cli import main
+main(sys.argv[1:], prog_name="rig")
+"""
+
+
 def test_sigterm_to_the_process_ends_it_safely(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "rig.cli",
+            "-c",
+            PATIENT_CLI,
             "run",
             str(PROTOCOLS / "demo.yaml"),
             "--speed",
