@@ -493,9 +493,8 @@ class Engine:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         for name, (source, writer) in streams.items():
             line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
-            while name not in self._stalled and writer.accounting.received < self._edge_counts.get(
-                line, 0
-            ):
+            exposed = self._edge_counts.get(line, 0)  # a stalled stream will not catch up
+            while name not in self._stalled and writer.accounting.received < exposed:
                 try:
                     frames = source.read_frames()
                 except Exception:

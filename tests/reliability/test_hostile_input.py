@@ -305,6 +305,21 @@ def test_binary_and_oversized_files_are_bad_input(tmp_path):
     assert_bad_input(validate(missing), missing)
 
 
+def test_a_pseudorandom_phase_of_one_kind_is_bad_input_not_a_crash(tmp_path):
+    """Found by the mutation fuzzer: the default max_consecutive (2) cannot order 4 of a kind;
+    the timeline compiler crashed with a numpy ValueError."""
+    path = tmp_path / "one-kind.yaml"
+    path.write_text(
+        SHORT.format(name="one-kind").replace(
+            "trials: [{cs: tone}]", "trials: [{cs: tone, repeat: 4}], order: pseudorandom, iti_s: 1"
+        ),
+        encoding="utf-8",
+    )
+    result = validate(path)
+    assert_bad_input(result, path)
+    assert "phases[0].max_consecutive" in result.stderr
+
+
 # ------------------------------------------------------------------ names that are paths
 
 SHORT = """
