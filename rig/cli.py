@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from rig.inputfile import InputError
+from rig.inputfile import InputError, one_line
 from rig.ports import DaqNotAvailable, DeviceError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -37,20 +37,22 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _err(exc.report())
             sys.exit(EXIT_BAD_INPUT)
         except DaqNotAvailable as exc:
-            _err(f"error: {exc}")
+            _err(f"error: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
         except DeviceError as exc:
-            _err(f"error: a device failed: {exc}")
+            _err(f"error: a device failed: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
 
     return wrapper
 
 
-PROTOCOL = click.argument("protocol", type=click.Path(dir_okay=False, path_type=Path))
+# No dir_okay=False: the file reader reports a folder as ``FILE: is a directory, not a file``
+# like every other bad input, where click would print its usage text.
+PROTOCOL = click.argument("protocol", type=click.Path(path_type=Path))
 RIG = click.option(
     "--rig",
     "rig_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Rig file (default: the built-in simulated rig).",
 )
@@ -155,15 +157,19 @@ def run(
     _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
     display = ProgressDisplay(enabled=True)
     engines: list[Any] = []
+    stopped: list[str] = []  # a signal that came before the engine existed still ends it
 
     def on_engine(engine: Any) -> None:
         engines.append(engine)
         display.connect(engine)
+        if stopped:
+            engine.abort(stopped[0])
 
     def stop(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
+        reason = f"interrupted by {signal.Signals(signum).name}"
+        stopped.append(reason)
         for engine in engines:
-            engine.abort(f"interrupted by {name}")
+            engine.abort(reason)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

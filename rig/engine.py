@@ -6,8 +6,9 @@ generator's heartbeat, and publish progress through psygnal signals that the CLI
 follow. Python never times a stimulus: the DAQ plays the compiled buffers.
 
 Every way out (normal end, :meth:`Engine.abort`, Ctrl-C/SIGTERM via ``abort``, a device error,
-an exception in the engine) goes through the same ``finally`` that drives the DAQ outputs low,
-disarms the shock generator and stops the cameras, in that order.
+an exception in the engine) goes through the same ``finally`` that drives the DAQ outputs low and
+disarms the shock generator, in that order; the cameras are stopped once the frames exposed
+before that have been collected.
 """
 
 from __future__ import annotations
@@ -165,6 +166,10 @@ class Engine:
         self.scorer: LiveScorer | None = None
         self.wheel: LiveLocomotion | None = None
         self._exposures: list[int] = []
+        self._stalled: set[str] = set()
+        # set in preflight; empty until then, so ending before it (a failed preflight, an early
+        # abort) still reports progress and closes cleanly
+        self._streams: dict[str, tuple[FrameSource, Any]] = {}
 
     # ----------------------------------------------------------------- control
     def abort(self, reason: str = "aborted by the user") -> None:
@@ -186,15 +191,19 @@ class Engine:
         """Run the session to its end or abort; always leaves the rig safe."""
         status, reason = "complete", "completed as planned"
         try:
-            self._preflight_and_arm()
-            self._acquire()
+            # An abort asked for before or during preflight must not arm the shocker or start
+            # the outputs only to stop them again.
+            if not self._abort.is_set():
+                self._preflight_and_arm()
+            if not self._abort.is_set():
+                self._acquire()
             if self._abort.is_set():
                 status, reason = "aborted", self._abort_reason
         except DeviceError as exc:
-            status, reason = "aborted", f"{type(exc).__name__}: {exc}"
+            status, reason = "aborted", _one_line(f"{type(exc).__name__}: {exc}")
             self._log("fault", t_s=self._now_s(), detail=reason, durable=True)
         except Exception as exc:
-            status, reason = "aborted", f"engine error: {type(exc).__name__}: {exc}"
+            status, reason = "aborted", _one_line(f"engine error: {type(exc).__name__}: {exc}")
             self._log("fault", t_s=self._now_s(), detail=reason, durable=True)
         finally:
             self._set_state(EngineState.STOPPING)
@@ -254,8 +263,12 @@ class Engine:
         self._set_state(EngineState.RUNNING)
         t_s = 0.0
         last_beat_host, last_beat_session = 0.0, 0.0
+        half_sample = 0.5 / self._fs  # t_s is a whole number of samples: compare to within one
         while t_s < duration and not self._abort.is_set():
-            t_s = d.daq.wait(min(t_s + STEP_S, duration))
+            # Never step past the next heartbeat in session time: a lost link is then found
+            # within one heartbeat period of session time, at any speed, --fast included.
+            until = min(t_s + STEP_S, last_beat_session + HEARTBEAT_EVERY_S, duration)
+            t_s = d.daq.wait(until)
             self._t_s = t_s
             self._take_edges(d.daq.read_edges(), t_s)
             self._take_frames()
@@ -264,7 +277,7 @@ class Engine:
             now = time.monotonic()
             if (
                 now - last_beat_host >= HEARTBEAT_EVERY_S
-                or t_s - last_beat_session >= HEARTBEAT_EVERY_S
+                or t_s - last_beat_session >= HEARTBEAT_EVERY_S - half_sample
             ):
                 d.shocker.heartbeat()
                 last_beat_host, last_beat_session = now, t_s
@@ -390,6 +403,7 @@ class Engine:
             line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
             behind = self._edge_counts.get(line, 0) - writer.accounting.received
             if behind > max(5, source.info().rate_hz * STALL_S):
+                self._stalled.add(name)
                 raise CameraError(f"{name} stalled: {behind} frames behind its recorded edges")
             if writer.error is not None:
                 raise DeviceError(f"writing {name} failed: {writer.error}")
@@ -448,18 +462,39 @@ class Engine:
 
     # ----------------------------------------------------------------- ending
     def _safe_state(self) -> None:
+        """Outputs low, then the shocker disarmed: each step runs even if the one before fails."""
         d = self.devices
-        d.daq.safe_state()
+        try:
+            d.daq.safe_state()
+        except Exception as exc:  # "never raises"; if it does, still disarm
+            self._log("fault", t_s=self._now_s(), detail=f"DAQ safe state failed: {exc}")
         try:
             d.shocker.disarm()
             self._log("shocker_disarmed", t_s=self._now_s(), durable=True)
         except Exception as exc:
             self._log("fault", t_s=self._now_s(), detail=f"disarm failed: {exc}", durable=True)
-        for source in d.frame_sources().values():
-            source.stop()
+
+    def _stop_sources(self) -> None:
+        for source in self.devices.frame_sources().values():
+            with contextlib.suppress(Exception):  # stop() never raises; be sure of it
+                source.stop()
 
     def _drain_and_close(self) -> dict[str, Any]:
-        streams = getattr(self, "_streams", {})
+        # The cameras are stopped only after the drain: frames exposed before the safe state
+        # are still collected (a source may drop what it has not delivered when stopped).
+        try:
+            self._drain()
+        finally:
+            self._stop_sources()
+        accounting = {}
+        for name, acc in self.store.close_writers().items():
+            line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
+            acc.edges = self._edge_counts.get(line, 0)
+            accounting[name] = acc
+        return accounting
+
+    def _drain(self) -> None:
+        streams = self._streams
         try:
             self._take_edges(self.devices.daq.read_edges(), self._now_s())
         except Exception as exc:
@@ -467,7 +502,8 @@ class Engine:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         for name, (source, writer) in streams.items():
             line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
-            while writer.accounting.received < self._edge_counts.get(line, 0):
+            exposed = self._edge_counts.get(line, 0)  # a stalled stream will not catch up
+            while name not in self._stalled and writer.accounting.received < exposed:
                 try:
                     frames = source.read_frames()
                 except Exception:
@@ -480,12 +516,6 @@ class Engine:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.01)
-        accounting = {}
-        for name, acc in self.store.close_writers().items():
-            line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
-            acc.edges = self._edge_counts.get(line, 0)
-            accounting[name] = acc
-        return accounting
 
     # ----------------------------------------------------------------- log
     def _now_s(self) -> float:
@@ -504,6 +534,11 @@ class Engine:
         }
         self.store.log_event(event, durable=durable)
         self.event.emit(event)
+
+
+def _one_line(text: str) -> str:
+    """A reason fit for one line of output: whitespace runs (newlines too) become one space."""
+    return " ".join(text.split())
 
 
 def _drain_faults(source: Any) -> list[str]:

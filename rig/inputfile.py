@@ -35,10 +35,22 @@ class InputError(Exception):
         super().__init__(self.report())
 
     def report(self) -> str:
+        """One ``FILE: path: message`` line per problem (never more lines than problems)."""
+        file = one_line(self.file)
         return "\n".join(
-            f"{self.file}: {p.path}: {p.message}" if p.path else f"{self.file}: {p.message}"
+            f"{file}: {one_line(p.path)}: {one_line(p.message)}"
+            if p.path
+            else f"{file}: {one_line(p.message)}"
             for p in self.problems
         )
+
+
+def one_line(text: str) -> str:
+    """``text`` safe to print as part of one line: line breaks, control and other invisible
+    characters (a key named ``"\\r"``, a right-to-left override) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class _StrictLoader(yaml.SafeLoader):

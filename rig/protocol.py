@@ -24,6 +24,7 @@ from rig.inputfile import (
 )
 
 FORMAT_VERSION = 1
+DEFAULT_MAX_CONSECUTIVE = 2  # pseudorandom order without max_consecutive (rig.timeline)
 STIMULUS_TYPES = ("tone", "white_noise", "shock")
 
 
@@ -228,15 +229,17 @@ def _reference_problems(p: Protocol) -> list[Problem]:
         for j, entry in enumerate(phase.trials or []):
             where = f"phases[{i}].trials[{j}]"
             problems += _entry_problems(p, entry, where, names)
-        if phase.order == "pseudorandom" and phase.max_consecutive and phase.trials:
+        if phase.order == "pseudorandom" and phase.trials:
+            # without max_consecutive the timeline allows DEFAULT_MAX_CONSECUTIVE in a row
+            max_run = phase.max_consecutive or DEFAULT_MAX_CONSECUTIVE
             counts = [t.repeat for t in phase.trials]
             others = sum(counts) - max(counts)
-            if max(counts) > phase.max_consecutive * (others + 1):
+            if max(counts) > max_run * (others + 1):
                 problems.append(
                     Problem(
                         f"phases[{i}].max_consecutive",
-                        f"no order of these trials has at most {phase.max_consecutive} of a "
-                        "kind in a row",
+                        f"no order of these trials has at most {max_run} of a kind in a row"
+                        + ("" if phase.max_consecutive else " (the default)"),
                     )
                 )
     return problems

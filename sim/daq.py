@@ -4,6 +4,11 @@ The clock only moves in :meth:`SimDaq.wait`: at ``speed`` times real time, or, w
 ``speed=None``, straight to the requested time (``--fast``: as fast as the machine allows and
 deterministic). What the hardware "did" is kept in :attr:`SimDaq.output_log`, so tests can check
 that every output went low when a session ended, however it ended.
+
+Faults the DAQ itself raises from :meth:`SimDaq.wait` at their ``at_s``: ``daq_error`` (a
+:class:`~rig.ports.DaqError`) and ``engine_exception`` (a plain ``RuntimeError``, standing for a
+bug in the engine). The clock stops at every fault's sample, so the rest of the simulated rig
+(the shock generator emulator, the cameras) sees each fault at exactly its session time.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from rig.schedule import (
 )
 
 OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
+
+# Faults the simulated DAQ raises itself from ``wait``: a device error, and a plain exception
+# that is no DeviceError (it exercises the engine's path for a bug in its own code).
+RAISING_FAULTS: dict[str, tuple[type[Exception], str]] = {
+    "daq_error": (DaqError, "simulated DAQ error"),
+    "engine_exception": (RuntimeError, "simulated bug in the engine"),
+}
 
 
 class SimDaq:
@@ -86,15 +98,27 @@ class SimDaq:
                 time.sleep(min(0.1, (target - elapsed) / self.sample_rate_hz / self.speed))
                 elapsed = (time.monotonic() - self._t0) * self.speed * self.sample_rate_hz
             target = min(target, max(self.position, int(elapsed)))
-        for fault in self.faults:
+        # The clock never runs past a fault: it stops at the fault's sample, so whatever the
+        # fault causes happens at its own session time, whatever step the caller asked for.
+        for fault in sorted(self.faults, key=lambda f: f.at_s):
             at = round(fault.at_s * self.sample_rate_hz)
-            if fault.kind == "daq_error" and self.position <= at <= target:
+            if not self.position <= at <= target:
+                continue
+            if fault.kind in RAISING_FAULTS:
                 self.position = at
-                raise DaqError(f"simulated DAQ error at {fault.at_s:g} s (injected fault)")
+                self._notify()
+                error, what = RAISING_FAULTS[fault.kind]
+                raise error(f"{what} at {fault.at_s:g} s (injected fault)")
+            if at > self.position:
+                target = at
+                break
         self.position = max(self.position, target)
+        self._notify()
+        return self.position / self.sample_rate_hz
+
+    def _notify(self) -> None:
         for listener in self._listeners:
             listener(self.position)
-        return self.position / self.sample_rate_hz
 
     def read_edges(self) -> dict[str, Edges]:
         out = {}
