@@ -76,6 +76,10 @@ def schedule_problems(schedule: OutputSchedule, limits: SafetyLimits) -> list[st
             out.append(f"shock at sample {pulse.start_sample}: width {width:g} s not allowed")
         if not 0 <= pulse.start_sample < pulse.stop_sample <= schedule.n_samples:
             out.append(f"shock at sample {pulse.start_sample}: outside the session")
+        if not 0 <= pulse.trial < len(schedule.sounds):
+            out.append(f"shock at sample {pulse.start_sample}: belongs to no trial")
+        elif pulse.start_sample < schedule.sounds[pulse.trial].start_sample:
+            out.append(f"shock at sample {pulse.start_sample}: before its trial's CS")
     if schedule.duration_s > limits.max_session_s:
         out.append(f"session of {schedule.duration_s:g} s exceeds max_session_s")
     return out

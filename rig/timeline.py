@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rig.protocol import Iti, Phase, Protocol, TrialEntry
+from rig.protocol import DEFAULT_MAX_CONSECUTIVE, Iti, Phase, Protocol, TrialEntry
 
 TIME_DECIMALS = 6  # microseconds: far below a DAQ sample, and exact in JSON
 
@@ -100,7 +100,7 @@ def trial_order(phase: Phase, rng: np.random.Generator) -> list[TrialEntry]:
     if phase.order == "shuffled":
         kinds = [kinds[i] for i in rng.permutation(len(kinds))]
     elif phase.order == "pseudorandom":
-        kinds = _pseudorandom(kinds, phase.max_consecutive or 2, rng)
+        kinds = _pseudorandom(kinds, phase.max_consecutive or DEFAULT_MAX_CONSECUTIVE, rng)
     return [entries[k] for k in kinds]
 
 

@@ -18,7 +18,7 @@ from rig.inputfile import InputError
 from rig.protocol import LoadedProtocol, Shock, protocol_from_data
 from rig.rigfile import RigFile, SafetyLimits, load_rig
 from rig.safety import schedule_problems
-from rig.schedule import OutputSchedule, ShockPulse
+from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
 from rig.session import plan_from_loaded
 from rig.timeline import compile_timeline
 from tests.conftest import SMALL_RIG
@@ -202,10 +202,16 @@ pulses_st = st.lists(
 @SETTINGS
 @given(limits=limits_st, pulses=pulses_st, n_samples=st.integers(1, 2_000_000))
 def test_engine_refuses_any_unsafe_schedule(limits, pulses, n_samples):
+    ordered = sorted(pulses)
     shocks = tuple(
-        ShockPulse(start, start + width, current) for start, width, current in sorted(pulses)
+        ShockPulse(start, start + width, current, trial=i)
+        for i, (start, width, current) in enumerate(ordered)
     )
-    schedule = OutputSchedule(FS, n_samples, shocks=shocks)
+    sounds = tuple(  # each shock inside its own trial: the CS starts at or before it
+        SoundBlock(start - 10, start + max(width, 1), "tone", 70.0, 7500.0)
+        for start, width, _ in ordered
+    )
+    schedule = OutputSchedule(FS, n_samples, sounds=sounds, shocks=shocks)
     unsafe = (
         len(shocks) > limits.max_shocks
         or n_samples / FS > limits.max_session_s
@@ -217,3 +223,18 @@ def test_engine_refuses_any_unsafe_schedule(limits, pulses, n_samples):
         )
     )
     assert bool(schedule_problems(schedule, limits)) == unsafe
+
+
+def test_engine_refuses_a_shock_outside_its_trial():
+    limits = SafetyLimits(max_current_ma=1, max_shock_s=2, max_shocks=10, max_session_s=100)
+    cs = SoundBlock(FS * 10, FS * 20, "tone", 70.0, 7500.0)
+    early = OutputSchedule(
+        FS, FS * 60, sounds=(cs,), shocks=(ShockPulse(FS * 5, FS * 6, 0.5, trial=0),)
+    )
+    orphan = OutputSchedule(FS, FS * 60, sounds=(cs,), shocks=(ShockPulse(FS * 15, FS * 16, 0.5),))
+    inside = OutputSchedule(
+        FS, FS * 60, sounds=(cs,), shocks=(ShockPulse(FS * 19, FS * 20, 0.5, trial=0),)
+    )
+    assert any("before its trial" in p for p in schedule_problems(early, limits))
+    assert any("no trial" in p for p in schedule_problems(orphan, limits))
+    assert schedule_problems(inside, limits) == []
