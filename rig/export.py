@@ -1,0 +1,282 @@
+"""``rig export``: a session as the files analysis tools read (CSV tables, a suite2p TIFF).
+
+Every file is written to a temporary name in the export folder and renamed when complete, so
+an interrupted export never leaves a half file under the final name. The NWB export is in
+:mod:`rig.nwb`. The columns are documented in ``docs/format.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import tifffile
+import zarr
+
+from rig.frame_table import (
+    COLUMNS,
+    CS_OTHER,
+    FrameTable,
+    build_frame_table,
+    cs_roles,
+    require_finalized,
+    session_protocol,
+)
+from rig.freezing import freezing_by_epoch
+from rig.info import trials_table
+from rig.inputfile import InputError, Problem
+from rig.scoring import freezing_summary, stored_freezing
+from rig.session import read_events
+
+EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "role", "detail")
+TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
+PHASE_EPOCHS = ("all", "baseline", "post")
+BIGTIFF_ABOVE_BYTES = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a margin for tags
+TIFF_BLOCK_BYTES = 64 * 2**20  # frames read from the store per block while writing a TIFF
+
+
+def export_folder(folder: Path, out: Path | None) -> Path:
+    """Where a session's exports go: ``out`` if given, else ``SESSION/export``."""
+    target = Path(out) if out is not None else folder / "export"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@contextmanager
+def atomic_output(path: Path, mode: str = "w") -> Iterator[Any]:
+    """Open a temporary file next to ``path``; rename it to ``path`` only on success."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    kwargs: dict[str, Any] = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _cell(value: Any) -> Any:
+    """CSV text for one value: empty for None/NaN, integers without a decimal point."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _write_rows(f: TextIO, header: tuple[str, ...] | list[str], rows: Iterator[list]) -> None:
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+
+
+def write_frames_csv(table: FrameTable, path: Path) -> Path:
+    """The frame table, one row per frame (columns: :data:`rig.frame_table.COLUMNS`)."""
+    cols = [table.columns[c] for c in COLUMNS]
+    with atomic_output(path) as f:
+        _write_rows(f, COLUMNS, (list(row) for row in zip(*cols, strict=True)))
+    return path
+
+
+def event_rows(events: list[dict[str, Any]], roles: dict[str, str]) -> list[list[Any]]:
+    """Rows of ``events.csv``: the fixed columns, then any other keys as JSON in ``extra``."""
+    rows = []
+    for e in events:
+        kind = e.get("kind", "")
+        role = ""
+        if kind in ("cs_on", "cs_off"):
+            role = roles.get(e.get("stimulus") or "", CS_OTHER)
+        elif kind in ("us_on", "us_off"):
+            role = "us"
+        extra = {k: v for k, v in e.items() if k not in EVENT_COLUMNS}
+        rows.append(
+            [e.get(c) if c != "role" else role for c in EVENT_COLUMNS]
+            + [json.dumps(extra, sort_keys=True) if extra else ""]
+        )
+    return rows
+
+
+def _true_freezing(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
+    truth = root.get("truth")
+    if truth is None or "freezing" not in truth or "behaviour_frame_times_s" not in truth:
+        return None
+    return truth["behaviour_frame_times_s"][:], truth["freezing"][:].astype(bool)
+
+
+def freezing_tables(folder: Path, attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Percent freezing per trial and per phase epoch, scored and (simulated) true.
+
+    Returns ``{"trials": {index: {"percent_cs": .., "true_percent_cs": .., ...}}, "phases":
+    {name: {...}}}``; a value is None when the epoch has no sample or nothing was scored.
+    """
+    trials: dict[int, dict[str, Any]] = {}
+    phases: dict[str, dict[str, Any]] = {}
+    record = stored_freezing(folder)
+    if record is not None:
+        for row in freezing_summary(record):
+            trials[row["index"]] = {f"percent_{e}": row.get(f"percent_{e}") for e in TRIAL_EPOCHS}
+        for p in record["results"]["phases"]:
+            phases[p["name"]] = {
+                f"percent_{e}": (v["percent"] if v else None) for e, v in p["epochs"].items()
+            }
+    truth = _true_freezing(folder)
+    if truth is not None:
+        times, frozen = truth
+        ok = np.isfinite(times)
+        phase_spans = [
+            {k: p[k] for k in ("name", "start_s", "end_s")} for p in attrs["timeline"]["phases"]
+        ]
+        results = freezing_by_epoch(times[ok], frozen[ok], trials_table(folder, attrs), phase_spans)
+        for t in results["trials"]:
+            row = trials.setdefault(t["index"], {})
+            for e, v in t["epochs"].items():
+                row[f"true_percent_{e}"] = v["percent"] if v else None
+        for p in results["phases"]:
+            row = phases.setdefault(p["name"], {})
+            for e, v in p["epochs"].items():
+                row[f"true_percent_{e}"] = v["percent"] if v else None
+    return {"trials": trials, "phases": phases}
+
+
+def trial_records(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per planned trial: roles, measured times (None if not delivered), freezing."""
+    table = {t["index"]: t for t in trials_table(folder, attrs)}
+    roles = cs_roles(session_protocol(attrs))
+    measured: dict[tuple[int, str], float] = {}
+    for e in read_events(folder):
+        if e.get("kind") in ("cs_on", "cs_off", "us_on", "us_off") and e.get("trial") is not None:
+            measured[(e["trial"], e["kind"])] = e["t_s"]
+    freezing = freezing_tables(folder, attrs)["trials"]
+    out = []
+    for t in attrs["timeline"]["trials"]:
+        i = t["index"]
+        row: dict[str, Any] = {
+            "trial": i,
+            "phase": t["phase"],
+            "phase_trial": t["phase_trial"],
+            "cs": t["cs"],
+            "cs_role": roles.get(t["cs"], CS_OTHER),
+            "us": t["us"] or "",
+            "delivered": (i, "cs_on") in measured,
+        }
+        for k in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s"):
+            row[k] = measured.get((i, k.replace("_onset_s", "_on").replace("_offset_s", "_off")))
+        for k in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s"):
+            row[f"planned_{k}"] = table[i]["planned"][k]
+        for prefix in ("percent_", "true_percent_"):
+            for e in TRIAL_EPOCHS:
+                row[prefix + e] = freezing.get(i, {}).get(prefix + e)
+        out.append(row)
+    return out
+
+
+def phase_records(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per phase: its span and percent freezing per phase epoch."""
+    freezing = freezing_tables(folder, attrs)["phases"]
+    out = []
+    for p in attrs["timeline"]["phases"]:
+        row = {k: p[k] for k in ("name", "start_s", "end_s", "n_trials")}
+        for prefix in ("percent_", "true_percent_"):
+            for e in PHASE_EPOCHS:
+                row[prefix + e] = freezing.get(p["name"], {}).get(prefix + e)
+        out.append(row)
+    return out
+
+
+def _write_records(records: list[dict[str, Any]], path: Path) -> Path:
+    header = list(records[0]) if records else []
+    with atomic_output(path) as f:
+        _write_rows(f, header, ([r[k] for k in header] for r in records))
+    return path
+
+
+def export_csv(folder: Path, out: Path | None = None) -> list[Path]:
+    """Write frames.csv, events.csv, trials.csv and phases.csv; returns their paths."""
+    attrs = require_finalized(folder)
+    target = export_folder(folder, out)
+    table = build_frame_table(folder)
+    paths = [write_frames_csv(table, target / "frames.csv")]
+    events_path = target / "events.csv"
+    with atomic_output(events_path) as f:
+        rows = event_rows(read_events(folder), table.roles)
+        _write_rows(f, [*EVENT_COLUMNS, "extra"], iter(rows))
+    paths.append(events_path)
+    paths.append(_write_records(trial_records(folder, attrs), target / "trials.csv"))
+    paths.append(_write_records(phase_records(folder, attrs), target / "phases.csv"))
+    return paths
+
+
+def imaging_frames(folder: Path) -> zarr.Array:
+    """The stored two-photon frames; :class:`InputError` when the session has none."""
+    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
+    if "imaging" not in root or "0" not in root["imaging"] or root["imaging"]["0"].shape[0] == 0:
+        hint = (
+            "frame clock recorded but no frames: import the microscope's files with `rig attach`"
+            if "edges" in root and "frame_clock" in root["edges"]
+            else "no imaging in this session"
+        )
+        raise InputError(str(folder), [Problem("imaging", f"no two-photon frames ({hint})")])
+    return root["imaging"]["0"]
+
+
+def iter_frame_blocks(frames: zarr.Array, block_bytes: int = TIFF_BLOCK_BYTES) -> Iterator:
+    """``(start, block)`` over a (t, y, x) array, each block at most ``block_bytes``."""
+    frame_bytes = int(np.prod(frames.shape[1:])) * frames.dtype.itemsize
+    step = max(1, block_bytes // max(frame_bytes, 1))
+    chunk_t = frames.chunks[0]
+    step = max(chunk_t, step // chunk_t * chunk_t)  # whole chunks: each is decoded once
+    for start in range(0, frames.shape[0], step):
+        yield start, frames[start : start + step]
+
+
+def export_tiff(
+    folder: Path,
+    out: Path | None = None,
+    bigtiff: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the two-photon frames as one multi-page TIFF (suite2p reads it), block by block.
+
+    BigTIFF when ``bigtiff`` or when the data would not fit a classic TIFF.
+    """
+    require_finalized(folder)
+    frames = imaging_frames(folder)
+    target = export_folder(folder, out)
+    path = target / "imaging.tif"
+    n = frames.shape[0]
+    size = n * int(np.prod(frames.shape[1:])) * frames.dtype.itemsize
+    big = bigtiff or size > BIGTIFF_ABOVE_BYTES
+
+    def pages() -> Iterator[np.ndarray]:
+        for start, block in iter_frame_blocks(frames):
+            yield from block
+            if on_progress is not None:
+                on_progress(start + len(block), n)
+
+    with atomic_output(path, "wb") as f, tifffile.TiffWriter(f, bigtiff=big) as tif:
+        tif.write(
+            pages(),
+            shape=frames.shape,
+            dtype=frames.dtype,
+            photometric="minisblack",
+            metadata={"axes": "TYX"},
+        )
+    return path
