@@ -315,6 +315,81 @@ def recover(session: Path) -> None:
 
 
 @main.command()
+@SESSION
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="frames.csv, events.csv, trials.csv, phases.csv."
+)
+@click.option("--tiff", is_flag=True, help="imaging.tif: the two-photon frames (suite2p reads it).")
+@click.option("--nwb", is_flag=True, help="session.nwb: frames, trials, stimuli, freezing.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the exported files (default: SESSION/export).",
+)
+@click.option("--bigtiff", is_flag=True, help="Always write BigTIFF (default: only above 4 GB).")
+@click.option("--compress", is_flag=True, help="gzip the frames in the NWB file (slower).")
+@handles_errors
+def export(
+    session: Path,
+    as_csv: bool,
+    tiff: bool,
+    nwb: bool,
+    out_dir: Path | None,
+    bigtiff: bool,
+    compress: bool,
+) -> None:
+    """Export a session for analysis tools; prints each written file's path."""
+    from rig.session import ensure_input
+
+    if not (as_csv or tiff or nwb):
+        raise click.UsageError("give at least one of --csv, --tiff, --nwb")
+    folder = ensure_input(session)
+    if as_csv:
+        from rig.export import export_csv
+
+        for path in export_csv(folder, out_dir):
+            click.echo(str(path))
+    if tiff:
+        from rig.export import export_tiff
+
+        click.echo(str(export_tiff(folder, out_dir, bigtiff=bigtiff)))
+    if nwb:
+        from rig.nwb import export_nwb
+
+        click.echo(str(export_nwb(folder, out_dir, compress=compress)))
+
+
+@main.command()
+@SESSION
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Attach even when the frame count differs from the recorded frame-clock edges.",
+)
+@handles_errors
+def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None:
+    """Import microscope-written TIFFs (in order) as the session's two-photon stream."""
+    from rig.attach import CountMismatch, attach_tiffs
+    from rig.session import ensure_input
+
+    folder = ensure_input(session)
+    try:
+        record = attach_tiffs(folder, list(files), allow_mismatch=allow_mismatch)
+    except CountMismatch as exc:
+        _err(f"{folder}: {exc}")
+        sys.exit(EXIT_FAILED)
+    mismatch = record["mismatch"]
+    click.echo(
+        f"{folder}: attached {record['frames']} frames from {len(record['files'])} file(s) "
+        f"to {record['edges']} frame-clock edges"
+        + (f" (MISMATCH: {mismatch['message']})" if mismatch else "")
+    )
+
+
+@main.command()
 @RIG
 @click.option(
     "--protocol",
