@@ -28,12 +28,12 @@ import tifffile
 import zarr
 
 from rig.export import TIFF_BLOCK_BYTES
-from rig.frame_table import require_finalized, session_protocol
+from rig.frame_table import require_finalized
 from rig.inputfile import InputError, Problem
-from rig.schedule import FRAME_CLOCK, compile_schedule, expected_frames
+from rig.schedule import FRAME_CLOCK, expected_frames
+from rig.session import _schedule_from_attrs
 from rig.store import CHUNK_SECONDS, _compressor, ome_attrs, update_root_attrs, utc_now
 from rig.sync import FrameAccounting, frame_timestamps
-from rig.timeline import Timeline
 
 STREAM = "imaging"
 
@@ -99,13 +99,6 @@ def _frame_clock_edges(root: zarr.Group, folder: Path) -> np.ndarray:
     return clock["samples"][:][clock["rising"][:]]
 
 
-def _expected(attrs: dict[str, Any]) -> int:
-    protocol = session_protocol(attrs)
-    timeline = Timeline.from_dict(attrs["timeline"])
-    schedule = compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))
-    return expected_frames(schedule, STREAM)
-
-
 def _write_stream(
     target: Path, sources: list[TiffSource], stamps: np.ndarray, rate_hz: float
 ) -> None:
@@ -142,9 +135,7 @@ def _write_stream(
         frames[start : start + filled] = block[:filled]
 
 
-def attach_tiffs(
-    folder: Path, files: list[Path], allow_mismatch: bool = False
-) -> dict[str, Any]:
+def attach_tiffs(folder: Path, files: list[Path], allow_mismatch: bool = False) -> dict[str, Any]:
     """Import ``files`` (in order) as the two-photon stream; returns the stored record.
 
     Raises :class:`CountMismatch` (session unchanged) when the frame and edge counts differ
@@ -200,7 +191,9 @@ def attach_tiffs(
         "edges": m,
         "mismatch": mismatch,
     }
-    accounting = FrameAccounting(STREAM, _expected(attrs), edges=m, received=n, written=n)
+    accounting = FrameAccounting(
+        STREAM, expected_frames(_schedule_from_attrs(attrs), STREAM), edges=m, received=n, written=n
+    )
     accounting.without_edge = int(np.isnan(stamps).sum())
     accounting.edges_without_frame = max(0, m - n)
     streams = dict(attrs.get("streams") or {})

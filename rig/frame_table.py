@@ -56,10 +56,10 @@ def cs_roles(protocol: Protocol) -> dict[str, str]:
     """Map every CS of ``protocol`` to ``cs_plus``, ``cs_minus`` or ``cs`` (role unknown).
 
     A CS paired with a US in any trial is the CS+, and every other CS the CS-. A protocol
-    without a US (habituation, recall, extinction) has no pairing to go by: a name reading
-    "plus"/"+" (``cs_plus``, ``CS+``, ``csplus``) marks the CS+ and "minus"/"-" the CS-; when
-    only one of the two is so named and exactly one other CS remains, that one takes the other
-    role. Anything still undecided is ``cs``.
+    without a US (habituation, recall, extinction) has no pairing to go by: a name containing
+    "plus" (``cs_plus``, ``CSPlus``) marks the CS+, and "minus" or a trailing "-" (``CS-``) the
+    CS-; when only one of the two is so named and exactly one other CS remains, that one takes
+    the other role. Anything still undecided is ``cs``.
     """
     entries = [e for phase in protocol.phases for e in phase.trials or []]
     names = list(dict.fromkeys(e.cs for e in entries))
@@ -76,7 +76,7 @@ def cs_roles(protocol: Protocol) -> dict[str, str]:
 
 def _role_from_name(name: str) -> str:
     text = name.lower()
-    if "plus" in text or text.endswith("+"):
+    if "plus" in text:
         return CS_PLUS
     if "minus" in text or re.search(r"[a-z0-9]-$", text):
         return CS_MINUS
@@ -170,8 +170,9 @@ def session_protocol(attrs: dict[str, Any]) -> Protocol:
 
 def frame_times(root: zarr.Group, attrs: dict[str, Any]) -> tuple[str, np.ndarray]:
     """The rows of the frame table: (stream, session-clock times) as the module doc says."""
-    if "imaging" in root and "timestamps_s" in root["imaging"]:
-        return "imaging", root["imaging"]["timestamps_s"][:]
+    imaging = root.get("imaging")
+    if imaging is not None and "timestamps_s" in imaging and imaging["timestamps_s"].shape[0]:
+        return "imaging", imaging["timestamps_s"][:]
     if "edges" in root and FRAME_CLOCK in root["edges"]:
         clock = root["edges"][FRAME_CLOCK]
         samples = clock["samples"][:][clock["rising"][:]]

@@ -262,9 +262,11 @@ def _recovered_accounting(name: str, index: np.ndarray, attrs: dict) -> FrameAcc
 
 
 def _schedule_from_attrs(attrs: dict) -> OutputSchedule:
-    from rig.protocol import Protocol
+    from rig.protocol import protocol_from_text
 
-    protocol = Protocol.model_validate(attrs["protocol"], strict=False)
+    # From the exact text that ran: the dumped model does not validate again (an ITI dumps
+    # as {"fixed": ..., "uniform": ...}, which the file format rejects).
+    protocol = protocol_from_text(attrs["protocol_text"], attrs.get("protocol_file") or "").protocol
     timeline = Timeline.from_dict(attrs["timeline"])
     return compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))
 

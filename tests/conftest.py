@@ -92,3 +92,73 @@ def demo_session(tmp_path_factory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+# A 10-s differential protocol whose stimuli are not called cs_plus/cs_minus: the CS+ is the
+# tone paired with the US. Imaging at 15 Hz, video at 30 Hz. (Frame table, export, attach.)
+SHORT_PROTOCOL = """\
+protocol: short-differential
+version: 1
+seed: 3
+stimuli:
+  tone_a: {type: tone, frequency_hz: 7500, level_db: 75, duration_s: 2}
+  tone_b: {type: tone, frequency_hz: 2000, level_db: 75, duration_s: 2}
+  zap:    {type: shock, current_ma: 0.5, duration_s: 0.5}
+phases:
+  - {name: baseline, duration_s: 3}
+  - name: conditioning
+    trials:
+      - {cs: tone_a, us: zap}
+      - {cs: tone_b}
+    iti_s: 2
+    post_s: 1
+recording:
+  video: {fps: 30}
+  imaging: {frame_rate_hz: 15}
+"""
+
+
+@pytest.fixture(scope="session")
+def short_protocol(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("short-protocol") / "short.yaml"
+    path.write_text(SHORT_PROTOCOL, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def imaging_session(tmp_path_factory, short_protocol) -> Path:
+    """The short protocol on the small simulated rig (two-photon frames stored), --fast."""
+    out = tmp_path_factory.mktemp("imaging-session")
+    result = CliRunner().invoke(
+        main,
+        ["run", str(short_protocol), "--fast", "--rig", str(SMALL_RIG), "--out", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def frame_clock_session(tmp_path_factory, short_protocol) -> Path:
+    """The short protocol with ``imaging: {driver: frame-clock}`` on the simulated DAQ: the
+    frame clock is recorded, the frames stay with the microscope. Copy it before changing it."""
+    from rig.protocol import load_protocol
+    from rig.rigfile import rig_from_text
+    from rig.session import plan_from_loaded, run_session
+
+    text = SMALL_RIG.read_text(encoding="utf-8").replace(
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20}",
+        "imaging: {driver: frame-clock, width: 48, height: 32}",
+    )
+    rig = rig_from_text(text, "frame-clock-rig.yaml")
+    assert rig.device("imaging").spec.name == "frame-clock"
+    out = tmp_path_factory.mktemp("frame-clock-session")
+    folder, result = run_session(
+        plan_from_loaded(load_protocol(short_protocol), rig),
+        out,
+        "m1",
+        speed=None,
+        state_dir=str(out / "animals"),
+    )
+    assert result.status == "complete", result.reason
+    return folder
