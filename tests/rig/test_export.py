@@ -245,8 +245,19 @@ def killed_session(short_protocol, tmp_path_factory) -> Path:
     """A real ``rig run`` SIGKILLed part-way: status ``interrupted``, journal not folded in."""
     out = tmp_path_factory.mktemp("killed")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rig.cli", "run", str(short_protocol), "--rig", str(SMALL_RIG)]
-        + ["--out", str(out), "--speed", "1"],
+        [
+            sys.executable,
+            "-m",
+            "rig.cli",
+            "run",
+            str(short_protocol),
+            "--rig",
+            str(SMALL_RIG),
+            "--out",
+            str(out),
+            "--speed",
+            "1",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
