@@ -224,13 +224,20 @@ def _add_intervals(nwb: NWBFile, folder: Path, attrs: dict) -> None:
     if intervals:
         nwb.add_time_intervals(stimuli)
     phases = freezing_tables(folder, attrs)["phases"]
-    if phases:
-        for key in sorted({k for row in phases.values() for k in row}):
-            nwb.add_epoch_column(name=key, description=f"{key.replace('_', ' ')} in the phase")
     keys = sorted({k for row in phases.values() for k in row})
+    for key in keys:
+        nwb.add_epoch_column(name=key, description=f"{key.replace('_', ' ')} in the phase")
     for p in attrs["timeline"]["phases"]:
         extra = {k: _nan(phases.get(p["name"], {}).get(k)) for k in keys}
         nwb.add_epoch(start_time=p["start_s"], stop_time=p["end_s"], tags=[p["name"]], **extra)
+
+
+# scores/ arrays exported as TimeSeries: (array, NWB name, unit, description)
+SCORE_SERIES = (
+    ("motion_index", "motion_index", "fraction of ROI pixels changed", "per-frame motion index"),
+    ("wheel_speed_cm_s", "wheel_speed", "cm/s", "wheel speed from the rotary encoder edges"),
+    ("freezing", "freezing", "n.a.", "scored freezing (1 frozen)"),
+)
 
 
 def _add_behaviour(nwb: NWBFile, root: zarr.Group) -> None:
@@ -239,37 +246,18 @@ def _add_behaviour(nwb: NWBFile, root: zarr.Group) -> None:
     if scores is not None and "times_s" in scores:
         times = scores["times_s"][:]
         record = dict(scores.attrs).get("freezing") or {}
-        if "motion_index" in scores and scores["motion_index"].shape[0] == len(times):
-            series.append(
-                TimeSeries(
-                    name="motion_index",
-                    data=scores["motion_index"][:],
-                    unit="fraction of ROI pixels changed",
-                    timestamps=times,
-                    description="per-frame motion index of the behaviour video",
+        for key, name, unit, text in SCORE_SERIES:
+            if key not in scores or scores[key].shape[0] != len(times):
+                continue
+            data = scores[key][:]
+            if key == "freezing":
+                data = data.astype(np.uint8)
+                text += (
+                    f", {record.get('measure', '')} threshold {record.get('threshold')}, "
+                    f"min freeze {record.get('min_freeze_s')} s"
                 )
-            )
-        if "wheel_speed_cm_s" in scores and scores["wheel_speed_cm_s"].shape[0] == len(times):
             series.append(
-                TimeSeries(
-                    name="wheel_speed",
-                    data=scores["wheel_speed_cm_s"][:],
-                    unit="cm/s",
-                    timestamps=times,
-                    description="wheel speed from the rotary encoder edges",
-                )
-            )
-        if "freezing" in scores and scores["freezing"].shape[0] == len(times):
-            series.append(
-                TimeSeries(
-                    name="freezing",
-                    data=scores["freezing"][:].astype(np.uint8),
-                    unit="n.a.",
-                    timestamps=times,
-                    description=f"scored freezing (1 frozen), {record.get('measure', '')} "
-                    f"threshold {record.get('threshold')}, min freeze "
-                    f"{record.get('min_freeze_s')} s",
-                )
+                TimeSeries(name=name, data=data, unit=unit, timestamps=times, description=text)
             )
     truth = root.get("truth")
     if truth is not None and "freezing" in truth and "behaviour_frame_times_s" in truth:
