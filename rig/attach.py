@@ -27,7 +27,7 @@ import numpy as np
 import tifffile
 import zarr
 
-from rig.export import TIFF_BLOCK_BYTES
+from rig.export import FRAME_BLOCK_BYTES
 from rig.frame_table import require_finalized
 from rig.inputfile import InputError, Problem
 from rig.schedule import FRAME_CLOCK, expected_frames
@@ -120,7 +120,7 @@ def _write_stream(
     image.create_array("device_index", data=np.arange(n, dtype=np.int64), chunks=(chunk_t,))
     image.create_array("timestamps_s", data=stamps)
     frame_bytes = height * width * dtype.itemsize
-    block_t = max(chunk_t, TIFF_BLOCK_BYTES // frame_bytes // chunk_t * chunk_t)
+    block_t = max(chunk_t, FRAME_BLOCK_BYTES // frame_bytes // chunk_t * chunk_t)
     block = np.empty((block_t, height, width), dtype)
     start = filled = 0
     for source in sources:

@@ -39,7 +39,7 @@ EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "ro
 TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
 PHASE_EPOCHS = ("all", "baseline", "post")
 BIGTIFF_ABOVE_BYTES = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a margin for tags
-TIFF_BLOCK_BYTES = 64 * 2**20  # frames read from the store per block while writing a TIFF
+FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr needs ~3x this)
 
 
 def export_folder(folder: Path, out: Path | None) -> Path:
@@ -237,7 +237,7 @@ def imaging_frames(folder: Path) -> zarr.Array:
     return root["imaging"]["0"]
 
 
-def iter_frame_blocks(frames: zarr.Array, block_bytes: int = TIFF_BLOCK_BYTES) -> Iterator:
+def iter_frame_blocks(frames: zarr.Array, block_bytes: int = FRAME_BLOCK_BYTES) -> Iterator:
     """``(start, block)`` over a (t, y, x) array, each block at most ``block_bytes``."""
     frame_bytes = int(np.prod(frames.shape[1:])) * frames.dtype.itemsize
     step = max(1, block_bytes // max(frame_bytes, 1))

@@ -35,7 +35,7 @@ from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
 from rig import __version__
 from rig.export import (
-    TIFF_BLOCK_BYTES,
+    FRAME_BLOCK_BYTES,
     export_folder,
     freezing_tables,
     iter_frame_blocks,
@@ -63,7 +63,7 @@ def _streamed(frames: zarr.Array, compress: bool) -> H5DataIO:
     """Frames as an iterator over blocks, written chunk by chunk, transposed to (t, x, y)."""
     n, height, width = frames.shape
     frame_bytes = height * width * frames.dtype.itemsize
-    buffer = max(1, min(n, TIFF_BLOCK_BYTES // max(frame_bytes, 1)))
+    buffer = max(1, min(n, FRAME_BLOCK_BYTES // max(frame_bytes, 1)))
 
     def each() -> Iterator[np.ndarray]:
         for _start, block in iter_frame_blocks(frames):
