@@ -291,3 +291,20 @@ def test_interrupted_session_exports_after_recover(killed_session, tmp_path, cli
     assert len(_rows(folder / "export" / "frames.csv")) == kept
     assert tifffile.TiffFile(folder / "export" / "imaging.tif").series[0].shape[0] == kept
     assert pynwb.validate(path=str(folder / "export" / "session.nwb")) == []
+
+
+def test_frame_clock_only_session_exports_its_edges(frame_clock_session, tmp_path, cli):
+    result = cli("export", frame_clock_session, "--csv", "--nwb", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    root = zarr.open_group(str(frame_clock_session / "session.zarr"), mode="r")
+    clock = root["edges"]["frame_clock"]
+    edges = clock["samples"][:][clock["rising"][:]] / root["edges"].attrs["sample_rate_hz"]
+    rows = _rows(tmp_path / "frames.csv")
+    np.testing.assert_array_equal([float(r["time_s"]) for r in rows], edges)
+    assert sum(r["cs_plus_on"] == "1" for r in rows) == 30  # 2 s of CS+ at 15 Hz
+    assert pynwb.validate(path=str(tmp_path / "session.nwb")) == []
+    with pynwb.NWBHDF5IO(str(tmp_path / "session.nwb"), "r") as io:
+        nwb = io.read()
+        assert "two_photon" not in nwb.acquisition
+        np.testing.assert_array_equal(nwb.acquisition["frame_clock"].timestamps[:], edges)
+        np.testing.assert_array_equal(nwb.acquisition["frame_clock"].data[:], np.arange(150))

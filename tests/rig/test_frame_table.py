@@ -17,6 +17,7 @@ from rig.frame_table import (
     cs_roles,
     require_finalized,
     resample_nearest,
+    stimulus_intervals,
 )
 from rig.inputfile import InputError
 from rig.protocol import protocol_from_text
@@ -192,3 +193,29 @@ def test_an_interrupted_session_must_be_recovered_first(imaging_session, tmp_pat
     update_root_attrs(copy / "session.zarr", status="running", pid=_dead_pid())
     with pytest.raises(InputError, match="rig recover"):
         require_finalized(copy)
+
+
+def test_a_stimulus_cut_short_ends_with_the_session():
+    attrs = {
+        "timeline": {
+            "trials": [
+                {"index": 0, "cs_offset_s": 10.0, "us_offset_s": 10.0},
+                {"index": 1, "cs_offset_s": 30.0, "us_offset_s": None},
+            ]
+        }
+    }
+    events = [
+        {"kind": "cs_on", "t_s": 5.0, "trial": 0, "phase": "p", "stimulus": "a"},
+        {"kind": "us_on", "t_s": 9.0, "trial": 0, "phase": "p", "stimulus": "zap"},
+        {"kind": "cs_off", "t_s": 10.0, "trial": 0, "phase": "p", "stimulus": "a"},
+        {"kind": "cs_on", "t_s": 25.0, "trial": 1, "phase": "p", "stimulus": "b"},
+        {"kind": "session_end", "t_s": 27.5, "trial": None},
+    ]
+    intervals = stimulus_intervals(events, attrs, {"a": "cs_plus", "b": "cs_minus"})
+    got = [(iv.kind, iv.role, iv.start_s, iv.stop_s) for iv in intervals]
+    # the US's offset was never logged: its planned offset; the last CS: the session's end
+    assert got == [
+        ("cs", "cs_plus", 5.0, 10.0),
+        ("us", "us", 9.0, 10.0),
+        ("cs", "cs_minus", 25.0, 27.5),
+    ]
