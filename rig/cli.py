@@ -324,7 +324,7 @@ def recover(session: Path) -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a file here is reported in one line by rig.export
     default=None,
     help="Folder for the exported files (default: SESSION/export).",
 )

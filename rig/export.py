@@ -45,7 +45,10 @@ FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr nee
 def export_folder(folder: Path, out: Path | None) -> Path:
     """Where a session's exports go: ``out`` if given, else ``SESSION/export``."""
     target = Path(out) if out is not None else folder / "export"
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(target), [Problem("", f"cannot write exports here: {exc}")]) from None
     return target
 
 

@@ -308,3 +308,23 @@ def test_frame_clock_only_session_exports_its_edges(frame_clock_session, tmp_pat
         assert "two_photon" not in nwb.acquisition
         np.testing.assert_array_equal(nwb.acquisition["frame_clock"].timestamps[:], edges)
         np.testing.assert_array_equal(nwb.acquisition["frame_clock"].data[:], np.arange(150))
+
+
+def test_nwb_compressed_frames_read_back_equal(imaging_session, tmp_path, cli):
+    import h5py
+
+    result = cli("export", imaging_session, "--nwb", "--compress", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    frames = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"]
+    with h5py.File(tmp_path / "session.nwb", "r") as f:
+        data = f["acquisition/two_photon/data"]
+        assert data.compression == "gzip" and data.chunks[0] == frames.chunks[0]
+        np.testing.assert_array_equal(data[:].transpose(0, 2, 1), frames[:])
+
+
+def test_out_that_is_a_file_is_a_one_line_error(imaging_session, tmp_path, cli):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    result = cli("export", imaging_session, "--csv", "--out", target)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "cannot write exports here" in result.stderr
