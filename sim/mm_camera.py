@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,9 @@ class SimCameraDevice(CameraDevice):
         self._pending = 0  # triggers received, not yet exposed
         self._next_frame = 0
         self._limit = 0  # exposures in the current sequence
-        self._thread: threading.Thread | None = None  # the core's acquisition thread
+        # The core's acquisition thread, held weakly: a finished thread keeps the core alive
+        # through its callbacks, and a core destroyed at interpreter exit aborts the process.
+        self._thread: weakref.ref[threading.Thread] | None = None
         self._drops: set[int] = set()
         self.ignored_triggers = 0
         self.set_property_allowed_values("Binning", _BINNINGS)
@@ -103,8 +106,8 @@ class SimCameraDevice(CameraDevice):
 
     def _running(self) -> bool:
         # The core's thread ends without resuming the generator once it has its n frames.
-        thread = self._thread
-        return self._armed and (thread is None or thread.is_alive())
+        thread = self._thread() if self._thread is not None else None
+        return self._armed and (self._thread is None or (thread is not None and thread.is_alive()))
 
     def _flushed(self) -> bool:
         if not self._running():
@@ -215,7 +218,7 @@ class SimCameraDevice(CameraDevice):
         thread = threading.current_thread()
         stop_event = getattr(thread, "stop_event", None)
         with self._cond:
-            self._thread = thread
+            self._thread = weakref.ref(thread)
         try:
             while True:
                 k = self._next_exposure(stop_event)

@@ -45,6 +45,11 @@ class SimShockerConfig(StrictModel):
     """The emulator shares the host with a faster-than-real-time session, so a heartbeat may
     go unanswered for a while when the machine is busy: tolerate a few (a disconnect is still
     seen at once, because the port fails)."""
+    device_watchdog_ms: int = Field(default=2000, ge=50, le=10_000)
+    """The emulated device disarms itself this long after the last heartbeat. Longer than a
+    real device's 500 ms: a ``--fast`` session renders its frames on the same two cores as the
+    engine, and a busy test machine can stall the engine's loop for longer than 500 ms without
+    anything being wrong with the link."""
 
 
 class SimCameraConfig(MouseConfig):
@@ -145,6 +150,7 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
             profile=config.profile,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             heartbeat_misses_allowed=config.heartbeat_misses_allowed,
+            device_watchdog_ms=config.device_watchdog_ms,
             timeout_s=0.5,
         )
         session.shocker_emulator = emulator

@@ -142,7 +142,11 @@ def test_ctrl_c_aborts_safely(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
+    # Interrupt a running session, not the interpreter still importing on a busy machine.
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*/session.zarr")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
