@@ -2,9 +2,11 @@
 
 During a session the store is crash-safe by construction:
 
-- Frames go from a bounded queue to a writer thread that writes whole chunks (at most ~0.5 s of
-  frames each) into arrays preallocated at the expected frame count, so a crash loses at most
-  the chunk being filled; ``journal/progress-STREAM.json`` (atomic) says how many are on disk.
+- Frames go from a bounded queue to a writer thread that writes whole Zarr shards (about 0.5 s
+  of frames each, one frame per inner chunk, blosc-lz4) into arrays preallocated at the
+  expected frame count, each shard atomically (temporary file, then rename), so a crash loses
+  at most the shard being filled and the queue; ``journal/index-STREAM.i64`` holds the device
+  frame numbers written and ``journal/progress-STREAM.json`` (atomic) how many are on disk.
 - Events are appended to ``journal/events.jsonl`` and fsync'ed at every trial boundary.
 - Recorded edges are appended to ``journal/edges-LINE.i64`` as they arrive.
 - Root attributes are rewritten atomically (temporary file, then rename).
@@ -33,7 +35,9 @@ from zarr.codecs import BloscCodec
 
 from rig import __version__
 from rig.atomic import write_json_atomic
-from rig.ports import Edges, Frame, StreamInfo
+from rig.disk import LocalDisk
+from rig.ports import Edges, Frame, FrameDisk, StreamInfo
+from rig.shards import ShardEncoder
 from rig.sync import FrameAccounting
 
 FORMAT = "fear-rig-session"
@@ -104,9 +108,15 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
 
 
 class StreamWriter:
-    """Writes one frame stream from a bounded queue on its own thread.
+    """Writes one frame stream from a bounded queue on its own thread, one shard at a time.
 
-    :meth:`append` never blocks: when the queue is full the frame is counted as dropped.
+    :meth:`append` never blocks: when the queue is full the frame is counted as dropped. The
+    writer thread gathers ``frames_per_shard`` frames (about :data:`CHUNK_SECONDS` of the
+    stream), encodes them as one Zarr shard (:class:`rig.shards.ShardEncoder`) and writes it
+    through the :class:`~rig.ports.FrameDisk`; then it appends the frames' device numbers to
+    ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. A crash loses at
+    most the shard being gathered and what is queued; ``rig recover`` keeps every frame the
+    progress file counts.
     """
 
     def __init__(
@@ -117,31 +127,30 @@ class StreamWriter:
         expected_frames: int,
         journal: Path,
         queue_bytes: int,
+        disk: FrameDisk | None = None,
     ):
         self.name = name
         self.info = info
+        self.disk: FrameDisk = disk if disk is not None else LocalDisk()
         frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
         self.chunk_t = max(1, min(64, round(info.rate_hz * CHUNK_SECONDS)))
-        self.capacity = max(expected_frames + self.chunk_t, self.chunk_t)
+        self.capacity = _round_up(max(expected_frames, 1), self.chunk_t)
         image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
         self.frames = image.create_array(
             "0",
             shape=(self.capacity, info.height, info.width),
-            chunks=(self.chunk_t, info.height, info.width),
+            chunks=(1, info.height, info.width),
+            shards=(self.chunk_t, info.height, info.width),
             dtype=info.dtype,
             compressors=_compressor(np.dtype(info.dtype)),
             fill_value=0,
             dimension_names=("t", "y", "x"),
         )
-        self.device_index = image.create_array(
-            "device_index",
-            shape=(self.capacity,),
-            chunks=(self.chunk_t,),
-            dtype="int64",
-            fill_value=-1,
-        )
+        self._encoder = ShardEncoder(self.frames)
+        self._array_dir = Path(str(self.frames.store_path.store.root)) / self.frames.path
         self.accounting = FrameAccounting(name, expected_frames)
         self._progress = journal / f"progress-{name}.json"
+        self._index = open(journal / f"index-{name}.i64", "ab")  # noqa: SIM115 - held open
         self._queue: queue.Queue[Frame | None] = queue.Queue(
             maxsize=max(4, queue_bytes // max(frame_bytes, 1))
         )
@@ -149,6 +158,11 @@ class StreamWriter:
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
         self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the queue."""
+        return self._queue.qsize()
 
     def append(self, frame: Frame) -> bool:
         """Queue a frame for writing. Returns False (and counts the loss) if the queue is full."""
@@ -165,13 +179,10 @@ class StreamWriter:
         return True
 
     def close(self) -> FrameAccounting:
-        """Flush everything queued, trim the arrays to the frames written, stop the thread."""
+        """Write everything queued and stop the thread (the arrays are trimmed at finalize)."""
         self._queue.put(None)
         self._thread.join()
-        n = self.accounting.written
-        if n != self.capacity:
-            self.frames.resize((n, self.info.height, self.info.width))
-            self.device_index.resize((n,))
+        self._index.close()
         return self.accounting
 
     def _run(self) -> None:
@@ -197,15 +208,48 @@ class StreamWriter:
         start = self.accounting.written
         try:
             if start + n > self.capacity:
-                self.capacity = start + n + 16 * self.chunk_t
+                self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
-                self.device_index.resize((self.capacity,))
-            self.frames[start : start + n] = block[:n]
-            self.device_index[start : start + n] = indices[:n]
+            shard = self._encoder.encode(block[:n])
+            key = self._encoder.key(start // self.chunk_t)
+            self.disk.write(self._array_dir / key, shard)
+            self._index.write(indices[:n].astype("<i8").tobytes())
+            self._index.flush()
             self.accounting.written = start + n
-            write_json_atomic(self._progress, {"written": start + n, "chunk_t": self.chunk_t})
+            acc = self.accounting
+            write_json_atomic(
+                self._progress,
+                {
+                    "written": acc.written,
+                    "frames_per_shard": self.chunk_t,
+                    "received": acc.received,
+                    "dropped_by_queue": acc.dropped_by_queue,
+                },
+                durable=False,
+            )
         except Exception as exc:  # a full or failing disk: keep what is written, report
             self.error = exc
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def read_progress(journal: Path, name: str) -> dict[str, Any]:
+    """A stream's last progress record (``{}`` if it never wrote a shard)."""
+    try:
+        return json.loads((journal / f"progress-{name}.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def read_index_journal(journal: Path, name: str) -> np.ndarray:
+    """Device frame numbers of the frames written, in order (a torn last entry is dropped)."""
+    path = journal / f"index-{name}.i64"
+    if not path.exists():
+        return np.empty(0, np.int64)
+    raw = path.read_bytes()
+    return np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<i8").astype(np.int64)
 
 
 @dataclass
@@ -246,10 +290,17 @@ def new_session_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
 class SessionStore:
     """Writes one session. Create with :meth:`create`; end with :meth:`finish`."""
 
-    def __init__(self, paths: SessionPaths, root: zarr.Group, queue_bytes: int):
+    def __init__(
+        self,
+        paths: SessionPaths,
+        root: zarr.Group,
+        queue_bytes: int,
+        disk: FrameDisk | None = None,
+    ):
         self.paths = paths
         self.root = root
         self.queue_bytes = queue_bytes
+        self.disk = disk
         self.writers: dict[str, StreamWriter] = {}
         self._events = open(paths.events, "a", encoding="utf-8")  # noqa: SIM115 - held open
         self._edge_files: dict[str, Any] = {}
@@ -257,7 +308,13 @@ class SessionStore:
 
     @classmethod
     def create(
-        cls, out_dir: Path, animal: str, protocol_name: str, attrs: dict[str, Any], queue_mb: int
+        cls,
+        out_dir: Path,
+        animal: str,
+        protocol_name: str,
+        attrs: dict[str, Any],
+        queue_mb: int,
+        disk: FrameDisk | None = None,
     ) -> SessionStore:
         folder = new_session_folder(Path(out_dir), animal, protocol_name)
         paths = SessionPaths(folder)
@@ -274,7 +331,7 @@ class SessionStore:
             "host": socket.gethostname(),
         }
         update_root_attrs(paths.zarr, **base, **attrs)
-        return cls(paths, root, queue_mb * 1_000_000)
+        return cls(paths, root, queue_mb * 1_000_000, disk)
 
     @property
     def folder(self) -> Path:
@@ -282,7 +339,7 @@ class SessionStore:
 
     def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> StreamWriter:
         writer = StreamWriter(
-            self.root, name, info, expected_frames, self.paths.journal, self.queue_bytes
+            self.root, name, info, expected_frames, self.paths.journal, self.queue_bytes, self.disk
         )
         self.writers[name] = writer
         return writer
