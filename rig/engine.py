@@ -241,8 +241,6 @@ class Engine:
         d.daq.configure(self.schedule)
         if self.schedule.shocks:
             self._set_current(self.schedule.shocks[0].current_ma)
-            d.shocker.arm()
-            self._log("shocker_armed", t_s=0.0, durable=True)
         self._streams = {}
         for name, source in d.frame_sources().items():
             n = expected_frames(self.schedule, name)
@@ -255,6 +253,11 @@ class Engine:
             self.scorer = LiveScorer(params, info.width, info.height, info.rate_hz, self.timeline)
         if params is not None and params.measure == "locomotion":
             self.wheel = LiveLocomotion(params, self._fs, self.schedule.duration_s)
+        if self.schedule.shocks:
+            # Armed last, just before the start: the device's watchdog runs from here, so no
+            # slow set-up step may sit between arming and the first heartbeat.
+            d.shocker.arm()
+            self._log("shocker_armed", t_s=0.0, durable=True)
         self._set_state(EngineState.ARMED)
 
     def _acquire(self) -> float:

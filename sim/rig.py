@@ -103,10 +103,13 @@ class SimRigDaq(SimDaq):
 
     def configure(self, schedule: OutputSchedule) -> None:
         super().configure(schedule)
+        # The whole session's behaviour and activity are simulated here, before the shocker is
+        # armed: done lazily at the first frame, it would starve the shocker's watchdog.
+        world = self.session.world_for(self)
         camera = self.session.ctx.rig.device("camera")
         if camera is not None and getattr(camera.config, "view", "top") == "head_fixed":
             # The head-fixed mouse runs on a wheel: its encoder counts reach the DAQ as edges.
-            track = self.session.world_for(self).track
+            track = world.track
             steps = np.diff(np.asarray(track.wheel_counts, np.int64), prepend=0)
             samples = np.repeat(self.triggers["video"], np.abs(steps))
             self._edges[WHEEL] = (samples, np.ones(len(samples), bool))
