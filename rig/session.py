@@ -239,6 +239,9 @@ def finalize_session(
     for name, line in STREAM_EDGE_LINE.items():
         if name not in root:
             continue
+        if "0" not in root[name]:  # killed while setting the stream up: no frame was written
+            del root[name]
+            continue
         acc = accounting[name] if accounting else None
         streams[name] = _finalize_stream(folder, root[name], acc, attrs, edges.get(line), line, fs)
     return update_root_attrs(
@@ -306,9 +309,11 @@ def _recovered_accounting(
 
 
 def _schedule_from_attrs(attrs: dict) -> OutputSchedule:
-    from rig.protocol import Protocol
+    """The schedule a session ran, rebuilt from the protocol text it stored (for sessions
+    written before ``frames_expected`` was stored at stream setup)."""
+    from rig.protocol import protocol_from_text
 
-    protocol = Protocol.model_validate(attrs["protocol"], strict=False)
+    protocol = protocol_from_text(attrs["protocol_text"], attrs.get("protocol_file") or "").protocol
     timeline = Timeline.from_dict(attrs["timeline"])
     return compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))
 

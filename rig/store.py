@@ -7,7 +7,8 @@ During a session the store is crash-safe by construction:
   expected frame count, each shard atomically (temporary file, then rename), so a crash loses
   at most the shard being filled and the queue; ``journal/index-STREAM.i64`` holds the device
   frame numbers written and ``journal/progress-STREAM.json`` (atomic) how many are on disk.
-- Events are appended to ``journal/events.jsonl`` and fsync'ed at every trial boundary.
+- Events are appended to ``journal/events.jsonl`` (flushed to the OS at once) and fsync'ed by a
+  background thread at every trial boundary, so the engine never waits for the disk.
 - Recorded edges are appended to ``journal/edges-LINE.i64`` as they arrive.
 - Root attributes are rewritten atomically (temporary file, then rename).
 
@@ -302,9 +303,16 @@ class SessionStore:
         self.queue_bytes = queue_bytes
         self.disk = disk
         self.writers: dict[str, StreamWriter] = {}
+        self._frames_expected: dict[str, int] = {}
         self._events = open(paths.events, "a", encoding="utf-8")  # noqa: SIM115 - held open
         self._edge_files: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # fsync runs on its own thread: on a busy disk it can take seconds, and the engine
+        # thread (which keeps the shock generator's heartbeat) must never wait for it.
+        self._sync_wanted = threading.Event()
+        self._closing = False
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+        self._syncer.start()
 
     @classmethod
     def create(
@@ -342,15 +350,18 @@ class SessionStore:
             self.root, name, info, expected_frames, self.paths.journal, self.queue_bytes, self.disk
         )
         self.writers[name] = writer
+        self._frames_expected[name] = expected_frames
+        self.set_attrs(frames_expected=dict(self._frames_expected))  # for rig recover
         return writer
 
     def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
-        """Append one event to the journal; ``durable`` fsyncs it (trial boundaries, faults)."""
+        """Append one event to the journal (at once in the OS: a killed process loses none);
+        ``durable`` also has it fsync'ed, soon, off this thread (trial boundaries, faults)."""
         with self._lock:
             self._events.write(json.dumps(event, default=float) + "\n")
             self._events.flush()
-            if durable:
-                os.fsync(self._events.fileno())
+        if durable:
+            self._sync_wanted.set()
 
     def append_edges(self, line: str, edges: Edges) -> None:
         if len(edges.samples) == 0:
@@ -363,11 +374,23 @@ class SessionStore:
         f.flush()
 
     def sync_journal(self) -> None:
-        """fsync the journal files (called at trial boundaries)."""
+        """Flush the journal files now and have them fsync'ed (called at trial boundaries)."""
         with self._lock:
             for f in [self._events, *self._edge_files.values()]:
                 f.flush()
-                os.fsync(f.fileno())
+        self._sync_wanted.set()
+
+    def _sync_loop(self) -> None:
+        while not self._closing:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            with self._lock:
+                fds = [f.fileno() for f in [self._events, *self._edge_files.values()]]
+            for fd in fds:
+                try:
+                    os.fsync(fd)
+                except (OSError, ValueError):  # closed meanwhile: close_journal fsyncs it
+                    pass
 
     def set_attrs(self, **changes: Any) -> None:
         update_root_attrs(self.paths.zarr, **changes)
@@ -376,6 +399,9 @@ class SessionStore:
         return {name: w.close() for name, w in self.writers.items()}
 
     def close_journal(self) -> None:
+        self._closing = True
+        self._sync_wanted.set()
+        self._syncer.join(timeout=5)
         for f in [self._events, *self._edge_files.values()]:
             try:
                 f.flush()
