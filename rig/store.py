@@ -19,6 +19,7 @@ the layout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -387,10 +388,9 @@ class SessionStore:
             with self._lock:
                 fds = [f.fileno() for f in [self._events, *self._edge_files.values()]]
             for fd in fds:
-                try:
+                # closed meanwhile: close_journal fsyncs it
+                with contextlib.suppress(OSError, ValueError):
                     os.fsync(fd)
-                except (OSError, ValueError):  # closed meanwhile: close_journal fsyncs it
-                    pass
 
     def set_attrs(self, **changes: Any) -> None:
         update_root_attrs(self.paths.zarr, **changes)
