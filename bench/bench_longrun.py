@@ -41,7 +41,8 @@ RSS_FLAT_MB = 50.0
 def protocol_text(duration_s: float) -> str:
     """Baseline, then CS+/CS- tone trials (no shocks) every 60 s until ``duration_s``."""
     n = max(0, int((duration_s - 40) // 60))
-    trials = f"[{{cs: cs_plus, repeat: {(n + 1) // 2}}}, {{cs: cs_minus, repeat: {n // 2}}}]"
+    repeats = {"cs_plus": (n + 1) // 2, "cs_minus": n // 2}
+    trials = "[" + ", ".join(f"{{cs: {cs}, repeat: {k}}}" for cs, k in repeats.items() if k) + "]"
     phases = f"  - name: baseline\n    duration_s: {duration_s - 60 * n if n else duration_s}\n"
     if n:
         phases = (

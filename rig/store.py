@@ -113,12 +113,13 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
 
 
 class StreamWriter:
-    """Writes one frame stream from a bounded queue on its own thread, one shard at a time.
+    """Writes one frame stream from a bounded queue on two threads, one shard at a time.
 
     :meth:`append` never blocks: when the queue is full the frame is counted as dropped. The
     writer thread gathers ``frames_per_shard`` frames (about :data:`CHUNK_SECONDS` of the
-    stream), encodes them as one Zarr shard (:class:`rig.shards.ShardEncoder`) and writes it
-    through the :class:`~rig.ports.FrameDisk`; then it appends the frames' device numbers to
+    stream) and encodes them as one Zarr shard (:class:`rig.shards.ShardEncoder`); the disk
+    thread writes it through the :class:`~rig.ports.FrameDisk` (overlapping the next encode),
+    then appends the frames' device numbers to
     ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. A crash loses at
     most the shard being gathered and what is queued; ``rig recover`` keeps every frame the
     progress file counts.
@@ -160,9 +161,16 @@ class StreamWriter:
             maxsize=max(4, queue_bytes // max(frame_bytes, 1))
         )
         self._last_index = -1
+        self._encoded = 0  # frames encoded (written, or on their way to the disk)
+        # encoded shards waiting for the disk: two, so encoding and writing overlap
+        self._shards: queue.Queue[tuple[str, bytes, np.ndarray] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
+        self._disk_thread = threading.Thread(
+            target=self._write_shards, name=f"disk-{name}", daemon=True
+        )
         self._thread.start()
+        self._disk_thread.start()
 
     @property
     def queued(self) -> int:
@@ -190,56 +198,77 @@ class StreamWriter:
         return True
 
     def close(self) -> FrameAccounting:
-        """Write everything queued and stop the thread (the arrays are trimmed at finalize)."""
+        """Write everything queued and stop the threads (the arrays are trimmed at finalize)."""
         self._queue.put(None)
         self._thread.join()
+        self._disk_thread.join()
         self._index.close()
         return self.accounting
 
     def _run(self) -> None:
+        """Gather frames into shards and encode them; the disk thread writes them meanwhile."""
         block = np.empty((self.chunk_t, self.info.height, self.info.width), self.info.dtype)
         indices = np.empty(self.chunk_t, np.int64)
         filled = 0
-        while True:
-            frame = self._queue.get()
-            if frame is None:
-                break
-            if self.error is not None:
-                continue  # keep draining so acquisition never blocks; frames are lost
-            block[filled] = frame.image
-            indices[filled] = frame.index
-            filled += 1
-            if filled == self.chunk_t:
-                self._write(block, indices, filled)
-                filled = 0
-        if filled and self.error is None:
-            self._write(block, indices, filled)
+        try:
+            while True:
+                frame = self._queue.get()
+                if frame is None:
+                    break
+                if self.error is not None:
+                    continue  # keep draining so acquisition never blocks; frames are lost
+                block[filled] = frame.image
+                indices[filled] = frame.index
+                filled += 1
+                if filled == self.chunk_t:
+                    self._encode(block, indices, filled)
+                    filled = 0
+            if filled and self.error is None:
+                self._encode(block, indices, filled)
+        finally:
+            self._shards.put(None)
 
-    def _write(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
-        start = self.accounting.written
+    def _encode(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
+        start = self._encoded
         try:
             if start + n > self.capacity:
                 self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
             shard = self._encoder.encode(block[:n])
-            key = self._encoder.key(start // self.chunk_t)
-            self.disk.write(self._array_dir / key, shard)
-            self._index.write(indices[:n].astype("<i8").tobytes())
-            self._index.flush()
-            self.accounting.written = start + n
-            acc = self.accounting
-            write_json_atomic(
-                self._progress,
-                {
-                    "written": acc.written,
-                    "frames_per_shard": self.chunk_t,
-                    "received": acc.received,
-                    "dropped_by_queue": acc.dropped_by_queue,
-                },
-                durable=False,
-            )
-        except Exception as exc:  # a full or failing disk: keep what is written, report
+        except Exception as exc:
             self.error = exc
+            return
+        self._encoded = start + n
+        key = self._encoder.key(start // self.chunk_t)
+        self._shards.put((key, shard, indices[:n].copy()))  # waits while the disk is busy
+
+    def _write_shards(self) -> None:
+        """The disk thread: write each shard, then record it in the index journal and progress."""
+        while True:
+            item = self._shards.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            key, shard, indices = item
+            try:
+                self.disk.write(self._array_dir / key, shard)
+                self._index.write(indices.astype("<i8").tobytes())
+                self._index.flush()
+                acc = self.accounting
+                acc.written += len(indices)
+                write_json_atomic(
+                    self._progress,
+                    {
+                        "written": acc.written,
+                        "frames_per_shard": self.chunk_t,
+                        "received": acc.received,
+                        "dropped_by_queue": acc.dropped_by_queue,
+                    },
+                    durable=False,
+                )
+            except Exception as exc:  # a full or failing disk: keep what is written, report
+                self.error = exc
 
 
 def _round_up(n: int, step: int) -> int:
