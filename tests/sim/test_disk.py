@@ -13,10 +13,11 @@ from tests.conftest import PROTOCOLS, info_json, make_rig
 
 
 def test_a_slow_disk_drops_frames_counts_them_and_the_session_completes(cli, tmp_path):
-    # 1 s of session time per shard write (0.5 s of frames) for 60 s: the 8 MB queue fills.
+    # 2 s of session time per shard write (0.5 s of frames) for 80 s: the writer keeps up with
+    # a quarter of the frames, and the 8 MB queues (1000 imaging frames, 416 video) fill.
     rig = make_rig(
         tmp_path,
-        "storage: {queue_mb: 8}\nfaults: [{at_s: 5, kind: slow_disk, delay_s: 1, duration_s: 60}]\n",
+        "storage: {queue_mb: 8}\nfaults: [{at_s: 5, kind: slow_disk, delay_s: 2, duration_s: 80}]\n",
     )
     demo = PROTOCOLS / "demo.yaml"
     result = cli("run", demo, "--fast", "--rig", rig, "--out", tmp_path / "out")
