@@ -38,6 +38,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_fast_session.py
+	$(BIN)/python bench/bench_store.py --frames 600
+	$(BIN)/python bench/bench_longrun.py --duration 600
+	$(BIN)/python bench/bench_longrun.py --small --fast --duration 7200
 
 cohort: $(STAMP)
 	$(BIN)/python -m sim.cohort --animals 3 --out cohort-sessions

@@ -31,8 +31,8 @@ from rig.export import FRAME_BLOCK_BYTES
 from rig.frame_table import require_finalized
 from rig.inputfile import InputError, Problem
 from rig.schedule import FRAME_CLOCK, expected_frames
-from rig.session import _schedule_from_attrs
-from rig.store import CHUNK_SECONDS, _compressor, ome_attrs, update_root_attrs, utc_now
+from rig.session import schedule_from_attrs
+from rig.store import create_frame_array, frames_per_shard, ome_attrs, update_root_attrs, utc_now
 from rig.sync import FrameAccounting, frame_timestamps
 
 STREAM = "imaging"
@@ -105,18 +105,10 @@ def _write_stream(
     height, width = sources[0].shape
     dtype = sources[0].dtype
     n = sum(s.frames for s in sources)
-    chunk_t = max(1, min(64, round(rate_hz * CHUNK_SECONDS)))  # as the session's writer
+    chunk_t = frames_per_shard(rate_hz)
     image = zarr.open_group(str(target), mode="w", zarr_format=3)
     image.attrs.put(ome_attrs(STREAM, rate_hz))
-    frames = image.create_array(
-        "0",
-        shape=(n, height, width),
-        chunks=(chunk_t, height, width),
-        dtype=dtype,
-        compressors=_compressor(dtype),
-        fill_value=0,
-        dimension_names=("t", "y", "x"),
-    )
+    frames = create_frame_array(image, n, height, width, dtype, rate_hz)
     image.create_array("device_index", data=np.arange(n, dtype=np.int64), chunks=(chunk_t,))
     image.create_array("timestamps_s", data=stamps)
     frame_bytes = height * width * dtype.itemsize
@@ -192,7 +184,7 @@ def attach_tiffs(folder: Path, files: list[Path], allow_mismatch: bool = False) 
         "mismatch": mismatch,
     }
     accounting = FrameAccounting(
-        STREAM, expected_frames(_schedule_from_attrs(attrs), STREAM), edges=m, received=n, written=n
+        STREAM, expected_frames(schedule_from_attrs(attrs), STREAM), edges=m, received=n, written=n
     )
     accounting.without_edge = int(np.isnan(stamps).sum())
     accounting.edges_without_frame = max(0, m - n)

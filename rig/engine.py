@@ -31,6 +31,7 @@ from rig.ports import (
     DeviceError,
     Edges,
     Frame,
+    FrameDisk,
     FrameSource,
     PreflightCheck,
     ShockGenerator,
@@ -74,6 +75,7 @@ class RigDevices:
     camera: FrameSource
     imaging: FrameSource | None = None
     simulated: bool = True
+    disk: FrameDisk | None = None  # where frames are written; None: the local file system
 
     def frame_sources(self) -> dict[str, FrameSource]:
         sources: dict[str, FrameSource] = {"video": self.camera}

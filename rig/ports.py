@@ -14,6 +14,7 @@ on the way out of a session, when there is nowhere left to report to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -180,6 +181,27 @@ class FrameSource(Protocol):
 # The behaviour camera and the imaging source share one port.
 Camera = FrameSource
 ImagingSource = FrameSource
+
+
+@runtime_checkable
+class FrameDisk(Protocol):
+    """Where the session store writes frame data: whole files (one Zarr shard each).
+
+    The plain implementation is :class:`rig.disk.LocalDisk`; a simulated rig may supply one
+    that injects disk faults (see :class:`FrameDiskProvider`).
+    """
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Replace ``path`` with ``data`` atomically (a reader sees all of it or none of it).
+        Raises :class:`OSError` when the disk fails (e.g. ``ENOSPC``, disk full)."""
+
+
+@runtime_checkable
+class FrameDiskProvider(Protocol):
+    """Implemented by a device that decides where frames are written (a simulated rig)."""
+
+    def frame_disk(self) -> FrameDisk:
+        """The disk the session's frame writers write through."""
 
 
 @runtime_checkable

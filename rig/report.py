@@ -9,6 +9,25 @@ def _t(value: float | None) -> str:
     return f"{value:9.3f}" if value is not None else f"{'-':>9}"
 
 
+def _sync_line(sync: dict[str, Any]) -> str:
+    """One line on how a stream's frames met its recorded edges and how its clock ran."""
+    if sync.get("measured_rate_hz") is None:
+        clock = "too few edges to measure the clock"
+    else:
+        clock = (
+            f"{sync['measured_rate_hz']:.4f} Hz (nominal {sync['nominal_rate_hz']:g}), "
+            f"drift {sync['drift_ppm']:+.1f} ppm, jitter {sync['jitter_s'] * 1e6:.1f} us"
+        )
+    counts = (
+        f"{sync['edges_missing']} missing / {sync['edges_extra']} extra edges, "
+        f"{sync['frames_without_edge']} frames without edge, "
+        f"{sync['edges_without_frame']} exposures without frame"
+    )
+    return f"  sync {sync['line']}: {clock}; {counts}" + (
+        "" if sync.get("consistent") else "  <- mismatch"
+    )
+
+
 def info_text(info: dict[str, Any]) -> str:
     p = info["protocol"]
     lines = [
@@ -41,6 +60,8 @@ def info_text(info: dict[str, Any]) -> str:
                 f"{s['received']}, written {s['written']}, dropped {s['dropped']}"
                 + ("" if s.get("complete") else "  <- check")
             )
+            if s.get("sync"):
+                lines.append(_sync_line(s["sync"]))
         else:
             lines.append(f"{name:<8} written {s.get('written', 0)} (session not finalised)")
     frz = info.get("freezing")

@@ -91,6 +91,8 @@ class Fault(StrictModel):
     kind: FaultKind
     count: int = Field(default=1, ge=1, le=100_000)
     duration_s: float | None = Field(default=None, gt=0, le=86_400)
+    delay_s: float | None = Field(default=None, gt=0, le=3_600)
+    """``slow_disk`` only: how long each frame write takes (session seconds)."""
 
 
 class RigCore(StrictModel):

@@ -19,14 +19,22 @@ import zarr
 from rig.devices import BuildContext
 from rig.engine import Engine, RigDevices, SessionResult
 from rig.inputfile import InputError, Problem
-from rig.ports import TruthSource
+from rig.ports import FrameDiskProvider, TruthSource
 from rig.protocol import LoadedProtocol, load_protocol
 from rig.rigfile import RigFile, load_rig
 from rig.safety import check_limits
 from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, compile_schedule
 from rig.scoring import score_session, write_motion
-from rig.store import SessionStore, read_root_attrs, update_root_attrs, utc_now, write_truth
-from rig.sync import FrameAccounting, frame_timestamps
+from rig.store import (
+    SessionStore,
+    read_index_journal,
+    read_progress,
+    read_root_attrs,
+    update_root_attrs,
+    utc_now,
+    write_truth,
+)
+from rig.sync import FrameAccounting, synchronise
 from rig.timeline import Timeline, compile_timeline
 
 STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
@@ -88,7 +96,9 @@ def build_devices(
         for dev in built.values():
             dev.close()
         raise
+    disks = [d.frame_disk() for d in built.values() if isinstance(d, FrameDiskProvider)]
     return RigDevices(
+        disk=disks[0] if disks else None,
         daq=built["daq"],
         shocker=built["shocker"],
         camera=built["camera"],
@@ -137,6 +147,8 @@ def run_session(
             plan.protocol.protocol,
             session_attrs(plan, animal, speed),
             plan.rig.core.storage.queue_mb,
+            devices.disk,
+            lossless=_waits_for_writers(plan, speed),
         )
         engine = Engine(
             plan.timeline,
@@ -228,44 +240,90 @@ def finalize_session(
     for name, line in STREAM_EDGE_LINE.items():
         if name not in root:
             continue
-        image = root[name]
-        index = image["device_index"][:]
-        written = int((index >= 0).sum()) if accounting is None else accounting[name].written
-        index = index[:written]
-        if image["0"].shape[0] != written:
-            image["0"].resize((written, *image["0"].shape[1:]))
-            image["device_index"].resize((written,))
-        stamps = frame_timestamps(index, edges.get(line, np.empty(0, np.int64)), fs)
-        image.create_array("timestamps_s", data=stamps, overwrite=True)
-        acc = accounting[name] if accounting else _recovered_accounting(name, index, attrs)
-        acc.edges = len(edges.get(line, ()))
-        acc.without_edge = int(np.isnan(stamps).sum())
-        acc.edges_without_frame = max(0, acc.edges - (int(index.max()) + 1 if len(index) else 0))
-        streams[name] = acc.to_dict()
+        if "0" not in root[name]:  # killed while setting the stream up: no frame was written
+            del root[name]
+            continue
+        acc = accounting[name] if accounting else None
+        streams[name] = _finalize_stream(folder, root[name], acc, attrs, edges.get(line), line, fs)
     return update_root_attrs(
         zpath, status=status, end_reason=reason, ended_utc=utc_now(), streams=streams
     )
 
 
-def _recovered_accounting(name: str, index: np.ndarray, attrs: dict) -> FrameAccounting:
+def _finalize_stream(
+    folder: Path,
+    image: zarr.Group,
+    acc: FrameAccounting | None,
+    attrs: dict[str, Any],
+    edges: np.ndarray | None,
+    line: str,
+    fs: float,
+) -> dict[str, Any]:
+    """Trim a stream to the frames on disk, store their device numbers and timestamps, and
+    return its accounting with the sync report under ``sync``."""
+    name = image.basename
+    journal = folder / "journal"
+    index = read_index_journal(journal, name)
+    progress = read_progress(journal, name)
+    written = acc.written if acc is not None else min(int(progress.get("written", 0)), len(index))
+    index = index[:written]
+    frames = image["0"]
+    if frames.shape[0] != written:
+        frames.resize((written, *frames.shape[1:]))
+    image.create_array("device_index", data=index, overwrite=True)
+    if acc is None:
+        acc = _recovered_accounting(name, index, attrs, progress)
+    edges = edges if edges is not None else np.empty(0, np.int64)
+    sync = synchronise(name, line, index, edges, fs, _stream_rate(image))
+    image.create_array("timestamps_s", data=sync.timestamps_s, overwrite=True)
+    image.attrs["sync"] = sync.report.to_dict()
+    acc.edges = len(edges)
+    acc.without_edge = sync.report.frames_without_edge
+    acc.edges_without_frame = sync.report.edges_without_frame
+    return {**acc.to_dict(), "sync": sync.report.to_dict()}
+
+
+def _stream_rate(image: zarr.Group) -> float:
+    """The nominal frame rate, from the OME-NGFF time scale of the image."""
+    scale = image.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+    return 1.0 / float(scale["scale"][0])
+
+
+def _recovered_accounting(
+    name: str, index: np.ndarray, attrs: dict, progress: dict[str, Any]
+) -> FrameAccounting:
     from rig.schedule import expected_frames
 
     plan_expected = attrs.get("frames_expected", {}).get(name)
     if plan_expected is None:
-        sched = _schedule_from_attrs(attrs)
+        sched = schedule_from_attrs(attrs)
         plan_expected = expected_frames(sched, name)
     acc = FrameAccounting(name, plan_expected)
-    acc.written = acc.received = len(index)
+    # frames received after the last shard written are lost with the process: not counted
+    acc.written = len(index)
+    acc.dropped_by_queue = int(progress.get("dropped_by_queue", 0))
+    acc.received = acc.written + acc.dropped_by_queue
     if len(index):
-        acc.dropped_by_device = int(index.max()) + 1 - len(index)
+        gaps = int(index.max()) + 1 - len(index)  # device drops and queue drops both leave gaps
+        acc.dropped_by_device = max(0, gaps - acc.dropped_by_queue)
     return acc
 
 
-def _schedule_from_attrs(attrs: dict) -> OutputSchedule:
+def _waits_for_writers(plan: SessionPlan, speed: float | None) -> bool:
+    """``--fast`` on the simulated rig: the clock waits for the frame writers, so a busy machine
+    changes how long a run takes, never its data. Not with an injected ``slow_disk``, whose
+    point is a writer that falls behind (and whose delay runs on that same clock)."""
+    slow_disk = any(f.kind == "slow_disk" for f in plan.rig.core.faults)
+    return plan.rig.simulated and speed is None and not slow_disk
+
+
+def schedule_from_attrs(attrs: dict) -> OutputSchedule:
+    """The schedule a session ran, rebuilt from the protocol text it stored (for sessions
+    written before ``frames_expected`` was stored at stream setup). From the exact text that
+    ran: the dumped model does not validate again (an ITI dumps as {"fixed": ..., "uniform": ...},
+    which the file format rejects)."""
     from rig.protocol import protocol_from_text
 
-    # From the exact text that ran: the dumped model does not validate again (an ITI dumps
-    # as {"fixed": ..., "uniform": ...}, which the file format rejects).
     protocol = protocol_from_text(attrs["protocol_text"], attrs.get("protocol_file") or "").protocol
     timeline = Timeline.from_dict(attrs["timeline"])
     return compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))

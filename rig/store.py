@@ -2,10 +2,13 @@
 
 During a session the store is crash-safe by construction:
 
-- Frames go from a bounded queue to a writer thread that writes whole chunks (at most ~0.5 s of
-  frames each) into arrays preallocated at the expected frame count, so a crash loses at most
-  the chunk being filled; ``journal/progress-STREAM.json`` (atomic) says how many are on disk.
-- Events are appended to ``journal/events.jsonl`` and fsync'ed at every trial boundary.
+- Frames go from a bounded queue to a writer thread that writes whole Zarr shards (about 0.5 s
+  of frames each, one frame per inner chunk, blosc-lz4) into arrays preallocated at the
+  expected frame count, each shard atomically (temporary file, then rename), so a crash loses
+  at most the shard being filled and the queue; ``journal/index-STREAM.i64`` holds the device
+  frame numbers written and ``journal/progress-STREAM.json`` (atomic) how many are on disk.
+- Events are appended to ``journal/events.jsonl`` (flushed to the OS at once) and fsync'ed by a
+  background thread at every trial boundary, so the engine never waits for the disk.
 - Recorded edges are appended to ``journal/edges-LINE.i64`` as they arrive.
 - Root attributes are rewritten atomically (temporary file, then rename).
 
@@ -16,6 +19,7 @@ the layout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -33,7 +37,9 @@ from zarr.codecs import BloscCodec
 
 from rig import __version__
 from rig.atomic import write_json_atomic
-from rig.ports import Edges, Frame, StreamInfo
+from rig.disk import LocalDisk
+from rig.ports import Edges, Frame, FrameDisk, StreamInfo
+from rig.shards import ShardEncoder
 from rig.sync import FrameAccounting
 
 FORMAT = "fear-rig-session"
@@ -71,9 +77,35 @@ def update_root_attrs(zarr_path: Path, **changes: Any) -> dict[str, Any]:
     return meta["attributes"]
 
 
-def _compressor(dtype: np.dtype) -> BloscCodec:
-    shuffle = "bitshuffle" if np.dtype(dtype).itemsize > 1 else "shuffle"
-    return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
+def frame_compressor(dtype: np.dtype) -> BloscCodec:
+    # Bit-shuffle for 8-bit video too: camera noise lives in the low bits, so the high bit
+    # planes compress (1.5x on noisy 8-bit frames, where byte shuffle of 1-byte items is a no-op).
+    return BloscCodec(
+        cname="lz4", clevel=5, shuffle="bitshuffle", typesize=np.dtype(dtype).itemsize
+    )
+
+
+def frames_per_shard(rate_hz: float) -> int:
+    """Frames in one shard: about :data:`CHUNK_SECONDS` of the stream, 1 to 64."""
+    return max(1, min(64, round(rate_hz * CHUNK_SECONDS)))
+
+
+def create_frame_array(
+    image: zarr.Group, n_frames: int, height: int, width: int, dtype: Any, rate_hz: float
+) -> zarr.Array:
+    """The ``0`` array of a (t, y, x) frame stream: one chunk per frame, one shard per
+    :func:`frames_per_shard` frames, blosc-lz4. Every frame stream of a session uses it."""
+    shard_t = frames_per_shard(rate_hz)
+    return image.create_array(
+        "0",
+        shape=(n_frames, height, width),
+        chunks=(1, height, width),
+        shards=(shard_t, height, width),
+        dtype=dtype,
+        compressors=frame_compressor(np.dtype(dtype)),
+        fill_value=0,
+        dimension_names=("t", "y", "x"),
+    )
 
 
 def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
@@ -104,9 +136,20 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
 
 
 class StreamWriter:
-    """Writes one frame stream from a bounded queue on its own thread.
+    """Writes one frame stream from a bounded queue on two threads, one shard at a time.
 
-    :meth:`append` never blocks: when the queue is full the frame is counted as dropped.
+    :meth:`append` never blocks: when the queue is full the frame is counted as dropped. The
+    exception is a ``lossless`` writer, for a ``--fast`` simulated session whose clock only
+    moves when the engine asks: there waiting for room costs nothing real, and keeps the data
+    identical from run to run whatever the machine's load.
+
+    The writer thread gathers ``frames_per_shard`` frames (about :data:`CHUNK_SECONDS` of the
+    stream) and encodes them as one Zarr shard (:class:`rig.shards.ShardEncoder`); the disk
+    thread writes it through the :class:`~rig.ports.FrameDisk` (overlapping the next encode),
+    then appends the frames' device numbers to
+    ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. A crash loses at
+    most the shard being gathered and what is queued; ``rig recover`` keeps every frame the
+    progress file counts.
     """
 
     def __init__(
@@ -117,38 +160,50 @@ class StreamWriter:
         expected_frames: int,
         journal: Path,
         queue_bytes: int,
+        disk: FrameDisk | None = None,
+        lossless: bool = False,
     ):
         self.name = name
+        self.lossless = lossless
         self.info = info
+        self.disk: FrameDisk = disk if disk is not None else LocalDisk()
         frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
-        self.chunk_t = max(1, min(64, round(info.rate_hz * CHUNK_SECONDS)))
-        self.capacity = max(expected_frames + self.chunk_t, self.chunk_t)
+        self.chunk_t = frames_per_shard(info.rate_hz)
+        self.capacity = _round_up(max(expected_frames, 1), self.chunk_t)
         image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
-        self.frames = image.create_array(
-            "0",
-            shape=(self.capacity, info.height, info.width),
-            chunks=(self.chunk_t, info.height, info.width),
-            dtype=info.dtype,
-            compressors=_compressor(np.dtype(info.dtype)),
-            fill_value=0,
-            dimension_names=("t", "y", "x"),
+        self.frames = create_frame_array(
+            image, self.capacity, info.height, info.width, info.dtype, info.rate_hz
         )
-        self.device_index = image.create_array(
-            "device_index",
-            shape=(self.capacity,),
-            chunks=(self.chunk_t,),
-            dtype="int64",
-            fill_value=-1,
-        )
+        self._encoder = ShardEncoder(self.frames)
+        self._array_dir = Path(str(self.frames.store_path.store.root)) / self.frames.path
         self.accounting = FrameAccounting(name, expected_frames)
         self._progress = journal / f"progress-{name}.json"
+        self._index = open(journal / f"index-{name}.i64", "ab")  # noqa: SIM115 - held open
         self._queue: queue.Queue[Frame | None] = queue.Queue(
             maxsize=max(4, queue_bytes // max(frame_bytes, 1))
         )
         self._last_index = -1
+        self._encoded = 0  # frames encoded (written, or on their way to the disk)
+        # encoded shards waiting for the disk: two, so encoding and writing overlap
+        self._shards: queue.Queue[tuple[str, bytes, np.ndarray] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
+        self._disk_thread = threading.Thread(
+            target=self._write_shards, name=f"disk-{name}", daemon=True
+        )
         self._thread.start()
+        self._disk_thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the queue."""
+        return self._queue.qsize()
+
+    @property
+    def full(self) -> bool:
+        """True when the next :meth:`append` would be dropped (a benchmark feeds at the
+        writer's pace with it; the engine never waits)."""
+        return self._queue.full()
 
     def append(self, frame: Frame) -> bool:
         """Queue a frame for writing. Returns False (and counts the loss) if the queue is full."""
@@ -160,52 +215,114 @@ class StreamWriter:
         try:
             self._queue.put_nowait(frame)
         except queue.Full:
-            acc.dropped_by_queue += 1
-            return False
+            if not (self.lossless and self._wait_for_room(frame)):
+                acc.dropped_by_queue += 1
+                return False
         return True
 
+    def _wait_for_room(self, frame: Frame) -> bool:
+        """Queue ``frame`` once there is room; False if the writer stopped taking frames."""
+        while self._thread.is_alive() and self.error is None:
+            try:
+                self._queue.put(frame, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def close(self) -> FrameAccounting:
-        """Flush everything queued, trim the arrays to the frames written, stop the thread."""
+        """Write everything queued and stop the threads (the arrays are trimmed at finalize)."""
         self._queue.put(None)
         self._thread.join()
-        n = self.accounting.written
-        if n != self.capacity:
-            self.frames.resize((n, self.info.height, self.info.width))
-            self.device_index.resize((n,))
+        self._disk_thread.join()
+        self._index.close()
         return self.accounting
 
     def _run(self) -> None:
+        """Gather frames into shards and encode them; the disk thread writes them meanwhile."""
         block = np.empty((self.chunk_t, self.info.height, self.info.width), self.info.dtype)
         indices = np.empty(self.chunk_t, np.int64)
         filled = 0
-        while True:
-            frame = self._queue.get()
-            if frame is None:
-                break
-            if self.error is not None:
-                continue  # keep draining so acquisition never blocks; frames are lost
-            block[filled] = frame.image
-            indices[filled] = frame.index
-            filled += 1
-            if filled == self.chunk_t:
-                self._write(block, indices, filled)
-                filled = 0
-        if filled and self.error is None:
-            self._write(block, indices, filled)
+        try:
+            while True:
+                frame = self._queue.get()
+                if frame is None:
+                    break
+                if self.error is not None:
+                    continue  # keep draining so acquisition never blocks; frames are lost
+                block[filled] = frame.image
+                indices[filled] = frame.index
+                filled += 1
+                if filled == self.chunk_t:
+                    self._encode(block, indices, filled)
+                    filled = 0
+            if filled and self.error is None:
+                self._encode(block, indices, filled)
+        finally:
+            self._shards.put(None)
 
-    def _write(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
-        start = self.accounting.written
+    def _encode(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
+        start = self._encoded
         try:
             if start + n > self.capacity:
-                self.capacity = start + n + 16 * self.chunk_t
+                self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
-                self.device_index.resize((self.capacity,))
-            self.frames[start : start + n] = block[:n]
-            self.device_index[start : start + n] = indices[:n]
-            self.accounting.written = start + n
-            write_json_atomic(self._progress, {"written": start + n, "chunk_t": self.chunk_t})
-        except Exception as exc:  # a full or failing disk: keep what is written, report
+            shard = self._encoder.encode(block[:n])
+        except Exception as exc:
             self.error = exc
+            return
+        self._encoded = start + n
+        key = self._encoder.key(start // self.chunk_t)
+        self._shards.put((key, shard, indices[:n].copy()))  # waits while the disk is busy
+
+    def _write_shards(self) -> None:
+        """The disk thread: write each shard, then record it in the index journal and progress."""
+        while True:
+            item = self._shards.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            key, shard, indices = item
+            try:
+                self.disk.write(self._array_dir / key, shard)
+                self._index.write(indices.astype("<i8").tobytes())
+                self._index.flush()
+                acc = self.accounting
+                acc.written += len(indices)
+                write_json_atomic(
+                    self._progress,
+                    {
+                        "written": acc.written,
+                        "frames_per_shard": self.chunk_t,
+                        "received": acc.received,
+                        "dropped_by_queue": acc.dropped_by_queue,
+                    },
+                    durable=False,
+                )
+            except Exception as exc:  # a full or failing disk: keep what is written, report
+                self.error = exc
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def read_progress(journal: Path, name: str) -> dict[str, Any]:
+    """A stream's last progress record (``{}`` if it never wrote a shard)."""
+    try:
+        return json.loads((journal / f"progress-{name}.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def read_index_journal(journal: Path, name: str) -> np.ndarray:
+    """Device frame numbers of the frames written, in order (a torn last entry is dropped)."""
+    path = journal / f"index-{name}.i64"
+    if not path.exists():
+        return np.empty(0, np.int64)
+    raw = path.read_bytes()
+    return np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<i8").astype(np.int64)
 
 
 @dataclass
@@ -246,19 +363,44 @@ def new_session_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
 class SessionStore:
     """Writes one session. Create with :meth:`create`; end with :meth:`finish`."""
 
-    def __init__(self, paths: SessionPaths, root: zarr.Group, queue_bytes: int):
+    def __init__(
+        self,
+        paths: SessionPaths,
+        root: zarr.Group,
+        queue_bytes: int,
+        disk: FrameDisk | None = None,
+        lossless: bool = False,
+    ):
         self.paths = paths
         self.root = root
         self.queue_bytes = queue_bytes
+        self.disk = disk
+        self.lossless = lossless
         self.writers: dict[str, StreamWriter] = {}
+        self._frames_expected: dict[str, int] = {}
         self._events = open(paths.events, "a", encoding="utf-8")  # noqa: SIM115 - held open
         self._edge_files: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # fsync runs on its own thread: on a busy disk it can take seconds, and the engine
+        # thread (which keeps the shock generator's heartbeat) must never wait for it.
+        self._sync_wanted = threading.Event()
+        self._closing = False
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+        self._syncer.start()
 
     @classmethod
     def create(
-        cls, out_dir: Path, animal: str, protocol_name: str, attrs: dict[str, Any], queue_mb: int
+        cls,
+        out_dir: Path,
+        animal: str,
+        protocol_name: str,
+        attrs: dict[str, Any],
+        queue_mb: int,
+        disk: FrameDisk | None = None,
+        lossless: bool = False,
     ) -> SessionStore:
+        """A new session folder. ``lossless``: writers wait for room instead of dropping
+        (only for a simulated clock, which waits with them; see :class:`StreamWriter`)."""
         folder = new_session_folder(Path(out_dir), animal, protocol_name)
         paths = SessionPaths(folder)
         paths.journal.mkdir()
@@ -274,7 +416,7 @@ class SessionStore:
             "host": socket.gethostname(),
         }
         update_root_attrs(paths.zarr, **base, **attrs)
-        return cls(paths, root, queue_mb * 1_000_000)
+        return cls(paths, root, queue_mb * 1_000_000, disk, lossless)
 
     @property
     def folder(self) -> Path:
@@ -282,18 +424,28 @@ class SessionStore:
 
     def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> StreamWriter:
         writer = StreamWriter(
-            self.root, name, info, expected_frames, self.paths.journal, self.queue_bytes
+            self.root,
+            name,
+            info,
+            expected_frames,
+            self.paths.journal,
+            self.queue_bytes,
+            self.disk,
+            self.lossless,
         )
         self.writers[name] = writer
+        self._frames_expected[name] = expected_frames
+        self.set_attrs(frames_expected=dict(self._frames_expected))  # for rig recover
         return writer
 
     def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
-        """Append one event to the journal; ``durable`` fsyncs it (trial boundaries, faults)."""
+        """Append one event to the journal (at once in the OS: a killed process loses none);
+        ``durable`` also has it fsync'ed, soon, off this thread (trial boundaries, faults)."""
         with self._lock:
             self._events.write(json.dumps(event, default=float) + "\n")
             self._events.flush()
-            if durable:
-                os.fsync(self._events.fileno())
+        if durable:
+            self._sync_wanted.set()
 
     def append_edges(self, line: str, edges: Edges) -> None:
         if len(edges.samples) == 0:
@@ -306,11 +458,22 @@ class SessionStore:
         f.flush()
 
     def sync_journal(self) -> None:
-        """fsync the journal files (called at trial boundaries)."""
+        """Flush the journal files now and have them fsync'ed (called at trial boundaries)."""
         with self._lock:
             for f in [self._events, *self._edge_files.values()]:
                 f.flush()
-                os.fsync(f.fileno())
+        self._sync_wanted.set()
+
+    def _sync_loop(self) -> None:
+        while not self._closing:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            with self._lock:
+                fds = [f.fileno() for f in [self._events, *self._edge_files.values()]]
+            for fd in fds:
+                # closed meanwhile: close_journal fsyncs it
+                with contextlib.suppress(OSError, ValueError):
+                    os.fsync(fd)
 
     def set_attrs(self, **changes: Any) -> None:
         update_root_attrs(self.paths.zarr, **changes)
@@ -319,6 +482,9 @@ class SessionStore:
         return {name: w.close() for name, w in self.writers.items()}
 
     def close_journal(self) -> None:
+        self._closing = True
+        self._sync_wanted.set()
+        self._syncer.join(timeout=5)
         for f in [self._events, *self._edge_files.values()]:
             try:
                 f.flush()

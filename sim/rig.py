@@ -18,6 +18,7 @@ from rig.rigfile import Fault
 from rig.schedule import WHEEL, OutputSchedule
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
+from sim.disk import SimFrameDisk
 from sim.frames import SimFrameSource
 from sim.mm_frames import make_sim_mm_camera
 from sim.mouse import MouseConfig
@@ -75,6 +76,7 @@ class SimSession:
         self.faults: list[Fault] = list(ctx.rig.core.faults)
         self.world: SimWorld | None = None
         self.shocker_emulator: Any = None
+        self.disk: SimFrameDisk | None = None
 
     def world_for(self, daq: SimDaq) -> SimWorld:
         if self.world is None:
@@ -117,6 +119,12 @@ class SimRigDaq(SimDaq):
             samples = np.repeat(self.triggers["video"], np.abs(steps))
             self._edges[WHEEL] = (samples, np.ones(len(samples), bool))
             self._cursor[WHEEL] = 0
+
+    def frame_disk(self) -> SimFrameDisk:
+        """The disk the frame writers write through, with the rig file's disk faults."""
+        if self.session.disk is None:
+            self.session.disk = SimFrameDisk(self, self.session.faults)
+        return self.session.disk
 
     def truth(self) -> dict[str, np.ndarray]:
         if self.session.world is None:

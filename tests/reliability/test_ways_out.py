@@ -12,6 +12,8 @@ it received) and from the stored session:
 * the status and end reason say what happened; the exit code is 1 and one stderr line says why;
 * everything written before the end is readable.
 
+A full disk exists from the first frame write that fails (``SimFrameDisk.failed_at_s``).
+
 SIGTERM also runs as a real subprocess, like the Ctrl-C test in ``tests/rig/test_engine.py``.
 """
 
@@ -77,6 +79,7 @@ class WayOut:
     status: str = "aborted"
     words: str = ""  # in the end reason and the one-line message
     react_s: float = REACT_S  # the safe state at most this long after the fault moment
+    moment_from_disk: bool = False  # the fault exists when the first frame write fails
 
 
 WAYS_OUT = {
@@ -102,6 +105,8 @@ WAYS_OUT = {
         fault_moment_s=MID_SHOCK_S + STALL_S,
         words="frame clock stopped",
     ),
+    # the disk fills mid-shock: the next shard write fails with ENOSPC on the writer thread
+    "disk full": WayOut(fault="disk_full", words="No space left on device", moment_from_disk=True),
 }
 
 
@@ -195,6 +200,9 @@ def test_every_way_out_is_safe_and_keeps_the_data(
     daq = engine.devices.daq
     fs = daq.sample_rate_hz
     moment = capture_engine.get("acted_at_s", way.fault_moment_s or way.at_s)
+    if way.moment_from_disk:
+        moment = daq.session.disk.failed_at_s
+        assert moment is not None and moment >= way.at_s
     assert daq.stopped_at is not None
     assert moment - 0.5 / fs <= daq.stopped_at / fs <= moment + way.react_s + 0.5 / fs
     assert daq.outputs_low_after(daq.stopped_at)
@@ -222,7 +230,7 @@ def test_every_way_out_is_safe_and_keeps_the_data(
     assert kinds[-1] == "session_end"
     assert "shocker_armed" in kinds
     _assert_data_readable(folder, info, daq.stopped_at / fs)
-    if way.fault not in ("camera_stall", "frame_clock_stop"):  # streams that lost frames/edges
+    if way.fault not in ("camera_stall", "frame_clock_stop", "disk_full"):  # frames/edges lost
         for acc in info["streams"].values():  # every exposure up to the stop became a frame
             assert acc["written"] == acc["edges"] > 0
 

@@ -1,0 +1,177 @@
+"""Frames matched to recorded edges: synthetic edge trains, then whole simulated sessions with
+the frame-clock and camera faults that break the one-edge-per-frame count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from rig.sync import align_edges, synchronise
+from tests.conftest import info_json, make_rig
+
+FS = 20_000.0
+RATE = 30.0
+PERIOD = FS / RATE  # 666.67 samples
+
+
+def train(n: int, rate_hz: float = RATE, jitter_samples: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = 1000 + np.arange(n) * FS / rate_hz + rng.normal(0, jitter_samples, n)
+    return np.round(t).astype(np.int64)
+
+
+def test_a_clean_train_gives_one_slot_per_edge_and_its_clock():
+    edges = train(300)
+    sync = synchronise("imaging", "frame_clock", np.arange(300), edges, FS, RATE)
+    r = sync.report
+    assert r.consistent and r.mismatches == []
+    np.testing.assert_array_equal(sync.timestamps_s, edges / FS)
+    assert r.measured_rate_hz == pytest.approx(RATE, rel=1e-6)
+    assert abs(r.drift_ppm) < 1
+    assert r.jitter_s < 1 / FS  # only the rounding to whole samples
+
+
+def test_drift_and_jitter_are_measured():
+    rate = RATE * (1 + 200e-6)  # a microscope clock 200 ppm fast
+    edges = train(20_000, rate, jitter_samples=2.0)
+    r = synchronise("imaging", "frame_clock", np.arange(20_000), edges, FS, RATE).report
+    assert r.drift_ppm == pytest.approx(200, abs=5)
+    assert r.jitter_s == pytest.approx(2.0 / FS, rel=0.15)
+    assert r.consistent  # drift walks 4 frames over the train, but never off the grid
+
+
+def test_a_missing_edge_keeps_later_frames_on_their_own_edges():
+    edges = train(100)
+    recorded = np.delete(edges, [40, 41])  # two edges never recorded
+    sync = synchronise("imaging", "frame_clock", np.arange(100), recorded, FS, RATE)
+    r = sync.report
+    assert r.edges_missing == 2 and r.edges_extra == 0
+    assert np.isnan(sync.timestamps_s[[40, 41]]).all()
+    keep = np.r_[0:40, 42:100]
+    np.testing.assert_array_equal(sync.timestamps_s[keep], edges[keep] / FS)
+    assert r.frames_without_edge == 2 and not r.consistent
+    assert [m["exposure"] for m in r.mismatches if m["kind"] == "missing_edge"] == [40, 41]
+
+
+@pytest.mark.parametrize("where", ["midway", "duplicate"])
+def test_an_extra_edge_is_set_aside(where):
+    edges = train(100)
+    glitch = (edges[59] + edges[60]) // 2 if where == "midway" else edges[60] + 3
+    recorded = np.sort(np.append(edges, [glitch, glitch]))
+    sync = synchronise("video", "camera_exposure", np.arange(100), recorded, FS, RATE)
+    np.testing.assert_array_equal(sync.timestamps_s, edges / FS)
+    r = sync.report
+    assert r.edges_extra == 2 and r.edges_missing == 0 and r.frames_without_edge == 0
+    assert r.mismatches[0]["kind"] == "extra_edge"
+
+
+def test_frames_the_device_dropped_leave_exposures_without_frames():
+    edges = train(50)
+    index = np.delete(np.arange(50), [10, 11, 12])  # the device numbered them, never sent them
+    sync = synchronise("video", "camera_exposure", index, edges, FS, RATE)
+    np.testing.assert_array_equal(sync.timestamps_s, edges[index] / FS)
+    assert sync.report.edges_without_frame == 3
+    assert sync.report.frames_without_edge == 0
+
+
+def test_frames_past_the_last_edge_have_no_time():
+    edges = train(40)  # the frame clock stopped; the camera sent 45 frames
+    sync = synchronise("imaging", "frame_clock", np.arange(45), edges, FS, RATE)
+    assert np.isnan(sync.timestamps_s[40:]).all() and np.isfinite(sync.timestamps_s[:40]).all()
+    assert sync.report.frames_without_edge == 5
+    assert sync.report.mismatches[-1] == {"kind": "frame_without_edge", "device_index": 44}
+
+
+def test_alignment_with_everything_at_once():
+    edges = train(3000, RATE * (1 - 50e-6), jitter_samples=3)
+    recorded = np.delete(edges, [100, 2000, 2001])
+    recorded = np.sort(np.append(recorded, [edges[500] + 330, edges[1500] + 1]))
+    a = align_edges(recorded, PERIOD)
+    assert len(a.slots) == 3000 and a.missing == 3 and len(a.extra) == 2
+    ok = a.slots >= 0
+    np.testing.assert_array_equal(a.slots[ok], np.delete(edges, [100, 2000, 2001]))
+
+
+def test_no_edges():
+    sync = synchronise("video", "camera_exposure", np.arange(3), np.empty(0, np.int64), FS, RATE)
+    assert np.isnan(sync.timestamps_s).all()
+    assert sync.report.frames_without_edge == 3 and sync.report.measured_rate_hz is None
+
+
+# ----------------------------------------------------------------- whole sessions
+SHORT = """
+protocol: sync-check
+version: 1
+seed: 5
+stimuli:
+  cs_plus: {type: tone, frequency_hz: 7500, level_db: 75, duration_s: 2}
+phases:
+  - name: baseline
+    duration_s: 2
+  - name: tones
+    trials: [{cs: cs_plus, repeat: 2}]
+    iti_s: 1
+    post_s: 1
+recording:
+  video: {fps: 30}
+  imaging: {frame_rate_hz: 30}
+"""
+
+
+def _run(cli, tmp_path: Path, write_yaml, faults: str) -> tuple[dict, zarr.Group]:
+    rig = make_rig(tmp_path, f"faults: {faults}\n")
+    protocol = write_yaml(SHORT, "sync-check.yaml")
+    result = cli("run", protocol, "--fast", "--rig", rig, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    return info_json(cli, folder), zarr.open_group(str(folder / "session.zarr"), mode="r")
+
+
+def _truth_times(root: zarr.Group, stream: str, n: int) -> np.ndarray:
+    """Where the exposures really were: the simulated DAQ's regular triggers."""
+    stamps = root[stream]["timestamps_s"][:]
+    start = stamps[0]
+    return start + np.arange(n) / RATE
+
+
+def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
+    info, root = _run(
+        cli, tmp_path, write_yaml, "[{at_s: 3.0, kind: frame_clock_missing, count: 2}]"
+    )
+    sync = info["streams"]["imaging"]["sync"]
+    assert sync["edges_missing"] == 2 and sync["edges_extra"] == 0
+    assert sync["frames_without_edge"] == 2 and not sync["consistent"]
+    stamps = root["imaging"]["timestamps_s"][:]
+    timed = np.isfinite(stamps)
+    truth = _truth_times(root, "imaging", len(stamps))
+    np.testing.assert_allclose(stamps[timed], truth[timed], atol=1 / 20_000)
+    assert np.flatnonzero(~timed).tolist() == [90, 91]  # the frames at 3.0 s
+    assert info["streams"]["video"]["sync"]["consistent"]
+    assert "sync frame_clock: 30.0000 Hz" in (text := cli("info", info["path"]).stdout)
+    assert "2 missing / 0 extra edges" in text and "<- mismatch" in text
+
+
+def test_session_with_extra_frame_clock_edges(cli, tmp_path, write_yaml):
+    info, root = _run(cli, tmp_path, write_yaml, "[{at_s: 4.0, kind: frame_clock_extra, count: 3}]")
+    acc = info["streams"]["imaging"]
+    assert acc["edges"] == acc["written"] + 3  # the count mismatch is there
+    assert acc["sync"]["edges_extra"] == 3 and acc["sync"]["edges_missing"] == 0
+    assert acc["without_edge"] == 0 and not acc["sync"]["consistent"]
+    stamps = root["imaging"]["timestamps_s"][:]
+    truth = _truth_times(root, "imaging", len(stamps))
+    np.testing.assert_allclose(stamps, truth, atol=1 / 20_000)  # best alignment kept
+
+
+def test_session_with_camera_drops(cli, tmp_path, write_yaml):
+    info, root = _run(cli, tmp_path, write_yaml, "[{at_s: 2.5, kind: camera_drop, count: 4}]")
+    acc = info["streams"]["video"]
+    assert acc["dropped_by_device"] == 4 and acc["written"] == acc["edges"] - 4
+    assert acc["sync"]["edges_without_frame"] == 4 and acc["sync"]["frames_without_edge"] == 0
+    stamps = root["video"]["timestamps_s"][:]
+    index = root["video"]["device_index"][:]
+    truth = _truth_times(root, "video", int(index.max()) + 1)
+    np.testing.assert_allclose(stamps, truth[index], atol=1 / 20_000)
+    assert any(e["kind"] == "fault" for e in info["events"])
