@@ -292,7 +292,7 @@ class SerialShockerConfig(BaseModel):
         "heartbeat while armed; null leaves the device's own setting",
     )
     disarm_attempts: int = Field(2, ge=1, le=5, description="disarm is the only retried command")
-    command_log_size: int = Field(100_000, ge=100, le=10_000_000)
+    command_log_size: int = Field(10_000, ge=100, le=10_000_000)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -167,7 +168,7 @@ class Engine:
         self.freezing_params = freezing_params
         self.scorer: LiveScorer | None = None
         self.wheel: LiveLocomotion | None = None
-        self._exposures: list[int] = []
+        self._exposures = array("q")  # camera exposure samples; typed: one per frame, for hours
         self._stalled: set[str] = set()
         # set in preflight; empty until then, so ending before it (a failed preflight, an early
         # abort) still reports progress and closes cleanly
