@@ -476,6 +476,7 @@ class ConsoleWidget(QWidget):
         self.folder = None
         self.result = None
         self.ended = False
+        self.last_progress = None
         self.last_record = None
         self._rate_ref = None
         self.stream_table.setRowCount(0)

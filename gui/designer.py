@@ -489,6 +489,7 @@ class DesignerWidget(QWidget):
         kind.addItem("trials", True)
         kind.addItem("block without stimuli", False)
         kind.setCurrentIndex(0 if has_trials else 1)
+        kind.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         kind.activated.connect(
             lambda idx: self._structural(
                 lambda: self._set_phase_kind(phases, i, kind.itemData(idx))
