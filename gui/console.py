@@ -487,6 +487,11 @@ class ConsoleWidget(QWidget):
         for item in self._shading:
             plot.removeItem(item)
         self._shading = add_stimulus_shading(plot, timeline)
+        n = len(timeline.trials)
+        trials = self.trial_plot.getPlotItem()
+        trials.setXRange(0.3, max(n, 1) + 0.7, padding=0)
+        step = max(1, n // 15)
+        trials.getAxis("bottom").setTicks([[(k, str(k)) for k in range(1, n + 1, step)]])
         if not self.running:
             plot.setXRange(0, min(timeline.duration_s, TRACE_WINDOW_S), padding=0.01)
 
