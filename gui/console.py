@@ -352,6 +352,9 @@ class ConsoleWidget(QWidget):
         """The designer's latest check: the plan Start would run."""
         if self.running:
             return
+        if check is self.check:  # unchanged: keep the last run's pre-flight results
+            self._update_buttons()
+            return
         self.check = check
         if check.plan is not None:
             p = check.plan.protocol
@@ -372,7 +375,8 @@ class ConsoleWidget(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.runner is not None and self.runner.running
+        """A session was started and its end has not reached the UI yet."""
+        return self.runner is not None and not self.ended
 
     def _update_buttons(self) -> None:
         running = self.running
@@ -455,7 +459,7 @@ class ConsoleWidget(QWidget):
 
     def abort(self, reason: str = "aborted by the user") -> None:
         """Ask the engine to stop now; it drives the outputs low and disarms at its next step."""
-        if self.runner is not None and self.runner.running:
+        if self.runner is not None and self.running:
             self.runner.abort(reason)
             self.state_label.setText("aborting…")
             self.abort_button.setEnabled(False)

@@ -57,10 +57,9 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(
     log = console.log.toPlainText()
     assert "SHOCK on" in log and "session ended" in log
     assert console.stream_table.rowCount() == 2
-    assert any(
-        "preflight" not in console.preflight_list.item(i).text()
-        for i in range(console.preflight_list.count())
-    )
+    checks = [console.preflight_list.item(i).text() for i in range(console.preflight_list.count())]
+    assert any(c.startswith("✔  shocker identity") for c in checks), checks
+    assert not any(c.startswith("✘") for c in checks), checks
     # the per-trial freezing plot shows the stored score, one bar per trial
     bars = [i for i in console.trial_plot.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
     assert len(bars) == 1 and len(bars[0].opts["x"]) == 4

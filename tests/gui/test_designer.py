@@ -103,5 +103,4 @@ def test_structural_edits_rebuild_the_form(make_window, qtbot):
     designer._structural(lambda: designer.data["phases"].append({"name": "post", "duration_s": 30}))
     qtbot.waitUntil(lambda: "phases[2].duration_s" in designer.marks.widgets)
     assert len(designer.preview.timeline.phases) == n_phases + 1
-    # a phase without trials must not have an ITI: choosing "trials" for it gives a valid one
     assert designer.check.ok
