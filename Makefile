@@ -45,5 +45,8 @@ bench: $(STAMP)
 cohort: $(STAMP)
 	$(BIN)/python -m sim.cohort --animals 3 --out cohort-sessions
 
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m gui.screenshots
+
 clean:
 	rm -rf $(VENV) demo-sessions .demo-path cohort-sessions

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ RIG = click.option(
     type=click.Path(path_type=Path),
     default=None,
     help="Rig file (default: the built-in simulated rig).",
+)
+PROTOCOL_OPTIONAL = click.argument(
+    "protocol", type=click.Path(path_type=Path), required=False, default=None
 )
 SESSION = click.argument("session", type=click.Path(path_type=Path))
 
@@ -424,6 +428,38 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
         _err(f"error: {report.summary()}")
         sys.exit(EXIT_FAILED)
     _err(report.summary())
+
+
+COMMANDS_ENTRY_POINT_GROUP = "rig.commands"
+
+
+def _unloadable_command(name: str, error: Exception) -> click.Command:
+    """Stands in for a plugin command that failed to load: says why when it is run."""
+
+    @click.command(name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        _err(f"error: the {name!r} command could not be loaded: {one_line(str(error))}")
+        sys.exit(EXIT_FAILED)
+
+    command.help = f"(could not be loaded: {one_line(str(error))})"
+    return command
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """Add the click commands other packages register under ``rig.commands`` (e.g. ``rig gui``);
+    the same plugin pattern as drivers. A built-in command is never replaced."""
+    for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
+        if ep.name in group.commands:
+            continue
+        try:
+            command = ep.load()
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            command = _unloadable_command(ep.name, exc)
+        group.add_command(command, ep.name)
+
+
+add_plugin_commands(main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""Runs a session off the UI thread and hands the engine's signals to Qt.
+
+The engine (``rig.session.run_session``) runs in a worker thread. Its psygnal signals fire in
+that thread; the runner only appends what they carry to buffers under a lock and emits
+``updated`` (a Qt signal to an object living in the UI thread, so Qt queues it) at most every
+``UPDATE_EVERY_S``. The UI drains the buffers in its slot. Nothing the UI does waits on the
+engine, the hardware or the disk; :meth:`SessionRunner.abort` only sets the engine's flag.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PyQt5.QtCore import QObject, pyqtSignal
+
+from rig.engine import Engine, Progress, SessionResult
+from rig.inputfile import InputError
+from rig.scoring import FreezingSample
+from rig.session import SessionPlan, run_session
+from rig.store import update_root_attrs
+
+UPDATE_EVERY_S = 0.05
+
+
+@dataclass
+class Drained:
+    """Everything that arrived since the last drain."""
+
+    progress: Progress | None = None
+    events: list[dict] = field(default_factory=list)
+    freezing: list[FreezingSample] = field(default_factory=list)
+    frames: dict[str, np.ndarray] = field(default_factory=dict)
+    states: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the console asks for: a plan, who and where, and how fast (simulated rigs)."""
+
+    plan: SessionPlan
+    out_dir: Path
+    animal: str
+    experimenter: str = ""
+    notes: str = ""
+    speed: float | None = 1.0  # None: as fast as possible (simulated rig only)
+
+
+class SessionRunner(QObject):
+    """One session in a worker thread. Create in the UI thread, then :meth:`start`."""
+
+    updated = pyqtSignal()
+    engine_ready = pyqtSignal(object)  # Engine
+    finished = pyqtSignal(object, object)  # (session folder | None, SessionResult | None)
+    failed = pyqtSignal(str)  # the session could not start or the runner crashed
+
+    def __init__(self, request: RunRequest, parent: QObject | None = None):
+        super().__init__(parent)
+        self.request = request
+        self.engine: Engine | None = None
+        self.folder: Path | None = None
+        self.result: SessionResult | None = None
+        self._lock = threading.Lock()
+        self._buffer = Drained()
+        self._last_emit = 0.0
+        self._abort_reason: str | None = None
+        self._thread = threading.Thread(target=self._run, name="rig-session", daemon=True)
+
+    # ------------------------------------------------------------------ UI thread
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def abort(self, reason: str = "aborted by the user") -> None:
+        """End the session now in the safe state (the engine acts on it within one step)."""
+        self._abort_reason = reason
+        engine = self.engine
+        if engine is not None:
+            engine.abort(reason)
+
+    def drain(self) -> Drained:
+        with self._lock:
+            out, self._buffer = self._buffer, Drained()
+        return out
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Join the worker (tests and shutdown only; the UI never calls this)."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    # ------------------------------------------------------------------ worker thread
+    def _run(self) -> None:
+        r = self.request
+        try:
+            self.folder, self.result = run_session(
+                r.plan, r.out_dir, r.animal, r.speed, self._connect, None
+            )
+        except InputError as exc:
+            self.failed.emit(exc.report())
+        except Exception as exc:
+            self.failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+        finally:
+            self._flush()
+            self.finished.emit(self.folder, self.result)
+
+    def _connect(self, engine: Engine) -> None:
+        self.engine = engine
+        r = self.request
+        # who ran it is stored with the session from its start
+        update_root_attrs(engine.store.paths.zarr, experimenter=r.experimenter, notes=r.notes)
+        self.folder = engine.store.folder
+        engine.progress.connect(self._on_progress)
+        engine.event.connect(self._on_event)
+        engine.freezing.connect(self._on_freezing)
+        engine.frame.connect(self._on_frame)
+        engine.state_changed.connect(self._on_state)
+        if self._abort_reason is not None:
+            engine.abort(self._abort_reason)
+        self.engine_ready.emit(engine)
+
+    def _on_progress(self, progress: Progress) -> None:
+        with self._lock:
+            self._buffer.progress = progress
+        self._maybe_emit()
+
+    def _on_event(self, event: dict) -> None:
+        with self._lock:
+            self._buffer.events.append(event)
+        self._maybe_emit()
+
+    def _on_freezing(self, sample: FreezingSample) -> None:
+        with self._lock:
+            self._buffer.freezing.append(sample)
+
+    def _on_frame(self, stream: str, image: Any) -> None:
+        with self._lock:
+            self._buffer.frames[stream] = np.array(image, copy=True)
+
+    def _on_state(self, state: str) -> None:
+        with self._lock:
+            self._buffer.states.append(state)
+        self._flush()
+
+    def _maybe_emit(self) -> None:
+        now = time.monotonic()
+        if now - self._last_emit >= UPDATE_EVERY_S:
+            self._flush(now)
+
+    def _flush(self, now: float | None = None) -> None:
+        self._last_emit = time.monotonic() if now is None else now
+        self.updated.emit()

@@ -1,0 +1,76 @@
+"""GUI fixtures: the styled application, the main window on the small simulated rig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gui.document import ProtocolDocument
+from gui.main_window import MainWindow
+from gui.style import apply_style
+from rig.rigfile import load_rig
+from tests.conftest import PROTOCOLS, SMALL_RIG
+from tests.reliability.test_ways_out import patient_heartbeat  # noqa: F401 - a fixture
+
+# 44 s: a baseline, three trials (two with a 0.5 mA shock), fixed ITIs: a short, exact run.
+SHORT_PROTOCOL = """
+protocol: gui-short
+version: 1
+seed: 3
+stimuli:
+  cs_plus: {type: tone, frequency_hz: 7500, level_db: 75, duration_s: 6}
+  cs_minus: {type: tone, frequency_hz: 2000, level_db: 75, duration_s: 6}
+  shock: {type: shock, current_ma: 0.5, duration_s: 1.0}
+phases:
+  - name: baseline
+    duration_s: 10
+  - name: conditioning
+    trials: [{cs: cs_plus, us: shock, repeat: 2}, {cs: cs_minus}]
+    iti_s: 8
+    post_s: 2
+recording:
+  video: {fps: 30}
+  imaging: {frame_rate_hz: 30}
+"""
+
+
+@pytest.fixture
+def styled_app(qapp):
+    apply_style(qapp)
+    return qapp
+
+
+@pytest.fixture
+def make_window(styled_app, qtbot, tmp_path):
+    """A main window for a protocol file on the small simulated rig, sessions in tmp_path.
+
+    At teardown a running session is aborted and waited for, and unsaved edits are dropped
+    (the unsaved-changes question would otherwise wait for an answer forever).
+    """
+    windows: list[MainWindow] = []
+
+    def make(protocol: Path = PROTOCOLS / "demo.yaml") -> MainWindow:
+        window = MainWindow(ProtocolDocument.from_file(protocol), load_rig(SMALL_RIG))
+        windows.append(window)
+        window.console.out_edit.setText(str(tmp_path / "sessions"))
+        window.resize(1600, 1000)
+        window.show()
+        return window
+
+    yield make
+    for window in windows:
+        runner = window.console.runner
+        if runner is not None and runner.running:
+            runner.abort("test teardown")
+            assert runner.wait(60)
+        window.confirm_discard = lambda: True
+        window.close()
+        window.deleteLater()
+
+
+@pytest.fixture
+def short_protocol(tmp_path) -> Path:
+    path = tmp_path / "gui-short.yaml"
+    path.write_text(SHORT_PROTOCOL, encoding="utf-8")
+    return path
