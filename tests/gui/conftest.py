@@ -11,7 +11,6 @@ from gui.main_window import MainWindow
 from gui.style import apply_style
 from rig.rigfile import load_rig
 from tests.conftest import PROTOCOLS, SMALL_RIG
-from tests.reliability.test_ways_out import patient_heartbeat  # noqa: F401 - a fixture
 
 # 44 s: a baseline, three trials (two with a 0.5 mA shock), fixed ITIs: a short, exact run.
 SHORT_PROTOCOL = """

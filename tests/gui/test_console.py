@@ -24,9 +24,7 @@ def _assert_rig_safe(console) -> None:
     assert emulator.commands()[-1] == "disarm"
 
 
-def test_a_simulated_session_runs_from_the_console_to_its_summary(
-    make_window, qtbot, patient_heartbeat
-):
+def test_a_simulated_session_runs_from_the_console_to_its_summary(make_window, qtbot):
     window = make_window(PROTOCOLS / "demo.yaml")
     console = window.console
     window.go_run()
@@ -68,9 +66,7 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(
     assert window.designer.isEnabled() and console.start_button.isEnabled()
 
 
-def test_abort_mid_run_ends_it_aborted_with_the_outputs_low(
-    make_window, qtbot, short_protocol, patient_heartbeat
-):
+def test_abort_mid_run_ends_it_aborted_with_the_outputs_low(make_window, qtbot, short_protocol):
     window = make_window(short_protocol)
     console = window.console
     _speed(console, 10.0)
@@ -91,7 +87,7 @@ def test_abort_mid_run_ends_it_aborted_with_the_outputs_low(
 
 
 def test_closing_the_window_during_a_run_asks_then_aborts(
-    make_window, qtbot, short_protocol, patient_heartbeat, monkeypatch
+    make_window, qtbot, short_protocol, monkeypatch
 ):
     window = make_window(short_protocol)
     console = window.console
