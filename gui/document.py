@@ -30,7 +30,7 @@ class _Flow(dict):
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """A SafeDumper of our own, so the representers added below leave PyYAML's untouched."""
 
 
 _Dumper.add_representer(

@@ -6,6 +6,7 @@ shown on the widget it belongs to (:class:`FieldMarks`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -126,15 +127,13 @@ class FieldMarks:
 
 
 def _set_invalid(widget: QWidget, message: str | None) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # the widget was deleted by a rebuild
         widget.setProperty("invalid", message is not None)
         widget.setToolTip(message if message is not None else widget.property("plainToolTip") or "")
         style = widget.style()
         style.unpolish(widget)
         style.polish(widget)
         widget.update()
-    except RuntimeError:  # the widget was deleted by a rebuild
-        pass
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -82,16 +82,15 @@ def console(app: QApplication, out: Path, rig: Path) -> None:
         c.notes_edit.setPlainText("Day 2 conditioning; head-fixed, 2P FOV 3.")
         c.speed_box.setCurrentIndex(c.speed_box.findData(10.0))
         window.go_run()
-        for _attempt in range(3):  # a run that ends early (a simulated fault) is run again
-            c.start()
-            while not c.ended:
-                app.processEvents()
-                p = c.last_progress
-                if p is not None and p.t_s >= CONSOLE_AT_S:
-                    break
-                time.sleep(0.005)
-            if not c.ended:
+        c.start()
+        while not c.ended:
+            app.processEvents()
+            p = c.last_progress
+            if p is not None and p.t_s >= CONSOLE_AT_S:
                 break
+            time.sleep(0.005)
+        if c.ended:
+            raise RuntimeError(f"the session ended before the screenshot: {c.result}")
         _settle(app, 0.4)
         _save(window, out / "console.png")
         c.abort("screenshot taken")

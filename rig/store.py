@@ -486,12 +486,10 @@ class SessionStore:
         self._sync_wanted.set()
         self._syncer.join(timeout=5)
         for f in [self._events, *self._edge_files.values()]:
-            try:
+            with contextlib.suppress(OSError, ValueError):  # best effort on the way out
                 f.flush()
                 os.fsync(f.fileno())
                 f.close()
-            except (OSError, ValueError):
-                pass
         self._edge_files.clear()
 
 
