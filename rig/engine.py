@@ -54,6 +54,10 @@ from rig.timeline import Timeline
 
 STEP_S = 0.1  # session time the engine advances per loop at most
 HEARTBEAT_EVERY_S = 0.05  # host time between shock generator heartbeats
+# Session time between heartbeats: one per step, so a --fast rehearsal finds a lost link as
+# soon after the fault as it finds any other fault (within a step), at a tenth of real time's
+# round trips per session second rather than one per 50 ms.
+HEARTBEAT_SESSION_S = STEP_S
 STALL_S = 2.0  # a stream this far behind its recorded edges has stalled
 DRAIN_TIMEOUT_S = 3.0
 
@@ -271,19 +275,18 @@ class Engine:
         last_beat_host, last_beat_session = 0.0, 0.0
         half_sample = 0.5 / self._fs  # t_s is a whole number of samples: compare to within one
         while t_s < duration and not self._abort.is_set():
-            # Never step past the next heartbeat in session time: a lost link is then found
-            # within one heartbeat period of session time, at any speed, --fast included.
-            until = min(t_s + STEP_S, last_beat_session + HEARTBEAT_EVERY_S, duration)
-            t_s = d.daq.wait(until)
+            # The DAQ returns within HEARTBEAT_EVERY_S of host time whatever ``until`` is (see
+            # Daq.wait), so the host-time beats keep running in a real-time session.
+            t_s = d.daq.wait(min(t_s + STEP_S, duration))
             self._t_s = t_s
             self._take_edges(d.daq.read_edges(), t_s)
             self._take_frames()
             # Beat often in host time (the device's watchdog) and in session time (so a
-            # faster-than-real-time rehearsal notices a lost link as soon as a real run would).
+            # faster-than-real-time rehearsal notices a lost link as a real run would).
             now = time.monotonic()
             if (
                 now - last_beat_host >= HEARTBEAT_EVERY_S
-                or t_s - last_beat_session >= HEARTBEAT_EVERY_S - half_sample
+                or t_s - last_beat_session >= HEARTBEAT_SESSION_S - half_sample
             ):
                 d.shocker.heartbeat()
                 last_beat_host, last_beat_session = now, t_s
@@ -405,10 +408,10 @@ class Engine:
             self.frame.emit(stream, image)
 
     def _check_streams(self, t_s: float) -> None:
-        for name, (source, writer) in self._streams.items():
+        for name, (_, writer) in self._streams.items():
             line = CAMERA_EXPOSURE if name == "video" else FRAME_CLOCK
             behind = self._edge_counts.get(line, 0) - writer.accounting.received
-            if behind > max(5, source.info().rate_hz * STALL_S):
+            if behind > max(5, writer.info.rate_hz * STALL_S):  # the info the stream began with
                 self._stalled.add(name)
                 raise CameraError(f"{name} stalled: {behind} frames behind its recorded edges")
             if writer.error is not None:

@@ -162,6 +162,7 @@ class MotionScorer:
         self._cutoff = self.params.noise_cutoff_grey * self.bin_px**2
         self._ring: np.ndarray | None = None
         self._count = 0
+        self._dtypes: dict[np.dtype, tuple[type, type]] = {}  # accumulator, difference
 
     @property
     def frames_seen(self) -> int:
@@ -179,14 +180,17 @@ class MotionScorer:
             raise ValueError(
                 f"frame shape {frame.shape} != (height, width) {(self.height, self.width)}"
             )
-        acc = _accumulator(frame.dtype, self.bin_px)
-        binned = _bin_sum(frame, self.bin_px, acc)
+        dtypes = self._dtypes.get(frame.dtype)
+        if dtypes is None:  # once per dtype: this runs for every frame of hours of video
+            acc = _accumulator(frame.dtype, self.bin_px)
+            dtypes = self._dtypes[frame.dtype] = (acc, _diff_dtype(acc))
+        binned = _bin_sum(frame, self.bin_px, dtypes[0])
         if self._ring is None:
             self._ring = np.empty((self.gap, *binned.shape), dtype=binned.dtype)
         slot = self._count % self.gap
         value = np.nan
         if self._count >= self.gap:
-            d = np.subtract(binned, self._ring[slot], dtype=_diff_dtype(acc))
+            d = np.subtract(binned, self._ring[slot], dtype=dtypes[1])
             np.abs(d, out=d)
             changed = np.count_nonzero((d > self._cutoff) & self.block_mask)
             value = changed / self.n_blocks

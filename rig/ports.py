@@ -106,7 +106,7 @@ class Daq(Protocol):
 
     def wait(self, until_s: float) -> float:
         """Block until the DAQ has acquired up to ``until_s`` or a short while has passed
-        (a real device returns at least every 100 ms, so heartbeats keep running).
+        (at most 50 ms of host time, so the engine's heartbeats keep running).
 
         Returns the session time acquired so far (always ``<= until_s`` for a simulated
         DAQ, whose clock only moves here). Raises :class:`DaqError` on underflow or error.

@@ -13,6 +13,7 @@ first 60 s. Live scoring shows no freezing until that window has passed.
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ class LiveScorer:
         self.times.append(t_s)
         if not self.calibrated and t_s >= self.window[1]:
             self._calibrate()
-        frozen = self.live.push(m if np.isfinite(m) else np.inf) if self.calibrated else False
+        frozen = self.live.push(m if math.isfinite(m) else math.inf) if self.calibrated else False
         return FreezingSample(t_s, m, frozen, self.threshold)
 
     def _calibrate(self) -> None:

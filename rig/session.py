@@ -30,6 +30,7 @@ from rig.store import (
     read_index_journal,
     read_progress,
     read_root_attrs,
+    trim_frames,
     update_root_attrs,
     utc_now,
     write_truth,
@@ -269,7 +270,7 @@ def _finalize_stream(
     index = index[:written]
     frames = image["0"]
     if frames.shape[0] != written:
-        frames.resize((written, *frames.shape[1:]))
+        trim_frames(frames, written)
     image.create_array("device_index", data=index, overwrite=True)
     if acc is None:
         acc = _recovered_accounting(name, index, attrs, progress)

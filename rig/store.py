@@ -24,6 +24,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+from zarr.core.sync import sync as zarr_sync
 
 from rig import __version__
 from rig.atomic import write_json_atomic
@@ -108,6 +110,23 @@ def create_frame_array(
     )
 
 
+def trim_frames(frames: zarr.Array, n_frames: int) -> None:
+    """Cut a frame array to its first ``n_frames`` frames, removing the shards past them.
+
+    zarr's own ``resize`` visits every chunk key of the old shape to delete it, one per frame:
+    seconds for a session aborted early in a long protocol. The shards past the end are few
+    and are found by listing the array's ``c/`` folder instead.
+    """
+    zarr_sync(frames.async_array.resize((n_frames, *frames.shape[1:]), False))
+    shard_t = frames.shards[0] if frames.shards else frames.chunks[0]
+    kept = -(-n_frames // shard_t)  # shards holding frames that stay
+    shard_dir = Path(str(frames.store_path.store.root)) / frames.path / "c"
+    if shard_dir.is_dir():
+        for entry in shard_dir.iterdir():
+            if entry.name.isdigit() and int(entry.name) >= kept:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
     """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream."""
     return {
@@ -135,21 +154,32 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
     }
 
 
+class _Block:
+    """One shard's worth of frames being gathered: images and their device frame numbers."""
+
+    def __init__(self, frames: int, height: int, width: int, dtype: str):
+        self.images = np.empty((frames, height, width), dtype)
+        self.indices = np.empty(frames, np.int64)
+        self.filled = 0
+
+
 class StreamWriter:
-    """Writes one frame stream from a bounded queue on two threads, one shard at a time.
+    """Writes one frame stream through a bounded pool of shard blocks, on two threads.
 
-    :meth:`append` never blocks: when the queue is full the frame is counted as dropped. The
-    exception is a ``lossless`` writer, for a ``--fast`` simulated session whose clock only
-    moves when the engine asks: there waiting for room costs nothing real, and keeps the data
-    identical from run to run whatever the machine's load.
+    :meth:`append` copies the frame into the shard block being gathered and never blocks: when
+    the pool (``queue_bytes``) has no free block the frame is counted as dropped. The exception
+    is a ``lossless`` writer, for a ``--fast`` simulated session whose clock only moves when the
+    engine asks: there waiting for room costs nothing real, and keeps the data identical from
+    run to run whatever the machine's load.
 
-    The writer thread gathers ``frames_per_shard`` frames (about :data:`CHUNK_SECONDS` of the
-    stream) and encodes them as one Zarr shard (:class:`rig.shards.ShardEncoder`); the disk
-    thread writes it through the :class:`~rig.ports.FrameDisk` (overlapping the next encode),
-    then appends the frames' device numbers to
-    ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. A crash loses at
-    most the shard being gathered and what is queued; ``rig recover`` keeps every frame the
-    progress file counts.
+    A full block (``frames_per_shard`` frames, about :data:`CHUNK_SECONDS` of the stream) goes
+    to the writer thread, which encodes it as one Zarr shard (:class:`rig.shards.ShardEncoder`)
+    and hands the block back; the disk thread writes the shard through the
+    :class:`~rig.ports.FrameDisk` (overlapping the next encode), then appends the frames' device
+    numbers to ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. The
+    threads are woken once per shard, not once per frame, so a fast stream costs the acquisition
+    thread a copy and no thread switch per frame. A crash loses at most the shard being gathered
+    and what is waiting to be written; ``rig recover`` keeps every frame the progress file counts.
     """
 
     def __init__(
@@ -167,7 +197,6 @@ class StreamWriter:
         self.lossless = lossless
         self.info = info
         self.disk: FrameDisk = disk if disk is not None else LocalDisk()
-        frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
         self.chunk_t = frames_per_shard(info.rate_hz)
         self.capacity = _round_up(max(expected_frames, 1), self.chunk_t)
         image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
@@ -179,9 +208,13 @@ class StreamWriter:
         self.accounting = FrameAccounting(name, expected_frames)
         self._progress = journal / f"progress-{name}.json"
         self._index = open(journal / f"index-{name}.i64", "ab")  # noqa: SIM115 - held open
-        self._queue: queue.Queue[Frame | None] = queue.Queue(
-            maxsize=max(4, queue_bytes // max(frame_bytes, 1))
-        )
+        shard_bytes = self.chunk_t * info.width * info.height * np.dtype(info.dtype).itemsize
+        blocks = max(2, queue_bytes // max(shard_bytes, 1))
+        self._free: queue.Queue[_Block] = queue.Queue()
+        for _ in range(blocks):
+            self._free.put(_Block(self.chunk_t, info.height, info.width, info.dtype))
+        self._block: _Block | None = None  # the block being gathered
+        self._full: queue.Queue[_Block | None] = queue.Queue()  # never more than `blocks`
         self._last_index = -1
         self._encoded = 0  # frames encoded (written, or on their way to the disk)
         # encoded shards waiting for the disk: two, so encoding and writing overlap
@@ -196,84 +229,90 @@ class StreamWriter:
 
     @property
     def queued(self) -> int:
-        """Frames waiting in the queue."""
-        return self._queue.qsize()
+        """Frames gathered or waiting to be encoded."""
+        gathering = self._block.filled if self._block is not None else 0
+        return self._full.qsize() * self.chunk_t + gathering
 
     @property
     def full(self) -> bool:
         """True when the next :meth:`append` would be dropped (a benchmark feeds at the
         writer's pace with it; the engine never waits)."""
-        return self._queue.full()
+        return self._block is None and self._free.empty()
 
     def append(self, frame: Frame) -> bool:
-        """Queue a frame for writing. Returns False (and counts the loss) if the queue is full."""
+        """Add a frame to the shard being gathered. Returns False (and counts the loss) if
+        there is no room for it."""
         acc = self.accounting
         acc.received += 1
         if frame.index > self._last_index + 1:
             acc.dropped_by_device += frame.index - self._last_index - 1
         self._last_index = max(self._last_index, frame.index)
-        try:
-            self._queue.put_nowait(frame)
-        except queue.Full:
-            if not (self.lossless and self._wait_for_room(frame)):
+        block = self._block
+        if block is None:
+            block = self._block = self._free_block()
+            if block is None:
                 acc.dropped_by_queue += 1
                 return False
+        block.images[block.filled] = frame.image
+        block.indices[block.filled] = frame.index
+        block.filled += 1
+        if block.filled == self.chunk_t:
+            self._full.put(block)
+            self._block = None
         return True
 
-    def _wait_for_room(self, frame: Frame) -> bool:
-        """Queue ``frame`` once there is room; False if the writer stopped taking frames."""
-        while self._thread.is_alive() and self.error is None:
+    def _free_block(self) -> _Block | None:
+        """A block to gather into; None if there is none (a lossless writer waits for one,
+        unless the writer stopped taking frames)."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        while self.lossless and self._thread.is_alive() and self.error is None:
             try:
-                self._queue.put(frame, timeout=0.05)
-                return True
-            except queue.Full:
+                return self._free.get(timeout=0.05)
+            except queue.Empty:
                 continue
-        return False
+        return None
 
     def close(self) -> FrameAccounting:
-        """Write everything queued and stop the threads (the arrays are trimmed at finalize)."""
-        self._queue.put(None)
+        """Write everything gathered and stop the threads (the arrays are trimmed at finalize)."""
+        if self._block is not None and self._block.filled:
+            self._full.put(self._block)
+        self._block = None
+        self._full.put(None)
         self._thread.join()
         self._disk_thread.join()
         self._index.close()
         return self.accounting
 
     def _run(self) -> None:
-        """Gather frames into shards and encode them; the disk thread writes them meanwhile."""
-        block = np.empty((self.chunk_t, self.info.height, self.info.width), self.info.dtype)
-        indices = np.empty(self.chunk_t, np.int64)
-        filled = 0
+        """Encode each full block as a shard; the disk thread writes them meanwhile."""
         try:
             while True:
-                frame = self._queue.get()
-                if frame is None:
+                block = self._full.get()
+                if block is None:
                     break
-                if self.error is not None:
-                    continue  # keep draining so acquisition never blocks; frames are lost
-                block[filled] = frame.image
-                indices[filled] = frame.index
-                filled += 1
-                if filled == self.chunk_t:
-                    self._encode(block, indices, filled)
-                    filled = 0
-            if filled and self.error is None:
-                self._encode(block, indices, filled)
+                if self.error is None:  # after an error: keep draining, the frames are lost
+                    self._encode(block)
+                block.filled = 0
+                self._free.put(block)
         finally:
             self._shards.put(None)
 
-    def _encode(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
-        start = self._encoded
+    def _encode(self, block: _Block) -> None:
+        start, n = self._encoded, block.filled
         try:
             if start + n > self.capacity:
                 self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
-            shard = self._encoder.encode(block[:n])
+            shard = self._encoder.encode(block.images[:n])
         except Exception as exc:
             self.error = exc
             return
         self._encoded = start + n
         key = self._encoder.key(start // self.chunk_t)
-        self._shards.put((key, shard, indices[:n].copy()))  # waits while the disk is busy
+        self._shards.put((key, shard, block.indices[:n].copy()))  # waits while the disk is busy
 
     def _write_shards(self) -> None:
         """The disk thread: write each shard, then record it in the index journal and progress."""

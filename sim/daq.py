@@ -30,6 +30,7 @@ from rig.schedule import (
 )
 
 OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
+MAX_WAIT_S = 0.05  # wait() returns at least this often in host time, like the NI driver
 
 # Faults the simulated DAQ raises itself from ``wait``: a device error, and a plain exception
 # that is no DeviceError (it exercises the engine's path for a bug in its own code).
@@ -95,7 +96,7 @@ class SimDaq:
         if self.speed is not None:
             elapsed = (time.monotonic() - self._t0) * self.speed * self.sample_rate_hz
             if elapsed < target:
-                time.sleep(min(0.1, (target - elapsed) / self.sample_rate_hz / self.speed))
+                time.sleep(min(MAX_WAIT_S, (target - elapsed) / self.sample_rate_hz / self.speed))
                 elapsed = (time.monotonic() - self._t0) * self.speed * self.sample_rate_hz
             target = min(target, max(self.position, int(elapsed)))
         # The clock never runs past a fault: it stops at the fault's sample, so whatever the

@@ -32,7 +32,7 @@ import pytest
 import zarr
 
 import rig.session
-from rig.engine import HEARTBEAT_EVERY_S, STALL_S
+from rig.engine import HEARTBEAT_SESSION_S, STALL_S
 from rig.schedule import SHOCK_GATE, TONE_GATE
 from sim.shocker_emulator import ShockerEmulator
 from tests.conftest import PROTOCOLS, SMALL_RIG, info_json, make_rig
@@ -89,7 +89,7 @@ WAYS_OUT = {
     "SIGTERM": WayOut(action="SIGTERM", words="interrupted by SIGTERM"),
     # the engine's heartbeat finds a lost link within one heartbeat period of session time
     "serial disconnect": WayOut(
-        fault="serial_disconnect", words="ShockerError", react_s=HEARTBEAT_EVERY_S
+        fault="serial_disconnect", words="ShockerError", react_s=HEARTBEAT_SESSION_S
     ),
     # refused when the engine changes the current after the first shock, at 6 s
     "shocker refuses": WayOut(

@@ -13,7 +13,13 @@ import zarr
 
 from rig.ports import Frame, StreamInfo
 from rig.shards import ShardEncoder, ShardLayoutError
-from rig.store import StreamWriter, frame_compressor, read_index_journal, read_progress
+from rig.store import (
+    StreamWriter,
+    frame_compressor,
+    read_index_journal,
+    read_progress,
+    trim_frames,
+)
 
 
 def calcium_like(n: int, shape=(64, 48), seed=0) -> np.ndarray:
@@ -113,6 +119,30 @@ def test_a_lossless_writer_waits_for_room_and_keeps_every_frame(tmp_path):
     acc = writer.close()
     assert acc.written == 200 and acc.dropped_by_queue == 0
     np.testing.assert_array_equal(root["imaging"]["0"][:200], frames)
+
+
+def test_trimming_keeps_the_frames_and_removes_the_shards_past_them(tmp_path):
+    # A session aborted early in a long protocol: the array was made for 300 frames.
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=3)
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    info = StreamInfo(48, 64, "uint16", 30.0)
+    writer = StreamWriter(root, "imaging", info, 300, journal, 10**7)
+    frames = calcium_like(100)
+    for k in range(100):
+        writer.append(Frame(k, frames[k]))
+    writer.close()
+    array = root["imaging"]["0"]
+    shard_dir = tmp_path / "s.zarr" / "imaging" / "0" / "c"
+    stray = shard_dir / "19"  # a shard past the end (written, then not counted by a crash)
+    (stray / "0").mkdir(parents=True)
+    (stray / "0" / "0").write_bytes(b"stale")
+    trim_frames(array, 90)
+    back = zarr.open_array(str(tmp_path / "s.zarr" / "imaging" / "0"), mode="r")
+    assert back.shape == (90, 64, 48)
+    np.testing.assert_array_equal(back[:], frames[:90])
+    kept = sorted(int(p.name) for p in shard_dir.iterdir())
+    assert kept == list(range(-(-90 // writer.chunk_t)))
 
 
 def test_a_lossless_writer_whose_disk_fails_drops_instead_of_hanging(tmp_path):
