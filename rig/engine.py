@@ -279,8 +279,6 @@ class Engine:
             # Daq.wait), so the host-time beats keep running in a real-time session.
             t_s = d.daq.wait(min(t_s + STEP_S, duration))
             self._t_s = t_s
-            self._take_edges(d.daq.read_edges(), t_s)
-            self._take_frames()
             # Beat often in host time (the device's watchdog) and in session time (so a
             # faster-than-real-time rehearsal notices a lost link as a real run would).
             now = time.monotonic()
@@ -290,6 +288,8 @@ class Engine:
             ):
                 d.shocker.heartbeat()
                 last_beat_host, last_beat_session = now, t_s
+            self._take_edges(d.daq.read_edges(), t_s)
+            self._take_frames()
             self._check_streams(t_s)
             self._prepare_next_shock(t_s)
             self._emit_progress(t_s)

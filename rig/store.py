@@ -27,6 +27,7 @@ import re
 import shutil
 import socket
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -154,32 +155,23 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
     }
 
 
-class _Block:
-    """One shard's worth of frames being gathered: images and their device frame numbers."""
-
-    def __init__(self, frames: int, height: int, width: int, dtype: str):
-        self.images = np.empty((frames, height, width), dtype)
-        self.indices = np.empty(frames, np.int64)
-        self.filled = 0
-
-
 class StreamWriter:
-    """Writes one frame stream through a bounded pool of shard blocks, on two threads.
+    """Writes one frame stream on two threads, one shard at a time, from a bounded queue.
 
-    :meth:`append` copies the frame into the shard block being gathered and never blocks: when
-    the pool (``queue_bytes``) has no free block the frame is counted as dropped. The exception
-    is a ``lossless`` writer, for a ``--fast`` simulated session whose clock only moves when the
-    engine asks: there waiting for room costs nothing real, and keeps the data identical from
-    run to run whatever the machine's load.
+    :meth:`append` queues the frame and never blocks: when ``queue_bytes`` of frames are
+    waiting the frame is counted as dropped. The exception is a ``lossless`` writer, for a
+    ``--fast`` simulated session whose clock only moves when the engine asks: there waiting for
+    room costs nothing real, and keeps the data identical from run to run whatever the
+    machine's load.
 
-    A full block (``frames_per_shard`` frames, about :data:`CHUNK_SECONDS` of the stream) goes
-    to the writer thread, which encodes it as one Zarr shard (:class:`rig.shards.ShardEncoder`)
-    and hands the block back; the disk thread writes the shard through the
-    :class:`~rig.ports.FrameDisk` (overlapping the next encode), then appends the frames' device
-    numbers to ``journal/index-STREAM.i64`` and rewrites ``journal/progress-STREAM.json``. The
-    threads are woken once per shard, not once per frame, so a fast stream costs the acquisition
-    thread a copy and no thread switch per frame. A crash loses at most the shard being gathered
-    and what is waiting to be written; ``rig recover`` keeps every frame the progress file counts.
+    The writer thread is woken once a shard's worth of frames (``frames_per_shard``, about
+    :data:`CHUNK_SECONDS` of the stream) is waiting, not for every frame: a fast stream then
+    costs the acquisition thread a queue append per frame and no thread switch. It copies the
+    frames into a block and encodes it as one Zarr shard (:class:`rig.shards.ShardEncoder`);
+    the disk thread writes the shard through the :class:`~rig.ports.FrameDisk` (overlapping the
+    next encode), then appends the frames' device numbers to ``journal/index-STREAM.i64`` and
+    rewrites ``journal/progress-STREAM.json``. A crash loses at most the shard being gathered
+    and what is queued; ``rig recover`` keeps every frame the progress file counts.
     """
 
     def __init__(
@@ -197,6 +189,7 @@ class StreamWriter:
         self.lossless = lossless
         self.info = info
         self.disk: FrameDisk = disk if disk is not None else LocalDisk()
+        frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
         self.chunk_t = frames_per_shard(info.rate_hz)
         self.capacity = _round_up(max(expected_frames, 1), self.chunk_t)
         image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
@@ -208,13 +201,11 @@ class StreamWriter:
         self.accounting = FrameAccounting(name, expected_frames)
         self._progress = journal / f"progress-{name}.json"
         self._index = open(journal / f"index-{name}.i64", "ab")  # noqa: SIM115 - held open
-        shard_bytes = self.chunk_t * info.width * info.height * np.dtype(info.dtype).itemsize
-        blocks = max(2, queue_bytes // max(shard_bytes, 1))
-        self._free: queue.Queue[_Block] = queue.Queue()
-        for _ in range(blocks):
-            self._free.put(_Block(self.chunk_t, info.height, info.width, info.dtype))
-        self._block: _Block | None = None  # the block being gathered
-        self._full: queue.Queue[_Block | None] = queue.Queue()  # never more than `blocks`
+        self._limit = max(4, queue_bytes // max(frame_bytes, 1))  # frames that may wait
+        self._waiting: deque[Frame] = deque()  # appended here, taken by the writer thread
+        self._cond = threading.Condition()  # the writer thread waits on it for a shard's worth
+        self._wake_at: int | None = None  # queued frames that wake the waiting writer thread
+        self._closing = False
         self._last_index = -1
         self._encoded = 0  # frames encoded (written, or on their way to the disk)
         # encoded shards waiting for the disk: two, so encoding and writing overlap
@@ -229,90 +220,100 @@ class StreamWriter:
 
     @property
     def queued(self) -> int:
-        """Frames gathered or waiting to be encoded."""
-        gathering = self._block.filled if self._block is not None else 0
-        return self._full.qsize() * self.chunk_t + gathering
+        """Frames waiting in the queue."""
+        return len(self._waiting)
 
     @property
     def full(self) -> bool:
         """True when the next :meth:`append` would be dropped (a benchmark feeds at the
         writer's pace with it; the engine never waits)."""
-        return self._block is None and self._free.empty()
+        return len(self._waiting) >= self._limit
 
     def append(self, frame: Frame) -> bool:
-        """Add a frame to the shard being gathered. Returns False (and counts the loss) if
-        there is no room for it."""
+        """Queue a frame for writing. Returns False (and counts the loss) if the queue is full."""
         acc = self.accounting
         acc.received += 1
         if frame.index > self._last_index + 1:
             acc.dropped_by_device += frame.index - self._last_index - 1
         self._last_index = max(self._last_index, frame.index)
-        block = self._block
-        if block is None:
-            block = self._block = self._free_block()
-            if block is None:
-                acc.dropped_by_queue += 1
-                return False
-        block.images[block.filled] = frame.image
-        block.indices[block.filled] = frame.index
-        block.filled += 1
-        if block.filled == self.chunk_t:
-            self._full.put(block)
-            self._block = None
+        if len(self._waiting) >= self._limit and not (self.lossless and self._wait_for_room()):
+            acc.dropped_by_queue += 1
+            return False
+        self._waiting.append(frame)
+        wake_at = self._wake_at  # None while the writer thread is busy: no need to wake it
+        if wake_at is not None and len(self._waiting) >= wake_at:
+            with self._cond:
+                self._cond.notify_all()
         return True
 
-    def _free_block(self) -> _Block | None:
-        """A block to gather into; None if there is none (a lossless writer waits for one,
-        unless the writer stopped taking frames)."""
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            pass
-        while self.lossless and self._thread.is_alive() and self.error is None:
-            try:
-                return self._free.get(timeout=0.05)
-            except queue.Empty:
-                continue
-        return None
+    def _wait_for_room(self) -> bool:
+        """Wait until the queue has room; False if the writer stopped taking frames."""
+        with self._cond:
+            while self._thread.is_alive() and self.error is None:
+                if len(self._waiting) < self._limit:
+                    return True
+                self._cond.notify_all()  # the writer may be waiting for a shard's worth
+                self._cond.wait(0.05)
+        return False
 
     def close(self) -> FrameAccounting:
-        """Write everything gathered and stop the threads (the arrays are trimmed at finalize)."""
-        if self._block is not None and self._block.filled:
-            self._full.put(self._block)
-        self._block = None
-        self._full.put(None)
+        """Write everything queued and stop the threads (the arrays are trimmed at finalize)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
         self._thread.join()
         self._disk_thread.join()
         self._index.close()
         return self.accounting
 
     def _run(self) -> None:
-        """Encode each full block as a shard; the disk thread writes them meanwhile."""
+        """Gather frames into shards and encode them; the disk thread writes them meanwhile."""
+        block = np.empty((self.chunk_t, self.info.height, self.info.width), self.info.dtype)
+        indices = np.empty(self.chunk_t, np.int64)
+        filled = 0
         try:
             while True:
-                block = self._full.get()
-                if block is None:
+                with self._cond:
+                    # Woken by append once the rest of the shard (or a full queue) is waiting;
+                    # the timeout is a safety net only.
+                    self._wake_at = min(self.chunk_t - filled, self._limit)
+                    while len(self._waiting) < self._wake_at and not self._closing:
+                        self._cond.wait(0.5)
+                    self._wake_at = None
+                    closing = self._closing
+                take = min(self.chunk_t - filled, len(self._waiting))
+                for _ in range(take):
+                    frame = self._waiting.popleft()
+                    if self.error is None:  # after an error: keep draining, the frames are lost
+                        block[filled] = frame.image
+                        indices[filled] = frame.index
+                        filled += 1
+                if self.lossless:
+                    with self._cond:
+                        self._cond.notify_all()  # room again for a waiting append
+                last = closing and not self._waiting
+                if filled == self.chunk_t or (last and filled):
+                    if self.error is None:
+                        self._encode(block, indices, filled)
+                    filled = 0
+                if last:
                     break
-                if self.error is None:  # after an error: keep draining, the frames are lost
-                    self._encode(block)
-                block.filled = 0
-                self._free.put(block)
         finally:
             self._shards.put(None)
 
-    def _encode(self, block: _Block) -> None:
-        start, n = self._encoded, block.filled
+    def _encode(self, block: np.ndarray, indices: np.ndarray, n: int) -> None:
+        start = self._encoded
         try:
             if start + n > self.capacity:
                 self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
-            shard = self._encoder.encode(block.images[:n])
+            shard = self._encoder.encode(block[:n])
         except Exception as exc:
             self.error = exc
             return
         self._encoded = start + n
         key = self._encoder.key(start // self.chunk_t)
-        self._shards.put((key, shard, block.indices[:n].copy()))  # waits while the disk is busy
+        self._shards.put((key, shard, indices[:n].copy()))  # waits while the disk is busy
 
     def _write_shards(self) -> None:
         """The disk thread: write each shard, then record it in the index journal and progress."""

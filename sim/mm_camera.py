@@ -190,7 +190,7 @@ class SimCameraDevice(CameraDevice):
             blocks = full[: h * b, : w * b].reshape(h, b, w, b).astype(np.float64)
             full = blocks.mean(axis=(1, 3))
         x, y, w, h = self.get_roi()
-        return full[y : y + h, x : x + w].astype(self._dtype)
+        return full[y : y + h, x : x + w].astype(self._dtype, copy=False)  # copied into the buffer
 
     def start_sequence(
         self, n: int | None, get_buffer: Callable[[Sequence[int], Any], np.ndarray]
@@ -268,6 +268,7 @@ def make_sim_camera(
     *,
     rate_hz: float = 30.0,
     label: str = "Camera",
+    camera_type: type[MMCamera] = MMCamera,
     **config: Any,
 ) -> tuple[MMCamera, SimCameraDevice]:
     """The real Micro-Manager driver on a ``UniMMCore`` holding a :class:`SimCameraDevice`.
@@ -292,4 +293,4 @@ def make_sim_camera(
     except Exception:
         core.unloadAllDevices()
         raise
-    return MMCamera(cfg, core, rate_hz=rate_hz, simulated=True), device
+    return camera_type(cfg, core, rate_hz=rate_hz, simulated=True), device

@@ -4,9 +4,10 @@
 holds a :class:`sim.mm_camera.SimCameraDevice` (see :func:`sim.mm_camera.make_sim_camera`) and
 wires it to the simulated DAQ: every time the DAQ's clock advances, the camera trigger pulses
 played since the last advance (``SimDaq.triggers["video"]``) reach the device as
-``device.trigger(n)``, and ``device.flush()`` waits until they are frames in the core's circular
-buffer. The engine reads the edges and the frames only after ``SimDaq.wait`` returns, so a
-``--fast`` run is deterministic: the frames of a step are always there when it reads them.
+``device.trigger(n)``; before the driver reads frames, ``device.flush()`` waits until they are
+frames in the core's circular buffer. So a ``--fast`` run is deterministic (the frames of a step
+are always there when the engine reads them), and the camera's acquisition thread exposes them
+while the engine does the rest of its step (e.g. waits for the shock generator's heartbeat).
 
 Faults from the rig file's ``faults:`` list:
 
@@ -24,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from drivers.mm_camera import MMCamera
+from rig.ports import Frame
 from rig.rigfile import Fault
 from sim.daq import SimDaq
 from sim.mm_camera import SimCameraDevice, make_sim_camera
@@ -56,7 +58,6 @@ class _TriggerRelay:
         if played > self.sent:
             self.device.trigger(played - self.sent)
             self.sent = played
-            self.device.flush()
 
     def _arm(self, triggers: np.ndarray) -> None:
         self._triggers, self.sent, self._stall_at = triggers, 0, None
@@ -67,6 +68,16 @@ class _TriggerRelay:
                 self.device.drop(range(first, first + f.count))
             elif self._stall_at is None or first < self._stall_at:
                 self._stall_at = first
+
+
+class SimMMCamera(MMCamera):
+    """The real driver, reading only once the triggers played so far are frames."""
+
+    device: SimCameraDevice
+
+    def read_frames(self) -> list[Frame]:
+        self.device.flush()
+        return super().read_frames()
 
 
 def make_sim_mm_camera(
@@ -91,7 +102,14 @@ def make_sim_mm_camera(
         return render(k) if daq.schedule is not None else blank
 
     camera, device = make_sim_camera(
-        frame, width, height, "uint8", rate_hz=rate_hz, exposure_ms=exposure_ms
+        frame,
+        width,
+        height,
+        "uint8",
+        rate_hz=rate_hz,
+        exposure_ms=exposure_ms,
+        camera_type=SimMMCamera,
     )
+    camera.device = device
     daq.on_advance(_TriggerRelay(daq, device, list(faults or [])))
     return camera

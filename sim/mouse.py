@@ -26,6 +26,7 @@ from sim.learning import AnimalState, LearningParams, SessionLearning, run_learn
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (end exclusive)
 
 _NOISE_MID = 16  # noise bank values are centred here (uint8), so noise adds without overflow
+_GREY_RAMP = np.arange(256, dtype=np.float64)
 
 
 class MouseConfig(BaseModel):
@@ -503,12 +504,16 @@ class MouseRenderer:
         gain = self.illumination(i)
         if not cfg.noise and gain == 1.0:
             return buf
+        # the grey-level lookup for this frame's gain, in ufuncs (np.round/np.clip cost as much
+        # again in Python per frame); noise is added after it, so leave it room both ways
+        lut = _GREY_RAMP * gain
+        np.rint(lut, out=lut)
+        low, high = (_NOISE_MID, 255 - _NOISE_MID) if cfg.noise else (0, 255)
+        np.maximum(lut, low, out=lut)
+        np.minimum(lut, high, out=lut)
         if cfg.noise:
-            lut = np.clip(np.round(np.arange(256) * gain), _NOISE_MID, 255 - _NOISE_MID)
-            lut = (lut - _NOISE_MID).astype(np.uint8)
-        else:
-            lut = np.clip(np.round(np.arange(256) * gain), 0, 255).astype(np.uint8)
-        out = np.take(lut, buf)
+            lut -= _NOISE_MID
+        out = np.take(lut.astype(np.uint8), buf)
         if cfg.noise:
             k, oy, ox = self._noise_index[i % len(self._noise_index)]
             h, w = out.shape
