@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.ndimage import gaussian_filter
+from scipy.signal import lfilter
 from scipy.sparse import csr_matrix
 
 from rig.schedule import OutputSchedule
@@ -218,8 +219,6 @@ def _cues(learning: SessionLearning) -> tuple[str, str]:
 
 def _kernel_filter(spikes: np.ndarray, dt: float, tau_r: float, tau_d: np.ndarray) -> np.ndarray:
     """Convolve spike counts with a double exponential of peak 1 (rise tau_r, decay tau_d)."""
-    from scipy.signal import lfilter  # here: scipy.signal takes a second to import
-
     out = np.empty(spikes.shape, dtype=np.float64)
     r = math.exp(-dt / tau_r)
     for k, td in enumerate(tau_d):

@@ -238,6 +238,11 @@ def _assert_data_readable(folder: Path, info: dict, stopped_s: float) -> None:
         assert not rising[-1]  # the recorded line ends low
 
 
+def _session_started(out: Path) -> bool:
+    """The session under ``out`` has started its outputs (its journal says so)."""
+    return any("session_start" in p.read_text() for p in out.glob("*/journal/events.jsonl"))
+
+
 def test_sigterm_to_the_process_ends_it_safely(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -259,7 +264,7 @@ def test_sigterm_to_the_process_ends_it_safely(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not list(out.glob("*/journal/events.jsonl")) and time.monotonic() < deadline:
+    while not _session_started(out) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
