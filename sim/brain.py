@@ -449,8 +449,9 @@ class TwoPhotonRenderer:
         self._pad = int(np.abs(activity.motion_px).max()) if len(activity) else 0
         h, w, p = config.height, config.width, self._pad
         self._static = self._background(rng, h + 2 * p, w + 2 * p)
-        # Every neuron's footprint as a column of one sparse (pixels x neurons) matrix: a frame's
-        # cells are then one sparse product, not one array operation per neuron.
+        # Every neuron's footprint as a column of one sparse (covered pixels x neurons) matrix: a
+        # frame's cells are then one sparse product, not one array operation per neuron, and
+        # only the pixels some cell covers are touched.
         rows, cols, values = [], [], []
         pixel = np.arange(self._static.size).reshape(self._static.shape)
         for k in range(config.neurons):
@@ -463,12 +464,17 @@ class TwoPhotonRenderer:
             rows.append(pixel[sl].ravel())
             cols.append(np.full(patch.size, k))
             values.append(patch.ravel())
+        pixels = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        self._covered = np.unique(pixels)
         self._footprints = csr_matrix(
             (
                 np.concatenate(values) if values else np.empty(0, np.float32),
-                (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else []),
+                (
+                    np.searchsorted(self._covered, pixels),
+                    np.concatenate(cols) if cols else np.empty(0, np.int64),
+                ),
             ),
-            shape=(self._static.size, config.neurons),
+            shape=(len(self._covered), config.neurons),
             dtype=np.float32,
         )
         smooth = gaussian_filter(rng.standard_normal(self._static.shape), max(2.0, w / 40))
@@ -490,7 +496,7 @@ class TwoPhotonRenderer:
         buf += self._static
         dff = act.dff[:, i]
         active = np.where(dff > 0.01, dff, np.float32(0))  # faint transients stay in the noise
-        buf += (self._footprints @ active).reshape(buf.shape)
+        buf.reshape(-1)[self._covered] += self._footprints @ active
         dy, dx = (int(v) for v in act.motion_px[i])
         p, h, w = self._pad, cfg.height, cfg.width
         photons = buf[p + dy : p + dy + h, p + dx : p + dx + w]
