@@ -54,9 +54,9 @@ from rig.timeline import Timeline
 
 STEP_S = 0.1  # session time the engine advances per loop at most
 HEARTBEAT_EVERY_S = 0.05  # host time between shock generator heartbeats
-# Session time between heartbeats: one per step, so a --fast rehearsal finds a lost link as
-# soon after the fault as it finds any other fault (within a step), at a tenth of real time's
-# round trips per session second rather than one per 50 ms.
+# Session time between heartbeats: one per step, so a --fast rehearsal finds a lost link within
+# a step of the fault, as it finds every other fault, with half the serial round trips of a
+# beat every 50 ms of session time (in real time the host-time beat above still comes first).
 HEARTBEAT_SESSION_S = STEP_S
 STALL_S = 2.0  # a stream this far behind its recorded edges has stalled
 DRAIN_TIMEOUT_S = 3.0
