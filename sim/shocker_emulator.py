@@ -18,6 +18,7 @@ import select
 import threading
 import time
 import tty
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ GARBAGE = b"\x15\xfe~#%\x00&\xff"
 ERR_UNKNOWN, ERR_ARGUMENT, ERR_RANGE, ERR_REFUSED, ERR_TOO_LONG = 1, 2, 3, 4, 5
 
 WATCHDOG_RANGE_MS = (50, 60_000)
+RECEIVED_KEPT = 50_000  # lines the emulator remembers (a test instrument; about 10 MB)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class ShockerEmulator:
         self._watchdog_trips = 0
         self._fed_at = time.monotonic()
         self._faults: set[str] = set()
-        self._received: list[ReceivedLine] = []
+        # the most recent lines only: a long --fast session sends one heartbeat per engine step
+        self._received: deque[ReceivedLine] = deque(maxlen=RECEIVED_KEPT)
         self._master: int | None = None
         self._slave: int | None = None
         self._wake: tuple[int, int] | None = None
@@ -123,7 +126,7 @@ class ShockerEmulator:
 
     @property
     def received(self) -> list[ReceivedLine]:
-        """Every line received so far, in order."""
+        """The lines received so far (the last :data:`RECEIVED_KEPT`), in order."""
         with self._lock:
             return list(self._received)
 
