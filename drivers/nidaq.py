@@ -45,7 +45,7 @@ from nidaqmx.types import DOExpirationState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rig.devices import BuildContext, DriverSpec
-from rig.ports import DaqError, DaqNotAvailable, Edges, PreflightCheck
+from rig.ports import MAX_WAIT_S, DaqError, DaqNotAvailable, Edges, PreflightCheck
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
@@ -63,7 +63,6 @@ NOT_AVAILABLE = (
     "install NI-DAQmx or use the simulated rig (driver: sim)"
 )
 POLL_S = 0.01  # how often wait() looks at the device
-MAX_WAIT_S = 0.05  # wait() returns at least this often: the engine beats the shocker then
 INPUT_BUFFER_S = 10.0  # input buffers hold this much unread data
 WRITE_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 1.0

@@ -28,6 +28,7 @@ once and gives bit-identical results. Only numpy is used.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Annotated
 
@@ -126,6 +127,7 @@ def _bin_sum(frames: np.ndarray, b: int, acc: type) -> np.ndarray:
     return out
 
 
+@functools.cache  # called for every frame of hours of video; answers depend on two values
 def _accumulator(dtype: np.dtype, b: int) -> type:
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
@@ -162,7 +164,6 @@ class MotionScorer:
         self._cutoff = self.params.noise_cutoff_grey * self.bin_px**2
         self._ring: np.ndarray | None = None
         self._count = 0
-        self._dtypes: dict[np.dtype, tuple[type, type]] = {}  # accumulator, difference
 
     @property
     def frames_seen(self) -> int:
@@ -180,17 +181,14 @@ class MotionScorer:
             raise ValueError(
                 f"frame shape {frame.shape} != (height, width) {(self.height, self.width)}"
             )
-        dtypes = self._dtypes.get(frame.dtype)
-        if dtypes is None:  # once per dtype: this runs for every frame of hours of video
-            acc = _accumulator(frame.dtype, self.bin_px)
-            dtypes = self._dtypes[frame.dtype] = (acc, _diff_dtype(acc))
-        binned = _bin_sum(frame, self.bin_px, dtypes[0])
+        acc = _accumulator(frame.dtype, self.bin_px)
+        binned = _bin_sum(frame, self.bin_px, acc)
         if self._ring is None:
             self._ring = np.empty((self.gap, *binned.shape), dtype=binned.dtype)
         slot = self._count % self.gap
         value = np.nan
         if self._count >= self.gap:
-            d = np.subtract(binned, self._ring[slot], dtype=dtypes[1])
+            d = np.subtract(binned, self._ring[slot], dtype=_diff_dtype(acc))
             np.abs(d, out=d)
             changed = np.count_nonzero((d > self._cutoff) & self.block_mask)
             value = changed / self.n_blocks

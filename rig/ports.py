@@ -21,6 +21,8 @@ import numpy as np
 
 from rig.schedule import OutputSchedule
 
+MAX_WAIT_S = 0.05  # Daq.wait returns within this much host time: the engine beats the shocker
+
 
 class DeviceError(Exception):
     """A device failed. The session ends in the safe state; data written so far is kept."""
@@ -106,7 +108,7 @@ class Daq(Protocol):
 
     def wait(self, until_s: float) -> float:
         """Block until the DAQ has acquired up to ``until_s`` or a short while has passed
-        (at most 50 ms of host time, so the engine's heartbeats keep running).
+        (at most :data:`MAX_WAIT_S` of host time, so the engine's heartbeats keep running).
 
         Returns the session time acquired so far (always ``<= until_s`` for a simulated
         DAQ, whose clock only moves here). Raises :class:`DaqError` on underflow or error.

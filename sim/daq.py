@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rig.ports import DaqError, Edges, PreflightCheck
+from rig.ports import MAX_WAIT_S, DaqError, Edges, PreflightCheck
 from rig.rigfile import Fault
 from rig.schedule import (
     CAMERA_EXPOSURE,
@@ -30,7 +30,6 @@ from rig.schedule import (
 )
 
 OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
-MAX_WAIT_S = 0.05  # wait() returns at least this often in host time, like the NI driver
 
 # Faults the simulated DAQ raises itself from ``wait``: a device error, and a plain exception
 # that is no DeviceError (it exercises the engine's path for a bug in its own code).

@@ -25,9 +25,9 @@ from nidaqmx.constants import (
 )
 from nidaqmx.utils import unflatten_channel_string
 
-from drivers.nidaq import MAX_WAIT_S, SPEC, NiDaq, NidaqConfig
+from drivers.nidaq import SPEC, NiDaq, NidaqConfig
 from rig.devices import BuildContext
-from rig.ports import Daq, DaqError, DaqNotAvailable
+from rig.ports import MAX_WAIT_S, Daq, DaqError, DaqNotAvailable
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
