@@ -21,9 +21,9 @@ after both frames were smoothed by averaging ``bin_px x bin_px`` blocks of pixel
 
 The first ``gap`` frames have no partner and get ``NaN``.
 
-:class:`MotionScorer` computes the index frame by frame in O(1) time and memory per frame (a
-ring buffer of ``gap`` binned frames); :func:`motion_index` computes it for a stack of frames at
-once and gives bit-identical results. Only numpy is used.
+:class:`MotionScorer` computes the index as frames arrive, one by one or a few at a time, in
+O(1) time and memory per frame (a ring buffer of ``gap`` binned frames); :func:`motion_index`
+computes it for a whole stack at once. All three give bit-identical results. Only numpy is used.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _diff_dtype(acc: type) -> type:
 
 
 class MotionScorer:
-    """Incremental motion index: push frames one by one, get each frame's index back.
+    """Incremental motion index: push frames as they come, get each frame's index back.
 
     Cost per frame is one binning of the frame (about 40 us at 640x480 uint8 with ``bin_px=4``)
     and one comparison of the small binned images; memory is ``gap`` binned frames.
@@ -177,24 +177,35 @@ class MotionScorer:
 
     def push(self, frame: np.ndarray) -> float:
         """Add the next frame; return its motion index (NaN for the first ``gap`` frames)."""
-        if frame.shape != (self.height, self.width):
+        return float(self.push_many(frame[np.newaxis])[0])
+
+    def push_many(self, frames: np.ndarray) -> np.ndarray:
+        """Add the next frames, an ``(n, height, width)`` stack; return their motion indices,
+        identical to pushing them one by one. A stack costs a few array operations whatever
+        ``n``, where small frames pushed one by one cost mostly per-call overhead."""
+        if frames.ndim != 3 or frames.shape[1:] != (self.height, self.width):
             raise ValueError(
-                f"frame shape {frame.shape} != (height, width) {(self.height, self.width)}"
+                f"frames shape {frames.shape} != (n, height, width) "
+                f"(n, {self.height}, {self.width})"
             )
-        acc = _accumulator(frame.dtype, self.bin_px)
-        binned = _bin_sum(frame, self.bin_px, acc)
+        n = len(frames)
+        acc = _accumulator(frames.dtype, self.bin_px)
+        binned = _bin_sum(frames, self.bin_px, acc)
         if self._ring is None:
-            self._ring = np.empty((self.gap, *binned.shape), dtype=binned.dtype)
-        slot = self._count % self.gap
-        value = np.nan
-        if self._count >= self.gap:
-            d = np.subtract(binned, self._ring[slot], dtype=_diff_dtype(acc))
-            np.abs(d, out=d)
-            changed = np.count_nonzero((d > self._cutoff) & self.block_mask)
-            value = changed / self.n_blocks
-        self._ring[slot] = binned
-        self._count += 1
-        return value
+            self._ring = np.empty((self.gap, *binned.shape[1:]), dtype=binned.dtype)
+        gap, first = self.gap, self._count
+        # frame first + j is compared with frame first + j - gap: in the ring (slot
+        # (first + j) % gap) for j < gap, else earlier in this stack
+        from_ring = np.arange(first, first + min(n, gap)) % gap
+        partners = np.concatenate([self._ring[from_ring], binned[: max(0, n - gap)]])
+        d = np.subtract(binned, partners, dtype=_diff_dtype(acc))
+        np.abs(d, out=d)
+        out = np.count_nonzero((d > self._cutoff) & self.block_mask, axis=(1, 2)) / self.n_blocks
+        out[: max(0, gap - first)] = np.nan  # no partner yet
+        keep = min(n, gap)
+        self._ring[np.arange(first + n - keep, first + n) % gap] = binned[n - keep :]
+        self._count += n
+        return out
 
 
 def block_mask(width: int, height: int, params: MotionParams) -> np.ndarray:

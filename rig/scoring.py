@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,26 @@ class LiveScorer:
         self.times = array("d")
 
     def push(self, device_index: int, image: np.ndarray, t_s: float) -> FreezingSample:
-        m = float(self.scorer.push(image))
-        self.device_index.append(device_index)
-        self.motion.append(m)
-        self.times.append(t_s)
-        if not self.calibrated and t_s >= self.window[1]:
-            self._calibrate()
-        frozen = self.live.push(m if math.isfinite(m) else math.inf) if self.calibrated else False
-        return FreezingSample(t_s, m, frozen, self.threshold)
+        """Score one frame."""
+        return self.push_many([device_index], image[np.newaxis], [t_s])[0]
+
+    def push_many(
+        self, device_indices: Sequence[int], images: np.ndarray, times_s: Sequence[float]
+    ) -> list[FreezingSample]:
+        """Score the frames of an ``(n, height, width)`` stack, as :meth:`push` one by one."""
+        out = []
+        motion = self.scorer.push_many(images).tolist()
+        for device_index, m, t_s in zip(device_indices, motion, times_s, strict=True):
+            self.device_index.append(device_index)
+            self.motion.append(m)
+            self.times.append(t_s)
+            if not self.calibrated and t_s >= self.window[1]:
+                self._calibrate()
+            frozen = (
+                self.live.push(m if math.isfinite(m) else math.inf) if self.calibrated else False
+            )
+            out.append(FreezingSample(t_s, m, frozen, self.threshold))
+        return out
 
     def _calibrate(self) -> None:
         try:

@@ -20,6 +20,7 @@ activity, shot and read noise, and optional slow rigid motion.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -482,32 +483,42 @@ class TwoPhotonRenderer:
         self._neuropil = (config.neuropil * config.background_photons * smooth).astype(np.float32)
         self._np_trace = _neuropil_trace(activity.dff)
         self._bank, self._index = self._noise(rng)
-        self._buf = np.empty_like(self._static)
 
     def __len__(self) -> int:
         return len(self.activity)
 
     def render(self, i: int) -> np.ndarray:
         """Frame ``i`` as uint16 (height, width). Deterministic for a given seed."""
+        return self.render_frames([i])[0]
+
+    def render_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames ``indices`` as uint16 (n, height, width), each exactly as :meth:`render`.
+
+        One array operation per step for all of them (a step brings a few frames): the
+        per-call overhead of numpy and the sparse product is what a small frame costs.
+        """
         cfg, act = self.config, self.activity
-        buf = self._buf
+        ks = np.asarray(indices, np.int64)
+        n, p, h, w = len(ks), self._pad, cfg.height, cfg.width
+        if n == 0:
+            return np.empty((0, h, w), np.uint16)
         # neuropil rides on population activity; the trace is >= 0, so photons stay >= 0
-        np.multiply(self._neuropil, np.float32(self._np_trace[i]), out=buf)
+        buf = self._neuropil * self._np_trace[ks][:, None, None]
         buf += self._static
-        dff = act.dff[:, i]
+        dff = act.dff[:, ks]
         active = np.where(dff > 0.01, dff, np.float32(0))  # faint transients stay in the noise
-        buf.reshape(-1)[self._covered] += self._footprints @ active
-        dy, dx = (int(v) for v in act.motion_px[i])
-        p, h, w = self._pad, cfg.height, cfg.width
-        photons = buf[p + dy : p + dy + h, p + dx : p + dx + w]
+        buf.reshape(n, -1)[:, self._covered] += (self._footprints @ active).T
+        photons = np.empty((n, h, w), np.float32)
+        for j, (dy, dx) in enumerate(act.motion_px[ks].tolist()):
+            photons[j] = buf[j, p + dy : p + dy + h, p + dx : p + dx + w]
         g = np.float32(cfg.counts_per_photon)
         out = photons * g
         if cfg.shot_noise or cfg.read_noise > 0:
             var = photons * (g * g) if cfg.shot_noise else np.zeros_like(photons)
             var += np.float32(cfg.read_noise**2)
             np.sqrt(var, out=var)
-            k, oy, ox = self._index[i % len(self._index)]
-            var *= self._bank[k, oy : oy + h, ox : ox + w]
+            for j, (k, oy, ox) in enumerate(self._index[ks % len(self._index)].tolist()):
+                var[j] *= self._bank[k, oy : oy + h, ox : ox + w]
             out += var
         out += np.float32(cfg.offset_counts)
         np.minimum(out, 65535, out=out)  # two ufuncs: np.clip costs as much again per frame

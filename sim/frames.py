@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -16,6 +16,8 @@ class SimFrameSource:
 
     Implements ``rig.ports.FrameSource``. Faults: ``camera_drop`` (``count`` frames from
     ``at_s`` never arrive), ``camera_stall`` (no frame arrives after ``at_s``).
+    ``render(k)`` draws frame ``k``; ``render_many(ks)``, if given, draws the frames of a read
+    at once as an ``(n, height, width)`` array, identical to ``render`` frame by frame.
     """
 
     simulated = True
@@ -30,11 +32,13 @@ class SimFrameSource:
         render: Callable[[int], np.ndarray],
         delivers_frames: bool = True,
         faults: list[Fault] | None = None,
+        render_many: Callable[[Sequence[int]], np.ndarray] | None = None,
     ):
         self.daq = daq
         self.stream = stream
         self.width, self.height, self.dtype = width, height, dtype
         self.render = render
+        self.render_many = render_many
         self.delivers_frames = delivers_frames
         self.faults: list[str] = []
         self._faults = [f for f in faults or [] if f.kind in ("camera_drop", "camera_stall")]
@@ -69,13 +73,17 @@ class SimFrameSource:
         if self.daq.stopped_at is not None:
             limit = min(limit, self.daq.stopped_at)
         available = int(np.searchsorted(triggers, limit, side="right"))
-        frames = []
         fs = self.daq.sample_rate_hz
-        for k in range(self._next, available):
-            t = triggers[k] / fs
-            if self._dropped(k, t, triggers, fs):
-                continue
-            frames.append(Frame(k, self.render(k)))
+        exposed = [
+            k
+            for k in range(self._next, available)
+            if not self._dropped(k, triggers[k] / fs, triggers, fs)
+        ]
+        if self.render_many is not None:
+            images = self.render_many(exposed)
+        else:
+            images = [self.render(k) for k in exposed]
+        frames = [Frame(k, image) for k, image in zip(exposed, images, strict=True)]
         self._next = max(self._next, available)
         return frames
 

@@ -241,7 +241,8 @@ class SimCameraDevice(CameraDevice):
         """Claim the next frame number, waiting for a trigger; None when the sequence ends."""
         with self._cond:
             self._idle = True
-            self._cond.notify_all()
+            if self._pending == 0:  # a flush waits for the last pending frame only
+                self._cond.notify_all()
             while True:
                 if not self._armed or self._next_frame >= self._limit:
                     return None

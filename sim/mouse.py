@@ -369,6 +369,19 @@ def _walk(
 
 
 @dataclass(frozen=True)
+class _FrameTable:
+    """Per-frame rendering choices of a session, one array entry per frame."""
+
+    pose: np.ndarray  # sprite pose: heading bin (top view) or gait phase bin (head-fixed)
+    tail: np.ndarray  # tail sway bin
+    y: np.ndarray  # anchor of the mouse sprite, pixels
+    x: np.ndarray
+    wheel_bin: np.ndarray  # background: rotation bin of the wheel (0 in the top view)
+    cable_bin: np.ndarray  # cable sprite: swing bin
+    gain: np.ndarray  # illumination gain (1.0 without flicker)
+
+
+@dataclass(frozen=True)
 class _Sprite:
     """A premultiplied patch: out = (img * inv_alpha + value_alpha) >> 8 (uint16 maths)."""
 
@@ -466,6 +479,7 @@ class MouseRenderer:
         else:
             self._backgrounds = self._wheel_backgrounds()
         self._noise_bank, self._noise_index = self._make_noise()
+        self._frames = self._frame_table()
 
     # ---- public
 
@@ -478,14 +492,7 @@ class MouseRenderer:
 
     def illumination(self, i: int) -> float:
         """The illumination gain of frame ``i`` (1.0 without flicker)."""
-        if not self.config.flicker:
-            return 1.0
-        t = float(self.track.frame_times_s[i])
-        p = self._phases
-        swing = 0.6 * math.sin(2 * math.pi * 0.37 * t + p[0]) + 0.4 * math.sin(
-            2 * math.pi * 2.3 * t + p[1]
-        )
-        return 1.0 + self.config.flicker_amplitude * swing
+        return float(self._frames.gain[i])
 
     def body_box(self, i: int) -> Rect:
         """Bounding box (x0, y0, x1, y1) of the mouse in frame ``i``."""
@@ -494,13 +501,13 @@ class MouseRenderer:
 
     def render(self, i: int) -> np.ndarray:
         """Frame ``i`` as uint8 (height, width). Deterministic for a given seed."""
-        cfg = self.config
-        buf = self._backgrounds[self._wheel_bin(i)].copy()
+        cfg, table = self.config, self._frames
+        buf = self._backgrounds[table.wheel_bin[i]].copy()
         sprite, ay, ax = self._mouse(i)
         sprite.paste(buf, ay, ax)
         if cfg.cable:
             x0, y0, _, _ = self._cable_rect
-            self._cable_sprite(self._cable_bin(i)).paste(buf, y0, x0)
+            self._cable_sprite(int(table.cable_bin[i])).paste(buf, y0, x0)
         gain = self.illumination(i)
         if not cfg.noise and gain == 1.0:
             return buf
@@ -522,37 +529,50 @@ class MouseRenderer:
 
     # ---- pieces
 
-    def _wheel_bin(self, i: int) -> int:
-        if self.config.view == "top":
-            return 0
-        counts = int(self.track.wheel_counts[i])
-        per_tread = self.config.encoder_counts_per_rev / self.WHEEL_TREADS
-        return int((counts % per_tread) / per_tread * self.N_WHEEL) % self.N_WHEEL
-
-    def _cable_bin(self, i: int) -> int:
-        t = float(self.track.frame_times_s[i])
-        p = self._phases
-        swing = 0.7 * math.sin(2 * math.pi * 0.45 * t + p[2]) + 0.3 * math.sin(
-            2 * math.pi * 1.3 * t + p[3]
-        )
-        return min(self.N_CABLE - 1, int((swing + 1.0) / 2.0 * self.N_CABLE))
-
-    def _mouse(self, i: int) -> tuple[_Sprite, int, int]:
-        tr = self.track
-        tail = int(tr.fidget_phase[i] * self.N_TAIL) % self.N_TAIL
-        if self.config.view == "top":
-            frac = (tr.heading_rad[i] % (2 * math.pi)) / (2 * math.pi)
-            pose = round(frac * self.N_HEADINGS) % self.N_HEADINGS
+    def _frame_table(self) -> _FrameTable:
+        """Every frame's pose, position, wheel and cable bins and gain, computed at once."""
+        cfg, tr, p = self.config, self.track, self._phases
+        tau = 2 * math.pi
+        tail = (tr.fidget_phase * self.N_TAIL).astype(np.int64) % self.N_TAIL
+        if cfg.view == "top":
+            frac = (tr.heading_rad % tau) / tau
+            pose = np.rint(frac * self.N_HEADINGS).astype(np.int64) % self.N_HEADINGS
+            wheel = np.zeros(len(tr), np.int64)
         else:
             stride_cm = 5.0
-            pose = int((tr.distance_cm[i] / stride_cm) % 1.0 * self.N_GAIT) % self.N_GAIT
-        key = (pose, tail)
+            pose = ((tr.distance_cm / stride_cm) % 1.0 * self.N_GAIT).astype(np.int64) % self.N_GAIT
+            per_tread = cfg.encoder_counts_per_rev / self.WHEEL_TREADS
+            counts = tr.wheel_counts.astype(np.int64)
+            wheel = ((counts % per_tread) / per_tread * self.N_WHEEL).astype(
+                np.int64
+            ) % self.N_WHEEL
+        t = tr.frame_times_s.astype(float)
+        cable = 0.7 * np.sin(tau * 0.45 * t + p[2]) + 0.3 * np.sin(tau * 1.3 * t + p[3])
+        gain = np.ones(len(tr))
+        if cfg.flicker:
+            swing = 0.6 * np.sin(tau * 0.37 * t + p[0]) + 0.4 * np.sin(tau * 2.3 * t + p[1])
+            gain = 1.0 + cfg.flicker_amplitude * swing
+        return _FrameTable(
+            pose=pose,
+            tail=tail,
+            y=np.rint(tr.y_px).astype(np.int64),
+            x=np.rint(tr.x_px).astype(np.int64),
+            wheel_bin=wheel,
+            cable_bin=np.minimum(
+                self.N_CABLE - 1, ((cable + 1.0) / 2.0 * self.N_CABLE).astype(np.int64)
+            ),
+            gain=gain,
+        )
+
+    def _mouse(self, i: int) -> tuple[_Sprite, int, int]:
+        table = self._frames
+        key = (int(table.pose[i]), int(table.tail[i]))
         sprite = self._sprites.get(key)
         if sprite is None:
             sprite = self._sprites[key] = (
                 self._top_sprite(*key) if self.config.view == "top" else self._side_sprite(*key)
             )
-        return sprite, round(float(tr.y_px[i])), round(float(tr.x_px[i]))
+        return sprite, int(table.y[i]), int(table.x[i])
 
     def _make_cable_rect(self) -> Rect:
         w, h = self.config.width, self.config.height

@@ -190,6 +190,7 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
         "uint16",
         lambda k: session.world_for(daq).render_imaging(k),
         delivers_frames=config.delivers_frames,
+        render_many=lambda ks: session.world_for(daq).render_imaging_frames(ks),
     )
 
 

@@ -9,6 +9,7 @@ deterministically for a seed; frames are rendered on demand, so frame ``k`` depe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,6 +59,10 @@ class SimWorld:
     def render_imaging(self, k: int) -> np.ndarray:
         assert self.brain is not None
         return self.brain.render(k)
+
+    def render_imaging_frames(self, ks: Sequence[int]) -> np.ndarray:
+        assert self.brain is not None
+        return self.brain.render_frames(ks)
 
     def truth(self) -> dict[str, np.ndarray]:
         """Numeric truth arrays, flat names (``freezing`` is the per-video-frame truth)."""

@@ -53,6 +53,27 @@ def test_push_and_vectorised_give_identical_index(video):
     assert np.isfinite(pushed[scorer.gap :]).all()
 
 
+def test_stacks_of_any_size_give_the_index_of_pushing_one_by_one(video):
+    # the engine scores a step's frames as one stack: fewer or more frames than the gap
+    v, frames = video
+    params = cable_params(v, gap_s=0.2)
+    clip = frames[:150]
+    one_by_one = MotionScorer(v.width, v.height, v.fps, params)
+    expected = np.array([one_by_one.push(f) for f in clip])
+    stacked = MotionScorer(v.width, v.height, v.fps, params)
+    assert 1 < stacked.gap < 30
+    sizes = [1, 2, stacked.gap - 1, stacked.gap, stacked.gap + 1, 3 * stacked.gap, 7]
+    parts, start = [], 0
+    while start < len(clip):
+        n = sizes[len(parts) % len(sizes)]
+        parts.append(stacked.push_many(clip[start : start + n]))
+        start += n
+    assert np.array_equal(np.concatenate(parts), expected, equal_nan=True)
+    assert stacked.frames_seen == len(clip)
+    with pytest.raises(ValueError, match="frames shape"):
+        stacked.push_many(clip[0])
+
+
 def test_push_and_vectorised_agree_on_uint16_frames():
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 4096, (20, 48, 64), dtype=np.uint16)

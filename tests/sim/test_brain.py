@@ -133,6 +133,19 @@ def test_cs_plus_neurons_follow_the_learned_tone_not_its_name(day, times):
     assert act.cs_plus_cue == "tone:2000" and act.cs_minus_cue == "tone:7500"
 
 
+def test_a_step_of_frames_renders_as_frame_by_frame(day, times):
+    # the simulated microscope renders each engine step's frames as one stack
+    schedule = day(2, 1, shock_ma=0.5)
+    r = TwoPhotonRenderer(SMALL, _activity(schedule, times, AnimalState(), seed=4), seed=2)
+    assert np.abs(r.activity.motion_px).max() >= 1  # frames of one stack are shifted apart
+    for indices in ([0], [5, 6, 7], list(range(690, 700)), [3, 1500, 40]):
+        stack = r.render_frames(indices)
+        assert stack.shape == (len(indices), 64, 64) and stack.dtype == np.uint16
+        for frame, i in zip(stack, indices, strict=True):
+            assert np.array_equal(frame, r.render(i))
+    assert r.render_frames([]).shape == (0, 64, 64)
+
+
 def test_motion_moves_the_field_of_view(day, times):
     schedule = day(2, 0)
     cfg_still = SMALL.model_copy(update={"motion": False, "shot_noise": False, "read_noise": 0.0})
