@@ -44,13 +44,17 @@ def session(shock_ma: float) -> OutputSchedule:
 
 
 def per_frame_ms(render, n: int, total: int, warm: int) -> tuple[float, float]:
-    """Mean ms per frame over ``n`` frames spread through the session, after warming up
+    """Mean ms per frame over ``n`` frames in stretches through the session, after warming up
     (returned too, in seconds: the lazily built sprites of a whole session)."""
     t0 = time.perf_counter()
     for i in np.linspace(0, total - 1, warm).astype(int):
         render(int(i))
     warm_s = time.perf_counter() - t0
-    idx = (np.arange(n) * 7919) % total  # spread, so cached poses are not all the same
+    # frame by frame as a session renders them, in stretches spread through the session, so
+    # the cached poses are not all the same
+    stretches = 10
+    starts = np.linspace(0, total - n // stretches - 1, stretches).astype(int)
+    idx = np.concatenate([np.arange(s, s + n // stretches) for s in starts])
     t0 = time.perf_counter()
     for i in idx:
         render(int(i))

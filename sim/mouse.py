@@ -27,6 +27,7 @@ Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (end exclusive)
 
 _NOISE_MID = 16  # noise bank values are centred here (uint8), so noise adds without overflow
 _GREY_RAMP = np.arange(256, dtype=np.float64)
+_LUT_BLOCK = 64  # frames whose grey-level lookups are made together
 
 
 class MouseConfig(BaseModel):
@@ -480,6 +481,7 @@ class MouseRenderer:
             self._backgrounds = self._wheel_backgrounds()
         self._noise_bank, self._noise_index = self._make_noise()
         self._frames = self._frame_table()
+        self._luts: tuple[int, np.ndarray] | None = None  # (block, its frames' lookups)
 
     # ---- public
 
@@ -508,19 +510,9 @@ class MouseRenderer:
         if cfg.cable:
             x0, y0, _, _ = self._cable_rect
             self._cable_sprite(int(table.cable_bin[i])).paste(buf, y0, x0)
-        gain = self.illumination(i)
-        if not cfg.noise and gain == 1.0:
+        if not cfg.noise and not cfg.flicker:
             return buf
-        # the grey-level lookup for this frame's gain, in ufuncs (np.round/np.clip cost as much
-        # again in Python per frame); noise is added after it, so leave it room both ways
-        lut = _GREY_RAMP * gain
-        np.rint(lut, out=lut)
-        low, high = (_NOISE_MID, 255 - _NOISE_MID) if cfg.noise else (0, 255)
-        np.maximum(lut, low, out=lut)
-        np.minimum(lut, high, out=lut)
-        if cfg.noise:
-            lut -= _NOISE_MID
-        out = np.take(lut.astype(np.uint8), buf)
+        out = np.take(self._grey_lut(i), buf)
         if cfg.noise:
             k, oy, ox = self._noise_index[i % len(self._noise_index)]
             h, w = out.shape
@@ -528,6 +520,25 @@ class MouseRenderer:
         return out
 
     # ---- pieces
+
+    def _grey_lut(self, i: int) -> np.ndarray:
+        """Frame ``i``'s grey-level lookup (its gain; room left for the noise added after it).
+
+        Made for a block of frames at once: per frame, the handful of small array operations
+        cost more in Python than the lookup itself.
+        """
+        block = i // _LUT_BLOCK
+        if self._luts is None or self._luts[0] != block:
+            gains = self._frames.gain[block * _LUT_BLOCK : (block + 1) * _LUT_BLOCK]
+            lut = _GREY_RAMP[np.newaxis, :] * gains[:, np.newaxis]
+            np.rint(lut, out=lut)
+            low, high = (_NOISE_MID, 255 - _NOISE_MID) if self.config.noise else (0, 255)
+            np.maximum(lut, low, out=lut)
+            np.minimum(lut, high, out=lut)
+            if self.config.noise:
+                lut -= _NOISE_MID
+            self._luts = (block, lut.astype(np.uint8))
+        return self._luts[1][i - block * _LUT_BLOCK]
 
     def _frame_table(self) -> _FrameTable:
         """Every frame's pose, position, wheel and cable bins and gain, computed at once."""
