@@ -177,35 +177,38 @@ class MotionScorer:
 
     def push(self, frame: np.ndarray) -> float:
         """Add the next frame; return its motion index (NaN for the first ``gap`` frames)."""
-        return float(self.push_many(frame[np.newaxis])[0])
+        if frame.shape != (self.height, self.width):
+            raise ValueError(
+                f"frame shape {frame.shape} != (height, width) {(self.height, self.width)}"
+            )
+        return self._add(_bin_sum(frame, self.bin_px, _accumulator(frame.dtype, self.bin_px)))
 
     def push_many(self, frames: np.ndarray) -> np.ndarray:
         """Add the next frames, an ``(n, height, width)`` stack; return their motion indices,
-        identical to pushing them one by one. A stack costs a few array operations whatever
-        ``n``, where small frames pushed one by one cost mostly per-call overhead."""
+        identical to pushing them one by one. The stack is binned in one go: small frames
+        pushed one by one cost mostly per-call overhead."""
         if frames.ndim != 3 or frames.shape[1:] != (self.height, self.width):
             raise ValueError(
                 f"frames shape {frames.shape} != (n, height, width) "
                 f"(n, {self.height}, {self.width})"
             )
-        n = len(frames)
-        acc = _accumulator(frames.dtype, self.bin_px)
-        binned = _bin_sum(frames, self.bin_px, acc)
+        binned = _bin_sum(frames, self.bin_px, _accumulator(frames.dtype, self.bin_px))
+        return np.array([self._add(b) for b in binned], float)
+
+    def _add(self, binned: np.ndarray) -> float:
+        """Compare a binned frame with the one ``gap`` frames back, then keep it."""
         if self._ring is None:
-            self._ring = np.empty((self.gap, *binned.shape[1:]), dtype=binned.dtype)
-        gap, first = self.gap, self._count
-        # frame first + j is compared with frame first + j - gap: in the ring (slot
-        # (first + j) % gap) for j < gap, else earlier in this stack
-        from_ring = np.arange(first, first + min(n, gap)) % gap
-        partners = np.concatenate([self._ring[from_ring], binned[: max(0, n - gap)]])
-        d = np.subtract(binned, partners, dtype=_diff_dtype(acc))
-        np.abs(d, out=d)
-        out = np.count_nonzero((d > self._cutoff) & self.block_mask, axis=(1, 2)) / self.n_blocks
-        out[: max(0, gap - first)] = np.nan  # no partner yet
-        keep = min(n, gap)
-        self._ring[np.arange(first + n - keep, first + n) % gap] = binned[n - keep :]
-        self._count += n
-        return out
+            self._ring = np.empty((self.gap, *binned.shape), dtype=binned.dtype)
+        slot = self._count % self.gap  # holds the frame gap frames back: the partner
+        value = np.nan
+        if self._count >= self.gap:
+            d = np.subtract(binned, self._ring[slot], dtype=_diff_dtype(self._ring.dtype.type))
+            np.abs(d, out=d)
+            changed = np.count_nonzero((d > self._cutoff) & self.block_mask)
+            value = changed / self.n_blocks
+        self._ring[slot] = binned
+        self._count += 1
+        return value
 
 
 def block_mask(width: int, height: int, params: MotionParams) -> np.ndarray:
