@@ -10,6 +10,8 @@ from rig.ports import Frame, PreflightCheck, StreamInfo
 from rig.rigfile import Fault
 from sim.daq import SimDaq
 
+RENDER_STACK_MAX = 16  # frames rendered in one call at most: bounds the temporary arrays
+
 
 class SimFrameSource:
     """A frame source whose frame ``k`` is exposed at the DAQ's ``k``-th trigger of its stream.
@@ -79,8 +81,12 @@ class SimFrameSource:
             for k in range(self._next, available)
             if not self._dropped(k, triggers[k] / fs, triggers, fs)
         ]
-        if self.render_many is not None:
-            images = self.render_many(exposed)
+        if self.render_many is not None:  # in stacks: a host that fell behind reads many
+            images = [
+                image
+                for i in range(0, len(exposed), RENDER_STACK_MAX)
+                for image in self.render_many(exposed[i : i + RENDER_STACK_MAX])
+            ]
         else:
             images = [self.render(k) for k in exposed]
         frames = [Frame(k, image) for k, image in zip(exposed, images, strict=True)]
