@@ -41,6 +41,7 @@ from PyQt5.QtWidgets import (
 )
 
 from gui.document import Check
+from gui.frame_view import FrameView
 from gui.session_runner import RunRequest, SessionRunner
 from gui.timeline_plot import CS_MINUS, add_stimulus_shading, stimulus_colors
 from gui.video_roi import VideoView
@@ -235,12 +236,13 @@ class ConsoleWidget(QWidget):
         self.rescore_button = QPushButton("Re-score with drawn ROI")
         self.rescore_button.setEnabled(False)
         self.rescore_button.clicked.connect(self.rescore)
-        roi_row.addWidget(self.roi_label, 1)
+        roi_row.addStretch(1)
         for b in (add_ex, rm_ex, reset, self.rescore_button):
             roi_row.addWidget(b)
         video_box = QGroupBox("Behaviour video")
         vl = QVBoxLayout(video_box)
         vl.addWidget(self.video, 1)
+        vl.addWidget(self.roi_label)  # its own line: leaves room for the two-photon view
         vl.addLayout(roi_row)
 
         self.trace = pg.PlotWidget(background="w")
@@ -265,8 +267,18 @@ class ConsoleWidget(QWidget):
         self.trace.setMinimumHeight(220)
         trace_box = QGroupBox("Motion and freezing (CS+ orange, CS− blue, shock red)")
         QVBoxLayout(trace_box).addWidget(self.trace)
+        self.imaging = FrameView("no two-photon frames yet")
+        imaging_box = QGroupBox("Two-photon")
+        QVBoxLayout(imaging_box).addWidget(self.imaging)
+        views = QSplitter(Qt.Horizontal)
+        views.addWidget(video_box)
+        views.addWidget(imaging_box)
+        imaging_box.setMinimumWidth(280)
+        views.setStretchFactor(0, 3)
+        views.setStretchFactor(1, 2)
+        views.setSizes([620, 380])
         centre = QSplitter(Qt.Vertical)
-        centre.addWidget(video_box)
+        centre.addWidget(views)
         centre.addWidget(trace_box)
         centre.setSizes([520, 330])
 
@@ -345,6 +357,8 @@ class ConsoleWidget(QWidget):
             "e.g. m042 (default sim-mouse)" if simulated else "e.g. m042 (required on a LIVE rig)"
         )
         self.video.set_regions(rig.freezing)
+        if rig.device("imaging") is None:
+            self.imaging.placeholder.setText("no microscope on this rig")
         self._update_buttons()
         self._poll_disk()
 
@@ -513,6 +527,8 @@ class ConsoleWidget(QWidget):
             self._frame_bytes[stream] = int(image.nbytes)
             if stream == "video":
                 self.video.show_frame(image)
+            elif stream == "imaging":
+                self.imaging.show_frame(image)
         if d.progress is not None:
             self._on_progress(d.progress)
 

@@ -8,46 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QRectF, pyqtSignal
 from PyQt5.QtGui import QColor
 
+from gui.frame_view import FrameView
 from rig.freezing import FreezingParams
 
 ROI_PEN = pg.mkPen("#35c46a", width=2)
 EXCLUDE_PEN = pg.mkPen("#ff5a5a", width=2)
 
 
-class VideoView(pg.GraphicsLayoutWidget):
-    """A video frame display (aspect locked, y down) with editable freezing regions."""
+class VideoView(FrameView):
+    """The behaviour video with editable freezing regions."""
 
     regions_changed = pyqtSignal()
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setBackground("#1d2127")
-        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.view.addItem(self.image)
-        self.size_px: tuple[int, int] | None = None  # (width, height)
+        super().__init__("no video yet", parent)
         self.roi: pg.ROI | None = None
         self.exclusions: list[pg.ROI] = []
         self._initial: FreezingParams | None = None
-        self.placeholder = pg.TextItem("no video yet", color="#9aa4b1", anchor=(0.5, 0.5))
-        self.view.addItem(self.placeholder)
 
-    # ------------------------------------------------------------------ frames
-    def show_frame(self, image: np.ndarray) -> None:
-        height, width = image.shape[:2]
-        first = self.size_px != (width, height)
-        self.image.setImage(image, autoLevels=False, levels=_levels(image))
-        if first:
-            self.size_px = (width, height)
-            self.placeholder.hide()
-            self.view.setRange(QRectF(0, 0, width, height), padding=0.02)
-            if self._initial is not None:
-                self.set_regions(self._initial)
+    def first_frame(self) -> None:
+        if self._initial is not None:
+            self.set_regions(self._initial)
 
     # ------------------------------------------------------------------ regions
     def set_regions(self, params: FreezingParams) -> None:
@@ -161,10 +146,3 @@ def _rounded(region: dict[str, Any]) -> dict[str, Any]:
             "points_px": [[round(float(x), 1), round(float(y), 1)] for x, y in region["points_px"]]
         }
     return {k: round(float(v), 1) for k, v in region.items()}
-
-
-def _levels(image: np.ndarray) -> tuple[float, float]:
-    if image.dtype == np.uint8:
-        return 0.0, 255.0
-    lo, hi = float(np.min(image)), float(np.max(image))
-    return lo, max(hi, lo + 1)

@@ -50,6 +50,9 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(make_window, q
     )
     # the live views were fed: video, trace, progress, log, stream counts
     assert console.video.size_px == (160, 120)
+    assert console.imaging.size_px == (64, 64)  # the two-photon stream, uint16
+    lo, hi = console.imaging.image.levels
+    assert 0 < lo < hi < 65535
     assert len(console._trace_t) > 1000
     assert console.trial_label.text() == "4 / 4"
     log = console.log.toPlainText()
