@@ -357,8 +357,9 @@ class ConsoleWidget(QWidget):
             "e.g. m042 (default sim-mouse)" if simulated else "e.g. m042 (required on a LIVE rig)"
         )
         self.video.set_regions(rig.freezing)
-        if rig.device("imaging") is None:
-            self.imaging.placeholder.setText("no microscope on this rig")
+        self.imaging.placeholder.setText(
+            "no two-photon frames yet" if rig.device("imaging") else "no microscope on this rig"
+        )
         self._update_buttons()
         self._poll_disk()
 
