@@ -15,9 +15,11 @@ Tasks (see ``docs/daq.md`` for the wiring):
 * **DI** (``tone_loopback``, ``shock_gate_loopback``): hardware-timed digital input on the same
   clock (port 0 lines on X Series), recording both edges of the looped-back outputs.
 
-Outputs stream with regeneration off: ``chunk_s`` chunks from :mod:`rig.waveforms` are written
-ahead into a buffer a few chunks long, topped up by :meth:`NiDaq.wait`. A chunk never ends
-inside a shock pulse, so a buffer that runs dry (host stalled) ends on the gate low.
+Outputs stream with regeneration off: ``chunk_s`` chunks from
+:class:`rig.output_stream.OutputStream` (synthesised, checked by the safety verifier, never
+past the fence of an unconfirmed shock current) are written ahead into a buffer a few chunks
+long, topped up by :meth:`NiDaq.wait`. A chunk never ends with the shock gate high, so a buffer
+that runs dry (host stalled) holds the gate low.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from nidaqmx.types import DOExpirationState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rig.devices import BuildContext, DriverSpec
+from rig.output_stream import OutputStream
 from rig.ports import MAX_WAIT_S, DaqError, DaqNotAvailable, Edges, PreflightCheck
+from rig.rigfile import SafetyLimits
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
@@ -54,7 +58,7 @@ from rig.schedule import (
     TONE_GATE,
     OutputSchedule,
 )
-from rig.waveforms import IMAGING_START, Synthesizer, WaveformError, edges_from_counts, find_edges
+from rig.waveforms import IMAGING_START, Chunk, WaveformError, edges_from_counts, find_edges
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +205,7 @@ class NiDaq:
         config: NidaqConfig,
         calibration: Sequence[tuple[float, float, float]] = (),
         *,
+        limits: SafetyLimits,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -208,17 +213,15 @@ class NiDaq:
         self.config = config
         self.sample_rate_hz = float(config.sample_rate_hz)
         self.calibration = tuple(tuple(p) for p in calibration)
+        self.limits = limits
         self._clock = clock
         self._sleep = sleep
         self._tasks: dict[str, Any] = {}  # ao, do, co, ci_<line>, di
         self._inputs: dict[str, _CounterInput | _DigitalInput] = {}
         self._watchdog: Any = None
-        self._synth: Synthesizer | None = None
+        self._stream: OutputStream | None = None
         self._do_names: list[str] = []
-        self._written = 0
         self._buffer = 0
-        self._chunk = 0
-        self._shocks: list[tuple[int, int]] = []
         self._pending: dict[str, list[Edges]] = {name: [] for name in INPUT_LINES}
         self._started = False
 
@@ -299,17 +302,20 @@ class NiDaq:
                 f"schedule at {schedule.sample_rate_hz:g} Hz, DAQ configured for "
                 f"{self.sample_rate_hz:g} Hz"
             )
+        chunk = max(1, round(self.config.chunk_s * self.sample_rate_hz))
         try:
-            self._synth = Synthesizer(
-                schedule, max_output_v=self.config.max_output_v, calibration=self.calibration
+            self._stream = OutputStream(
+                schedule,
+                self.limits,
+                chunk_samples=chunk,
+                max_output_v=self.config.max_output_v,
+                calibration=self.calibration,
+                sound=self.config.tone_output == "analog",
             )
         except WaveformError as exc:
             raise DaqError(f"cannot play this schedule: {exc}") from None
-        self._shocks = sorted((p.start_sample, p.stop_sample) for p in schedule.shocks)
-        self._chunk = max(1, round(self.config.chunk_s * self.sample_rate_hz))
-        longest = max((b - a for a, b in self._shocks), default=0)
-        self._buffer = max(4 * self._chunk, longest + 2 * self._chunk)
-        self._written = 0
+        # A whole shock pulse and the chunks around it fit: the stream never cuts a pulse.
+        self._buffer = max(4 * chunk, self._stream.longest_pulse + 2 * chunk + 1)
         self._pending = {name: [] for name in INPUT_LINES}
         self._started = False
         try:
@@ -476,32 +482,28 @@ class NiDaq:
             return min(inp.position for inp in self._inputs.values())
         return self._generated()
 
-    def _chunk_end(self, start: int, space: int) -> int:
-        """End of the next chunk: ``chunk`` samples on, moved so no shock pulse is cut."""
-        end = start + self._chunk
-        for a, b in self._shocks:
-            if a < end < b:
-                # Cut before the pulse if that leaves something to write; else take it whole.
-                end = a if a > start and b - start > space else b
-                break
-        return end
+    def release(self, until_sample: int | None) -> None:
+        """Outputs may be written up to ``until_sample`` (``None``: to the end)."""
+        if self._stream is not None:
+            self._stream.release(until_sample)
+            with daq_errors("write"):
+                self._top_up()  # before start, the buffer must hold data to start with
 
     def _top_up(self) -> None:
-        if self._synth is None:
+        stream = self._stream
+        if stream is None:
             return
         generated = self._generated()
-        if self._started and generated >= self._written:
-            raise DaqError(f"output buffer underflow at sample {generated}: the host fell behind")
+        if self._started and generated >= stream.written:
+            raise stream.underflow(generated)
         while True:
-            space = self._buffer - (self._written - generated)
-            end = self._chunk_end(self._written, space)
-            if end - self._written > space or end <= self._written:
+            space = self._buffer - (stream.written - generated)
+            chunk = stream.next_chunk(space)  # raises UnsafeOutput, a DaqError
+            if chunk is None:
                 return
-            self._write(self._written, end - self._written)
-            self._written = end
+            self._write(chunk)
 
-    def _write(self, start: int, n: int) -> None:
-        chunk = self._synth.chunk(start, n)
+    def _write(self, chunk: Chunk) -> None:
         if "ao" in self._tasks:
             self._tasks["ao"].write(chunk.sound_v, timeout=WRITE_TIMEOUT_S)
         lines = np.stack([chunk.lines[name] for name in self._do_names])
@@ -566,7 +568,7 @@ def build(section: str, config: NidaqConfig, ctx: BuildContext) -> NiDaq:
     speaker = getattr(ctx.rig, "speaker", None)
     points = getattr(speaker, "calibration", None) or ()
     calibration = [(p.frequency_hz, p.volts, p.level_db) for p in points]
-    return NiDaq(config, calibration)
+    return NiDaq(config, calibration, limits=ctx.rig.safety)
 
 
 SPEC = DriverSpec(name="nidaq", sections=("daq",), config_model=NidaqConfig, build=build)

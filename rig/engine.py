@@ -49,6 +49,7 @@ from rig.schedule import (
     expected_frames,
 )
 from rig.scoring import LiveLocomotion, LiveScorer
+from rig.shock_current import CurrentSequencer
 from rig.store import SessionStore
 from rig.timeline import Timeline
 
@@ -168,8 +169,15 @@ class Engine:
         self._fs = schedule.sample_rate_hz
         self._blocks = self._make_blocks()
         self._edge_counts: dict[str, int] = {}
-        self._shocks_delivered = 0
-        self._current_set: float | None = None
+        self._shocks_delivered = 0  # gate-high runs that started (recorded us_on onsets)
+        self._currents = CurrentSequencer(
+            schedule,
+            limits.current_change_lead_s,
+            devices.shocker,
+            devices.daq,
+            self._log,
+            {t.index: t.phase for t in timeline.trials},
+        )
         self._phase_logged: set[str] = set()
         self._last_preview: dict[str, float] = {}
         self.preflight_results: list[PreflightCheck] = []
@@ -248,8 +256,7 @@ class Engine:
                 "preflight failed: " + "; ".join(f"{c.device} {c.name}: {c.detail}" for c in failed)
             )
         d.daq.configure(self.schedule)
-        if self.schedule.shocks:
-            self._set_current(self.schedule.shocks[0].current_ma)
+        self._currents.arm()
         self._streams = {}
         for name, source in d.frame_sources().items():
             n = expected_frames(self.schedule, name)
@@ -280,9 +287,15 @@ class Engine:
         half_sample = 0.5 / self._fs  # t_s is a whole number of samples: compare to within one
         while t_s < duration and not self._abort.is_set():
             # The DAQ returns within HEARTBEAT_EVERY_S of host time whatever ``until`` is (see
-            # Daq.wait), so the host-time beats keep running in a real-time session.
-            t_s = d.daq.wait(min(t_s + STEP_S, duration))
+            # Daq.wait), so the host-time beats keep running in a real-time session. A step
+            # also ends at the next shock-current set or deadline, so each is met on time.
+            until = min(t_s + STEP_S, duration)
+            checkpoint = self._currents.next_checkpoint(round(t_s * self._fs))
+            if checkpoint is not None:
+                until = min(until, checkpoint / self._fs)
+            t_s = d.daq.wait(until)
             self._t_s = t_s
+            self._currents.step(round(t_s * self._fs))
             # Beat often in host time (the device's watchdog) and in session time (so a
             # faster-than-real-time rehearsal notices a lost link as a real run would).
             now = time.monotonic()
@@ -295,7 +308,6 @@ class Engine:
             self._take_edges(d.daq.read_edges(), t_s)
             self._take_frames()
             self._check_streams(t_s)
-            self._prepare_next_shock(t_s)
             self._emit_progress(t_s)
         return t_s
 
@@ -344,6 +356,8 @@ class Engine:
                     if b.onset is None:
                         b.onset = sample
                         self._log_block(b, "on", sample)
+                        if b.kind == "us":  # delivered: a gate-high run that started
+                            self._shocks_delivered += 1
                     break
                 if not rising and b.start < sample <= b.stop:
                     b.offset = sample
@@ -360,8 +374,6 @@ class Engine:
             )
             return
         self._log_block(b, "off", b.offset if b.offset is not None else b.stop)
-        if b.kind == "us":
-            self._shocks_delivered += 1
         self.store.sync_journal()  # events durable at every stimulus boundary
 
     def _log_block(self, b: _Block, edge: str, sample: int) -> None:
@@ -431,23 +443,6 @@ class Engine:
                 < expected - self.schedule.imaging_rate_hz * STALL_S
             ):
                 raise DaqError("the two-photon frame clock stopped")
-
-    def _prepare_next_shock(self, t_s: float) -> None:
-        position = t_s * self._fs
-        for pulse in self.schedule.shocks:
-            if pulse.stop_sample > position:
-                if pulse.start_sample > position and pulse.current_ma != self._current_set:
-                    self._set_current(pulse.current_ma)
-                return
-
-    def _set_current(self, current_ma: float) -> None:
-        readback = self.devices.shocker.set_current(current_ma)
-        self._current_set = current_ma
-        self._log(
-            "shock_current",
-            t_s=self._now_s(),
-            detail=f"set {current_ma} mA, read back {readback} mA",
-        )
 
     def _emit_progress(self, t_s: float) -> None:
         trials = self.timeline.trials

@@ -103,6 +103,16 @@ class Daq(Protocol):
         """Create the output and input tasks for ``schedule``; outputs stay low. May raise
         :class:`DaqError` (or :class:`DaqNotAvailable`)."""
 
+    def release(self, until_sample: int | None) -> None:
+        """Let the outputs be written up to ``until_sample`` (``None``: to the end).
+
+        After :meth:`configure`, a driver writes its output buffers only up to the onset of the
+        schedule's first shock; the engine moves this fence on each time it has confirmed the
+        next shock's current. A driver builds on :class:`rig.output_stream.OutputStream`, which
+        keeps the fence and verifies every chunk. Running dry at the fence is an underflow
+        (:class:`DaqError`) that leaves the shock gate low.
+        """
+
     def start(self) -> None:
         """Start every output and input on one start trigger: sample 0 is session time 0."""
 

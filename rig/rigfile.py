@@ -41,12 +41,19 @@ DEFAULT_RIG_NAME = "<built-in simulated rig>"
 
 
 class SafetyLimits(StrictModel):
-    """The shock limits of this rig. A protocol over any of them does not validate."""
+    """The shock limits of this rig. A protocol over any of them does not validate, and the
+    same limits are checked on every buffer a DAQ driver writes (``rig.safety``)."""
 
     max_current_ma: float = Field(gt=0, le=5.0)
     max_shock_s: float = Field(gt=0, le=10.0)
     max_shocks: int = Field(ge=0, le=1000)
     max_session_s: float = Field(gt=0, le=86_400)
+    min_shock_gap_s: float = Field(default=1.0, gt=0, le=3600)
+    """Low time between two shock-gate runs: shocks closer than this would feel like one."""
+    max_shock_duty: float = Field(default=0.1, gt=0, le=1.0)
+    """Most of any 60-s window the gate may be high (0.1: 6 s of shock in any minute)."""
+    current_change_lead_s: float = Field(default=2.0, gt=0, le=3600)
+    """A changed current is set and read back at least this long before the shock using it."""
 
 
 class CalibrationPoint(StrictModel):

@@ -7,6 +7,7 @@ chunk by chunk, so an hour-long session never needs an hour-long buffer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -90,6 +91,19 @@ class OutputSchedule:
         return round(t_s * self.sample_rate_hz)
 
 
+_EPS = 1e-6  # of a sample: absorbs float error in a duration x rate product (0.001 * 20000)
+
+
+def samples_at_most(duration_s: float, sample_rate_hz: float) -> int:
+    """The most whole samples that last no longer than ``duration_s``."""
+    return math.floor(duration_s * sample_rate_hz + _EPS)
+
+
+def samples_at_least(duration_s: float, sample_rate_hz: float) -> int:
+    """The fewest whole samples that last at least ``duration_s``."""
+    return math.ceil(duration_s * sample_rate_hz - _EPS)
+
+
 def frame_trigger_samples(
     n_samples: int, sample_rate_hz: float, rate_hz: float, start_sample: int = 0
 ) -> np.ndarray:
@@ -149,11 +163,14 @@ def compile_schedule(
         if trial.us is not None:
             us = protocol.stimuli[trial.us]
             assert isinstance(us, Shock)
-            assert trial.us_onset_s is not None and trial.us_offset_s is not None
+            assert trial.us_onset_s is not None
+            onset = sample(trial.us_onset_s)
             shocks.append(
                 ShockPulse(
-                    start_sample=sample(trial.us_onset_s),
-                    stop_sample=sample(trial.us_offset_s),
+                    # The width is the shock's duration rounded down to whole samples, never
+                    # up: a shock at the rig's max_shock_s stays within it wherever it starts.
+                    start_sample=onset,
+                    stop_sample=onset + samples_at_most(us.duration_s, sample_rate_hz),
                     current_ma=us.current_ma,
                     stimulus=trial.us,
                     trial=trial.index,

@@ -58,11 +58,11 @@ class SessionPlan:
 def plan_from_loaded(loaded: LoadedProtocol, rig: RigFile) -> SessionPlan:
     """Compile a loaded protocol for ``rig``; raises :class:`InputError` over a safety limit."""
     timeline = compile_timeline(loaded.protocol)
-    check_limits(loaded.protocol, timeline, rig.safety, loaded.file)
     daq = rig.device("daq")
     rate = float(getattr(daq.config, "sample_rate_hz", 20_000.0)) if daq else 20_000.0
     calibration = tuple((c.frequency_hz, c.volts, c.level_db) for c in rig.speaker.calibration)
     schedule = compile_schedule(loaded.protocol, timeline, rate, calibration)
+    check_limits(loaded.protocol, timeline, schedule, rig.safety, loaded.file)
     return SessionPlan(loaded, rig, timeline, schedule)
 
 

@@ -35,6 +35,7 @@ class PlannedTrial:
     us_onset_s: float | None
     us_offset_s: float | None
     iti_after_s: float | None  # None after a phase's last trial
+    entry: int = -1  # index of the phase's trial entry it expands (-1: not recorded)
 
     @property
     def end_s(self) -> float:
@@ -193,6 +194,7 @@ def _compile_trials(
     out: list[PlannedTrial],
 ) -> float:
     ordered = trial_order(phase, rng)
+    entry_index = {id(e): i for i, e in enumerate(phase.trials or [])}
     t += phase.pre_s
     for k, entry in enumerate(ordered):
         cs = protocol.stimuli[entry.cs]
@@ -221,6 +223,7 @@ def _compile_trials(
                 us_onset_s=us_on,
                 us_offset_s=us_off,
                 iti_after_s=iti,
+                entry=entry_index[id(entry)],
             )
         )
         t = end + (iti or 0.0)

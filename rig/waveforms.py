@@ -161,15 +161,13 @@ class Synthesizer:
         self._seg_stops_max = np.maximum.accumulate(
             np.array([s.stop for s in self.segments], np.int64)
         )
-        self._tone = [(s.start, s.stop) for s in self.segments]
-        self._shocks = sorted((p.start_sample, p.stop_sample) for p in schedule.shocks)
-        self._imaging = (
-            (
-                schedule.imaging_start_sample,
-                schedule.imaging_start_sample + max(1, round(imaging_pulse_s * self.rate)),
-            )
+        self._tone = IntervalGate([(s.start, s.stop) for s in self.segments])
+        self._shock = ShockGateSynth(schedule)
+        imaging_start = schedule.imaging_start_sample
+        self._imaging = IntervalGate(
+            [(imaging_start, imaging_start + max(1, round(imaging_pulse_s * self.rate)))]
             if schedule.imaging_rate_hz is not None
-            else None
+            else []
         )
 
     def _build_segments(self) -> list[Segment]:
@@ -234,28 +232,49 @@ class Synthesizer:
     def lines(self, start: int, n: int) -> dict[str, np.ndarray]:
         """The digital lines (``DIGITAL_LINES``) as booleans for ``[start, start + n)``."""
         return {
-            SHOCK_GATE: _gate(self._shocks, start, n),
-            TONE_GATE: _gate(self._tone, start, n),
-            IMAGING_START: _gate([self._imaging] if self._imaging else [], start, n),
+            SHOCK_GATE: self._shock.samples(start, n),
+            TONE_GATE: self._tone.samples(start, n),
+            IMAGING_START: self._imaging.samples(start, n),
         }
+
+    def shock_gate(self, start: int, n: int) -> np.ndarray:
+        """The shock gate alone for ``[start, start + n)``."""
+        return self._shock.samples(start, n)
 
     def chunk(self, start: int, n: int) -> Chunk:
         """Every output for samples ``[start, start + n)``."""
         return Chunk(start, self.sound(start, n), self.lines(start, n))
 
 
-def _gate(intervals: list[tuple[int, int]], start: int, n: int) -> np.ndarray:
-    out = np.zeros(max(n, 0), bool)
-    for a, b in intervals:
-        lo, hi = max(a - start, 0), min(b - start, n)
-        if lo < hi:
-            out[lo:hi] = True
-    return out
+class IntervalGate:
+    """A digital line that is high on a set of sample intervals (end exclusive)."""
+
+    def __init__(self, intervals: list[tuple[int, int]]) -> None:
+        ordered = sorted((int(a), int(b)) for a, b in intervals if b > a)
+        self._starts = np.array([a for a, _ in ordered], np.int64)
+        self._stops = np.array([b for _, b in ordered], np.int64)
+        # Intervals may overlap (a broken program): the running maximum of the stops finds
+        # every interval still high at a sample.
+        self._stops_max = np.maximum.accumulate(self._stops) if ordered else self._stops
+
+    def samples(self, start: int, n: int) -> np.ndarray:
+        """The line as booleans for samples ``[start, start + n)``."""
+        out = np.zeros(max(n, 0), bool)
+        first = int(np.searchsorted(self._stops_max, start, side="right"))
+        last = int(np.searchsorted(self._starts, start + n, side="left"))
+        starts, stops = self._starts[first:last].tolist(), self._stops[first:last].tolist()
+        for a, b in zip(starts, stops, strict=True):
+            lo, hi = max(a - start, 0), min(b - start, n)
+            if lo < hi:
+                out[lo:hi] = True
+        return out
 
 
-def synthesize(schedule: OutputSchedule, start: int, n: int, **kwargs: object) -> Chunk:
-    """One-off :meth:`Synthesizer.chunk` (builds a :class:`Synthesizer` each call)."""
-    return Synthesizer(schedule, **kwargs).chunk(start, n)  # type: ignore[arg-type]
+class ShockGateSynth(IntervalGate):
+    """The shock gate of a schedule, sample by sample: high for each pulse's samples."""
+
+    def __init__(self, schedule: OutputSchedule) -> None:
+        super().__init__([(p.start_sample, p.stop_sample) for p in schedule.shocks])
 
 
 def find_edges(samples: np.ndarray, start_sample: int, previous: bool = False) -> Edges:

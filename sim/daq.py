@@ -1,5 +1,11 @@
 """A simulated DAQ: plays the compiled outputs on a simulated sample clock and records them.
 
+The outputs are the buffers a real driver would write: the same :class:`rig.output_stream.
+OutputStream` hands out the same verified chunks the NI driver writes, a few chunks ahead of
+the clock, never past the fence of an unconfirmed shock current; the looped-back lines (shock
+gate, tone gate) are recorded by edge detection on those played samples, never from the
+schedule. A clock that catches up with what was written is an underflow, as on the hardware.
+
 The clock only moves in :meth:`SimDaq.wait`: at ``speed`` times real time, or, with
 ``speed=None``, straight to the requested time (``--fast``: as fast as the machine allows and
 deterministic). What the hardware "did" is kept in :attr:`SimDaq.output_log`, so tests can check
@@ -18,8 +24,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rig.output_stream import OutputStream
 from rig.ports import MAX_WAIT_S, DaqError, Edges, PreflightCheck
-from rig.rigfile import Fault
+from rig.rigfile import Fault, SafetyLimits
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
@@ -28,8 +35,10 @@ from rig.schedule import (
     OutputSchedule,
     frame_trigger_samples,
 )
+from rig.waveforms import Chunk, find_edges
 
 OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
+AHEAD_CHUNKS = 4  # the output buffer holds this many chunks, like the NI driver's
 
 # Faults the simulated DAQ raises itself from ``wait``: a device error, and a plain exception
 # that is no DeviceError (it exercises the engine's path for a bug in its own code).
@@ -45,11 +54,20 @@ class SimDaq:
     simulated = True
 
     def __init__(
-        self, sample_rate_hz: float, speed: float | None = 1.0, faults: list[Fault] | None = None
+        self,
+        sample_rate_hz: float,
+        speed: float | None = 1.0,
+        faults: list[Fault] | None = None,
+        *,
+        limits: SafetyLimits,
+        chunk_s: float = 0.5,
     ):
         self.sample_rate_hz = sample_rate_hz
         self.speed = speed
         self.faults = list(faults or [])
+        self.limits = limits
+        self.chunk = max(1, round(chunk_s * sample_rate_hz))
+        self.stream: OutputStream | None = None
         self.schedule: OutputSchedule | None = None
         self.position = 0  # samples acquired so far
         self.started = False
@@ -77,11 +95,43 @@ class SimDaq:
             )
             self.triggers["imaging"] = imaging
             self._edges[FRAME_CLOCK] = self._glitch_frame_clock(imaging)
-        self._edges[TONE_GATE] = _pulses([(s.start_sample, s.stop_sample) for s in schedule.sounds])
-        self._edges[SHOCK_GATE] = _pulses(
-            [(p.start_sample, p.stop_sample) for p in schedule.shocks]
-        )
+        # Silent analog output: the simulated speaker plays no samples (yet); the digital lines
+        # are synthesised, verified and played exactly as the NI driver writes them.
+        self.stream = OutputStream(schedule, self.limits, chunk_samples=self.chunk, sound=False)
+        for line in OUTPUT_LINES:
+            self._edges[line] = (np.empty(0, np.int64), np.empty(0, bool))
+        self._levels = dict.fromkeys(OUTPUT_LINES, False)
         self._cursor = dict.fromkeys(self._edges, 0)
+        self._top_up(0)
+
+    def release(self, until_sample: int | None) -> None:
+        """Outputs may be written up to ``until_sample`` (``None``: to the end)."""
+        if self.stream is not None:
+            self.stream.release(until_sample)
+            self._top_up(self.position)
+
+    def _top_up(self, target: int) -> None:
+        """Write chunks until the buffer holds ``AHEAD_CHUNKS`` beyond ``target``."""
+        stream = self.stream
+        if stream is None or self.stopped_at is not None:
+            return
+        while stream.written < target + AHEAD_CHUNKS * self.chunk:
+            chunk = stream.next_chunk(AHEAD_CHUNKS * self.chunk)  # raises UnsafeOutput
+            if chunk is None:
+                return
+            self._play(chunk)
+
+    def _play(self, chunk: Chunk) -> None:
+        """The chunk's digital lines as the loopback inputs record them: their edges."""
+        for line in OUTPUT_LINES:
+            found = find_edges(chunk.lines[line], chunk.start, self._levels[line])
+            if found.samples.size:
+                samples, rising = self._edges[line]
+                self._edges[line] = (
+                    np.concatenate((samples, found.samples)),
+                    np.concatenate((rising, found.rising)),
+                )
+                self._levels[line] = bool(found.rising[-1])
 
     def start(self) -> None:
         self._t0 = time.monotonic()
@@ -112,6 +162,13 @@ class SimDaq:
             if at > self.position:
                 target = at
                 break
+        self._top_up(target)
+        assert self.stream is not None
+        if target > self.stream.written:
+            # The buffer ran dry: the hardware stops, holding its last sample (gate low).
+            self.position = max(self.position, self.stream.written)
+            self._notify()
+            raise self.stream.underflow(self.position)
         self.position = max(self.position, target)
         self._notify()
         return self.position / self.sample_rate_hz
@@ -145,6 +202,7 @@ class SimDaq:
                     rising = np.append(rising, False)
                 self._edges[line] = (samples, rising)
             self.output_log.append((self.position, line, False))
+        self._notify()  # devices wired to the outputs see them go low
 
     def close(self) -> None:
         self.safe_state()
@@ -153,6 +211,10 @@ class SimDaq:
     def on_advance(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(position)`` whenever the clock moves (simulated faults use this)."""
         self._listeners.append(listener)
+
+    def played_edges(self, line: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every edge an output line has played or has written ahead (samples, rising)."""
+        return self._edges.get(line, (np.empty(0, np.int64), np.empty(0, bool)))
 
     def level(self, line: str, sample: int) -> bool:
         """Was output ``line`` high at ``sample``, as the hardware played it?"""
@@ -181,10 +243,3 @@ class SimDaq:
             elif fault.kind == "frame_clock_stop":
                 edges = edges[:i]
         return edges, np.ones(len(edges), bool)
-
-
-def _pulses(windows: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    samples = np.array([s for w in windows for s in w], np.int64)
-    rising = np.tile([True, False], len(windows)).astype(bool)
-    order = np.argsort(samples, kind="stable")
-    return samples[order], rising[order]

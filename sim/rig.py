@@ -15,7 +15,7 @@ from pydantic import Field
 from rig.devices import BuildContext, DriverSpec
 from rig.protocol import StrictModel
 from rig.rigfile import Fault
-from rig.schedule import WHEEL, OutputSchedule
+from rig.schedule import SHOCK_GATE, WHEEL, OutputSchedule
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.disk import SimFrameDisk
@@ -35,6 +35,8 @@ SHOCKER_FAULTS = {
 
 class SimDaqConfig(StrictModel):
     sample_rate_hz: float = Field(default=20_000.0, ge=1_000, le=1_000_000)
+    chunk_s: float = Field(default=0.5, ge=0.05, le=10.0)
+    """Output buffer chunk, as the NI driver's ``chunk_s``."""
 
 
 class SimShockerConfig(StrictModel):
@@ -147,7 +149,13 @@ def _session(ctx: BuildContext) -> SimSession:
 def _build(section: str, config: Any, ctx: BuildContext) -> Any:
     if section == "daq":
         session = SimSession(ctx)
-        daq = SimRigDaq(config.sample_rate_hz, ctx.speed, session.faults)
+        daq = SimRigDaq(
+            config.sample_rate_hz,
+            ctx.speed,
+            session.faults,
+            limits=ctx.rig.safety,
+            chunk_s=config.chunk_s,
+        )
         daq.session = session
         return daq
     session = _session(ctx)
@@ -162,6 +170,7 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
             timeout_s=0.5,
         )
         session.shocker_emulator = emulator
+        _wire_gate(daq, emulator)
         _fire_at(
             daq, session.faults, tuple(SHOCKER_FAULTS), lambda k: emulator.inject(SHOCKER_FAULTS[k])
         )
@@ -192,6 +201,21 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
         delivers_frames=config.delivers_frames,
         render_many=lambda ks: session.world_for(daq).render_imaging_frames(ks),
     )
+
+
+def _wire_gate(daq: SimDaq, emulator: Any) -> None:
+    """The DAQ's shock gate line drives the emulated device's gate input as the clock plays it."""
+    seen = 0
+
+    def listener(position: int) -> None:
+        nonlocal seen
+        limit = position if daq.stopped_at is None else min(position, daq.stopped_at)
+        samples, rising = daq.played_edges(SHOCK_GATE)
+        while seen < len(samples) and samples[seen] <= limit:
+            emulator.gate_input(int(samples[seen]), bool(rising[seen]))
+            seen += 1
+
+    daq.on_advance(listener)
 
 
 def _fire_at(daq: SimDaq, faults: list[Fault], kinds: tuple[str, ...], fire) -> None:

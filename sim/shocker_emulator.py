@@ -50,6 +50,18 @@ WATCHDOG_RANGE_MS = (50, 60_000)
 RECEIVED_KEPT = 50_000  # lines the emulator remembers (a test instrument; about 10 MB)
 
 
+@dataclass
+class DeliveredShock:
+    """What the device gave while its gate input was high: from ``onset_sample`` to
+    ``offset_sample`` (None while still high), at the current it was set to, if armed."""
+
+    onset_sample: int
+    current_ma: float
+    armed: bool
+    lines_before: int  # lines the device had received by then (index into ``received``)
+    offset_sample: int | None = None
+
+
 @dataclass(frozen=True)
 class ReceivedLine:
     """A line the device received: when (``time.monotonic()``), what, and as which command."""
@@ -84,6 +96,7 @@ class ShockerEmulator:
         self._watchdog_trips = 0
         self._fed_at = time.monotonic()
         self._faults: set[str] = set()
+        self._delivered: list[DeliveredShock] = []
         # the most recent lines only: a long --fast session sends one heartbeat per engine step
         self._received: deque[ReceivedLine] = deque(maxlen=RECEIVED_KEPT)
         self._master: int | None = None
@@ -129,6 +142,23 @@ class ShockerEmulator:
         """The lines received so far (the last :data:`RECEIVED_KEPT`), in order."""
         with self._lock:
             return list(self._received)
+
+    @property
+    def delivered(self) -> list[DeliveredShock]:
+        """Every gate-high run the device's gate input saw, with the current it gave."""
+        with self._lock:
+            return list(self._delivered)
+
+    def gate_input(self, sample: int, high: bool) -> None:
+        """The gate input changed level at ``sample`` of the session clock (wired from the
+        DAQ's shock gate line): a rising edge gives current at the present setting."""
+        with self._lock:
+            if high:
+                self._delivered.append(
+                    DeliveredShock(sample, self._current_ma, self._armed, len(self._received))
+                )
+            elif self._delivered and self._delivered[-1].offset_sample is None:
+                self._delivered[-1].offset_sample = sample
 
     def commands(self) -> list[str]:
         """The command names received so far, in order (unrecognised lines left out)."""

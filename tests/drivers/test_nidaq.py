@@ -14,6 +14,8 @@ import nidaqmx
 import nidaqmx.errors
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nidaqmx._base_interpreter import BaseInterpreter
 from nidaqmx.constants import (
     AcquisitionType,
@@ -28,6 +30,7 @@ from nidaqmx.utils import unflatten_channel_string
 from drivers.nidaq import SPEC, NiDaq, NidaqConfig
 from rig.devices import BuildContext
 from rig.ports import MAX_WAIT_S, Daq, DaqError, DaqNotAvailable
+from rig.rigfile import SafetyLimits
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
@@ -42,6 +45,7 @@ from rig.waveforms import find_edges
 
 RATE = 20_000.0
 DEV = "Dev1"
+LIMITS = SafetyLimits(max_current_ma=1.0, max_shock_s=2.0, max_shocks=20, max_session_s=3600)
 UNDERFLOW = -200290
 CAL = ((7500.0, 0.4, 75.0), (2000.0, 0.6, 75.0))
 
@@ -300,7 +304,14 @@ def make_daq(fake: FakeInterpreter, **kw) -> NiDaq:
         f"{DEV}/port0/line5": f"{DEV}/port0/line2",
         f"{DEV}/port0/line4": f"{DEV}/port0/line0",
     }
-    return NiDaq(config(**kw), clock=fake.clock, sleep=fake.sleep)
+    return NiDaq(config(**kw), limits=LIMITS, clock=fake.clock, sleep=fake.sleep)
+
+
+def configure(daq: NiDaq, sched: OutputSchedule) -> None:
+    """Configure, then release every output, as the engine does once each shock's current is
+    confirmed (the tests of the fence itself do not)."""
+    daq.configure(sched)
+    daq.release(None)
 
 
 def run(daq: NiDaq, until_s: float) -> float:
@@ -332,7 +343,7 @@ def test_config_is_strict_and_needs_the_tone_line():
 
 def test_daq_not_found_becomes_daq_not_available():
     # No fake: the real library interpreter finds no NI-DAQmx on this machine.
-    daq = NiDaq(config())
+    daq = NiDaq(config(), limits=LIMITS)
     with pytest.raises(DaqNotAvailable, match="NI-DAQmx is not installed") as info:
         daq.configure(schedule())
     assert "\n" not in str(info.value)
@@ -387,7 +398,7 @@ def test_channels_timing_triggers_and_regeneration(fake):
 def test_buffers_play_the_schedule_exactly(fake):
     daq = make_daq(fake)
     sched = schedule()
-    daq.configure(sched)
+    configure(daq, sched)
     daq.start()
     assert run(daq, sched.duration_s) >= sched.duration_s
     ao, do = fake.task("fear-rig-ao"), fake.task("fear-rig-do")
@@ -418,7 +429,7 @@ def test_buffers_play_the_schedule_exactly(fake):
 def test_recorded_edges_are_on_the_sample_clock(fake):
     daq = make_daq(fake)
     fake.frame_edges = np.arange(100, 20_000, 1000)
-    daq.configure(schedule())
+    configure(daq, schedule())
     daq.start()
     first = run(daq, 0.5)
     edges = daq.read_edges()
@@ -503,7 +514,7 @@ def test_any_nidaqmx_error_during_wait_is_a_daq_error(fake):
 def test_digital_gate_mode_makes_the_do_task_the_master(fake):
     lines = {k: v for k, v in LINES.items() if k != "tone"}
     daq = make_daq(fake, tone_output="digital_gate", lines=lines)
-    daq.configure(schedule())
+    configure(daq, schedule())
     assert not [t for t in fake.tasks.values() if t.name == "fear-rig-ao"]
     do = fake.task("fear-rig-do")
     assert do.timing["source"] == "" and do.start_trigger is None
@@ -554,7 +565,97 @@ def test_preflight_checks_each_line(fake):
 
 def test_build_takes_the_rig_files_calibration():
     points = [SimpleNamespace(frequency_hz=7500.0, volts=0.4, level_db=75.0)]
-    ctx = BuildContext(rig=SimpleNamespace(speaker=SimpleNamespace(calibration=points)))
+    rig = SimpleNamespace(speaker=SimpleNamespace(calibration=points), safety=LIMITS)
+    ctx = BuildContext(rig=rig)
     daq = SPEC.build("daq", config(), ctx)
     assert isinstance(daq, NiDaq) and daq.calibration == ((7500.0, 0.4, 75.0),)
     assert SPEC.name == "nidaq" and SPEC.sections == ("daq",) and SPEC.config_model is NidaqConfig
+
+
+def test_an_unreleased_shock_is_never_written_and_the_buffer_runs_dry_low(fake):
+    # The engine never confirmed the shock's current, so it never released the outputs past
+    # its onset: the driver writes up to the sample before it, and the DAQ runs dry there.
+    daq = make_daq(fake)
+    daq.configure(schedule())
+    daq.start()
+    do = fake.task("fear-rig-do")
+    with pytest.raises(DaqError, match="underflow"):
+        run(daq, 1.0)
+    assert do.data.shape[-1] == SHOCK.start_sample  # written up to the fence, not past it
+    assert not do.data[0].any()  # the gate was never high in any buffer
+    daq.close()
+
+
+def test_a_shock_is_written_whole_or_not_at_all(fake):
+    daq = make_daq(fake)
+    daq.configure(schedule())
+    daq.start()
+    do = fake.task("fear-rig-do")
+    daq.release(SHOCK.start_sample + 1)  # a fence inside the pulse: none of the pulse is written
+    run(daq, 0.5)
+    assert do.data.shape[-1] == SHOCK.start_sample
+    daq.release(SHOCK.stop_sample + 1)  # past it: the whole pulse and the low sample after it
+    run(daq, 0.55)
+    assert do.data.shape[-1] == SHOCK.stop_sample + 1
+    assert do.data[0][SHOCK.start_sample : SHOCK.stop_sample].all() and not do.data[0][-1]
+    daq.close()
+
+
+@st.composite
+def gate_programs(draw):
+    """Schedules of shock pulses that touch, nearly touch, straddle chunk edges or sit at the
+    start: what the old chunking got wrong."""
+    n_shocks = draw(st.integers(0, 6))
+    starts, t = [], draw(st.integers(0, 3000))
+    for _ in range(n_shocks):
+        width = draw(st.integers(1, 3000))
+        starts.append((t, t + width))
+        t += width + draw(st.sampled_from([0, 1, 2, 1999, 2000, 2001, 20_000]))
+    return OutputSchedule(
+        sample_rate_hz=RATE,
+        n_samples=max(t, 1) + draw(st.integers(1, 5000)),
+        shocks=tuple(ShockPulse(a, b, 0.5) for a, b in starts),
+    )
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sched=gate_programs())
+def test_every_buffer_write_is_verified_and_ends_low(fake, sched):
+    """Property: whatever the program, the driver writes exactly the synthesised gate, in
+    chunks that each end low, and nothing that breaks a limit reaches the buffer: an unsafe
+    program is refused (DaqError) before the chunk that breaks it is written."""
+    from rig.safety import ShockGateVerifier, current_program, verify_schedule
+    from rig.waveforms import ShockGateSynth
+
+    fake.__init__()  # a fresh device per example
+    limits = SafetyLimits(
+        max_current_ma=1.0,
+        max_shock_s=0.1,
+        max_shocks=4,
+        max_session_s=3600,
+        min_shock_gap_s=0.1,
+        max_shock_duty=0.5,
+    )
+    daq = make_daq(fake)
+    daq.limits = limits
+    safe = not verify_schedule(sched, limits).violations
+    try:
+        configure(daq, sched)
+        daq.start()
+        run(daq, sched.duration_s + 0.3)
+    except DaqError as exc:
+        assert not safe and "unsafe output buffer" in str(exc)
+    else:
+        assert safe
+    do = fake.task("fear-rig-do")
+    if do.writes:
+        gate = do.data[0]
+        assert np.array_equal(gate, ShockGateSynth(sched).samples(0, gate.size))
+        ends = np.cumsum([w.shape[-1] for w in do.writes]) - 1
+        assert not gate[ends].any()  # no chunk ends with the gate high
+        # What reached the buffer breaks no limit, read by a fresh verifier.
+        fresh = ShockGateVerifier(limits, RATE, sched.n_samples, current_program(sched.shocks))
+        assert fresh.feed(0, gate) == []
+    daq.close()

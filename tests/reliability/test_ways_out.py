@@ -214,6 +214,11 @@ def test_every_way_out_is_safe_and_keeps_the_data(
     kinds = [e["kind"] for e in info["events"]]
     assert kinds[-1] == "session_end"
     assert "shocker_armed" in kinds
+    # One definition of "shocks delivered" everywhere: a gate-high run that started, the one
+    # the fault cut short included (what the shock generator's gate input saw).
+    started = len(emulator.delivered)
+    assert started >= 1 and info["shocks_delivered"] == started
+    assert f"{started} shocks)" in _one_line_message(result.stderr, way.status)
     _assert_data_readable(folder, info, daq.stopped_at / fs)
     if way.fault not in ("camera_stall", "frame_clock_stop", "disk_full"):  # frames/edges lost
         for acc in info["streams"].values():  # every exposure up to the stop became a frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rig.rigfile import Fault
+from rig.rigfile import Fault, SafetyLimits
 from rig.schedule import OutputSchedule
 from sim.daq import SimDaq
 from sim.frames import RENDER_STACK_MAX, SimFrameSource
@@ -17,7 +17,8 @@ def draw(k: int) -> np.ndarray:
 
 
 def source(faults: list[Fault] | None = None) -> tuple[SimDaq, SimFrameSource, list[int]]:
-    daq = SimDaq(RATE, speed=None, faults=faults)
+    limits = SafetyLimits(max_current_ma=1, max_shock_s=2, max_shocks=20, max_session_s=3600)
+    daq = SimDaq(RATE, speed=None, faults=faults, limits=limits)
     daq.configure(OutputSchedule(RATE, round(20 * RATE), imaging_rate_hz=30.0))
     stacks: list[int] = []
 
