@@ -7,7 +7,6 @@ Exit codes: 0 done, 1 the session aborted or a device failed, 2 bad input. Bad i
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,12 +18,13 @@ import click
 
 from rig.inputfile import InputError, one_line
 from rig.ports import DaqNotAvailable, DeviceError
+from rig.terminal import echo, reserve_standard_descriptors
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _err(text: str) -> None:
-    click.echo(text, err=True)
+    echo(text, err=True)
 
 
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,6 +67,7 @@ SESSION = click.argument("session", type=click.Path(path_type=Path))
 @click.version_option(package_name="fear-rig")
 def main() -> None:
     """fear-rig: auditory fear conditioning under a two-photon microscope."""
+    reserve_standard_descriptors()
 
 
 @main.command()
@@ -147,60 +148,72 @@ def run(
     """Run a session; prints the session folder as the last line of standard output."""
     from rig.progress import ProgressDisplay
     from rig.session import prepare_session, run_session
+    from rig.stop_signals import session_signals
 
     if fast and speed is not None:
         raise click.UsageError("give --speed or --fast, not both")
-    plan = prepare_session(protocol, rig_path)
-    if not plan.rig.simulated:
-        if fast or speed is not None:
-            raise click.UsageError("--speed and --fast are for the simulated rig only")
-        if not animal:
-            raise click.UsageError("a LIVE session needs --animal")
-    run_speed = None if fast else (speed or 1.0)
-    animal = animal or "sim-mouse"
-    _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
-    display = ProgressDisplay(enabled=True)
-    engines: list[Any] = []
-    stopped: list[str] = []  # a signal that came before the engine existed still ends it
+    stop = _SessionStop()
+    # From the first line to the last, so no signal finds its default action (SIGHUP's and
+    # SIGQUIT's end the process) at any moment of the session.
+    with session_signals(stop):
+        plan = prepare_session(protocol, rig_path)
+        if not plan.rig.simulated:
+            if fast or speed is not None:
+                raise click.UsageError("--speed and --fast are for the simulated rig only")
+            if not animal:
+                raise click.UsageError("a LIVE session needs --animal")
+        if stop.reason is not None:  # nothing built, nothing armed, no session folder yet
+            _err(f"aborted: {stop.reason} before the session started")
+            sys.exit(EXIT_FAILED)
+        animal = animal or "sim-mouse"
+        _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
+        display = ProgressDisplay(enabled=True)
 
-    def on_engine(engine: Any) -> None:
-        engines.append(engine)
-        display.connect(engine)
-        if stopped:
-            engine.abort(stopped[0])
+        def on_engine(engine: Any) -> None:
+            display.connect(engine)
+            stop.attach(engine)
 
-    def stop(signum: int, _frame: Any) -> None:
-        reason = f"interrupted by {signal.Signals(signum).name}"
-        stopped.append(reason)
-        for engine in engines:
-            engine.abort(reason)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
         with display:
             folder, result = run_session(
                 plan,
                 out_dir,
                 animal,
-                run_speed,
+                None if fast else (speed or 1.0),
                 on_engine,
                 str(state_dir or out_dir / ".sim-animals"),
             )
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    _err(
-        f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
-        f"{result.shocks_delivered} shocks)"
-    )
-    for name, acc in result.accounting.items():
-        problems = acc.problems()
         _err(
-            f"  {name}: {acc.written} frames written"
-            + (f"; {'; '.join(problems)}" if problems else "")
+            f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
+            f"{result.shocks_delivered} shocks)"
         )
-    click.echo(str(folder))
+        for name, acc in result.accounting.items():
+            problems = acc.problems()
+            _err(
+                f"  {name}: {acc.written} frames written"
+                + (f"; {'; '.join(problems)}" if problems else "")
+            )
+        echo(str(folder))
     sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
+
+
+class _SessionStop:
+    """What a stop signal does: abort the engine, or, before it exists, abort it at its birth
+    (it then ends before anything is armed)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._engine: Any = None
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        if self._engine is not None:
+            self._engine.abort(reason)
+
+    def attach(self, engine: Any) -> None:
+        self._engine = engine
+        if self.reason is not None:
+            engine.abort(self.reason)
 
 
 @main.command()

@@ -14,6 +14,7 @@ before that have been collected.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from array import array
@@ -22,7 +23,7 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from psygnal import Signal
+from psygnal import EmitLoopError, Signal, SignalInstance
 
 from rig.freezing import FreezingParams
 from rig.ports import (
@@ -65,6 +66,8 @@ HEARTBEAT_EVERY_S = 0.05  # host time between shock generator heartbeats
 HEARTBEAT_SESSION_S = STEP_S
 STALL_S = 2.0  # a stream this far behind its recorded edges has stalled
 DRAIN_TIMEOUT_S = 3.0
+
+log = logging.getLogger(__name__)
 
 
 class EngineState(str, Enum):
@@ -139,15 +142,47 @@ class _Block:
     closed: bool = False
 
 
+class ListenerGuard(SignalInstance):
+    """An engine signal whose listeners cannot break the engine.
+
+    Listeners (the CLI's progress display, the GUI) run inside the engine's loop and inside
+    its safe-state and finalise path. One that raises an ``Exception`` is logged (once per
+    signal) and the session goes on: a display is never a reason to stop an experiment, nor to
+    skip the safe state. One that raises ``KeyboardInterrupt`` or ``SystemExit`` (Ctrl-C
+    landing in a listener, or a library that exits on a broken pipe) asks the engine to abort,
+    which then ends the session the safe way, instead of unwinding through it.
+    """
+
+    def emit(self, *args: Any, check_nargs: bool = False, check_types: bool = False) -> None:
+        try:
+            super().emit(*args, check_nargs=check_nargs, check_types=check_types)
+        except EmitLoopError as exc:
+            if not getattr(self, "_warned", False):
+                self._warned = True
+                log.warning(
+                    "a listener of the engine's %s signal failed; the session goes on: %r",
+                    self.name,
+                    exc.__cause__,
+                )
+        except (KeyboardInterrupt, SystemExit) as exc:
+            engine = self.instance
+            if isinstance(engine, Engine):
+                engine.abort(f"interrupted: {type(exc).__name__} in a listener of {self.name}")
+
+
+def _signal(*types: Any) -> Signal:
+    return Signal(*types, signal_instance_class=ListenerGuard)
+
+
 class Engine:
     """Runs one session. Create, connect to the signals, then call :meth:`run` (blocking)."""
 
-    state_changed = Signal(str)
-    progress = Signal(object)  # Progress
-    event = Signal(dict)  # every logged event
-    frame = Signal(str, object)  # (stream, image) at most ~15 per second per stream
-    freezing = Signal(object)  # rig.scoring.FreezingSample, one per video frame
-    finished = Signal(object)  # SessionResult
+    state_changed = _signal(str)
+    progress = _signal(object)  # Progress
+    event = _signal(dict)  # every logged event
+    frame = _signal(str, object)  # (stream, image) at most ~15 per second per stream
+    freezing = _signal(object)  # rig.scoring.FreezingSample, one per video frame
+    finished = _signal(object)  # SessionResult
 
     def __init__(
         self,

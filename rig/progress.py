@@ -1,22 +1,45 @@
-"""The progress line ``rig run`` shows on stderr (rich), following the engine's signals."""
+"""The progress line ``rig run`` shows on stderr (rich), following the engine's signals.
+
+The display is a bystander: it runs inside the engine's signal callbacks, so it must never
+raise there, whatever happened to stderr (a closed terminal: EIO; ``2>&-``; a closed pipe). A
+write that fails silences the display for the rest of the session (:mod:`rig.terminal`); rich's
+own reaction to a broken pipe, ``SystemExit`` from inside the callback, is replaced. It refreshes
+from those callbacks only (no refresh thread), so every write it makes is one it guards.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from rig.engine import Engine
 from rig.engine import Progress as EngineProgress
 from rig.plan import fmt_duration
+from rig.terminal import silence
+
+REFRESH_EVERY_S = 0.1  # host time between redraws of the bar
+
+
+class _Console(Console):
+    """A rich console that goes quiet on a broken pipe, where rich's would point stdout at the
+    null device and raise ``SystemExit`` from whatever call was writing."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence(sys.stderr)
 
 
 class ProgressDisplay:
     """A rich progress bar: phase, trial k/N, session time, next CS/shock, frames."""
 
     def __init__(self, enabled: bool = True):
-        self.console = Console(stderr=True)
+        self.console = _Console(stderr=True)
         self.enabled = enabled
         self._bar = Progress(
             TextColumn("{task.description}"),
@@ -26,21 +49,44 @@ class ProgressDisplay:
             console=self.console,
             transient=False,
             disable=not enabled,
+            auto_refresh=False,
         )
         self._task: Any = None
+        self._drawn_at = 0.0
 
     def __enter__(self) -> ProgressDisplay:
-        self._bar.__enter__()
+        self._draw(self._bar.__enter__)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
+        self._draw(lambda: self._bar.__exit__(*exc))
 
     def connect(self, engine: Engine) -> None:
         engine.progress.connect(self.update)
         engine.event.connect(self.on_event)
+        engine.state_changed.connect(self._on_state(engine))
+
+    def _draw(self, draw: Callable[[], object]) -> None:
+        """Run ``draw``; whatever the stream does, the caller (an engine callback) goes on."""
+        if self.console.quiet:
+            return
+        try:
+            draw()
+        except Exception:  # OSError from the stream, or anything rich raises about it
+            self.console.quiet = True
+            silence(sys.stderr)
+
+    def _on_state(self, engine: Engine) -> Callable[[str], None]:
+        def on_state(state: str) -> None:
+            if state == "running":  # the outputs have started: say where the data goes
+                self._say(f"recording: {engine.store.folder}")
+
+        return on_state
 
     def update(self, p: EngineProgress) -> None:
+        self._draw(lambda: self._update(p))
+
+    def _update(self, p: EngineProgress) -> None:
         if self._task is None:
             self._task = self._bar.add_task("", total=p.duration_s, clock="")
         nxt = ""
@@ -55,7 +101,15 @@ class ProgressDisplay:
         desc = f"{p.phase:<12} trial {p.trial}/{p.n_trials}{nxt} | {frames}"
         clock = f"{fmt_duration(p.t_s)}/{fmt_duration(p.duration_s)}"
         self._bar.update(self._task, completed=p.t_s, description=desc, clock=clock)
+        now = time.monotonic()
+        if now - self._drawn_at >= REFRESH_EVERY_S:
+            self._drawn_at = now
+            self._bar.refresh()
 
     def on_event(self, event: dict) -> None:
         if event["kind"] == "fault":
-            self._bar.console.print(f"[red]fault[/red] at {event['t_s']:.2f} s: {event['detail']}")
+            line = Text.assemble(("fault", "red"), f" at {event['t_s']:.2f} s: {event['detail']}")
+            self._draw(lambda: self._bar.console.print(line, soft_wrap=True))
+
+    def _say(self, text: str) -> None:
+        self._draw(lambda: self._bar.console.print(Text(text), soft_wrap=True))
