@@ -4,6 +4,8 @@ The form edits :class:`gui.document.ProtocolDocument` data. Every change re-runs
 check (models, cross-field rules, compile, the rig's safety limits); problems mark the field
 they name and are listed under the preview; the timeline preview and totals follow the protocol.
 Structural edits (adding a stimulus, a phase, a trial; changing a kind) rebuild the form.
+What ``rig validate`` warns about (a microscope rig with no imaging recorded) shows in amber
+under the check's status.
 """
 
 from __future__ import annotations
@@ -130,6 +132,10 @@ class DesignerWidget(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("checkStatus")
         self.status_label.setWordWrap(True)
+        self.warning_label = QLabel()  # what rig validate warns about, e.g. no imaging
+        self.warning_label.setObjectName("checkWarning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.hide()
         self.problem_list = QListWidget()
         self.problem_list.setObjectName("problems")
         self.problem_list.itemActivated.connect(self._focus_problem)
@@ -145,6 +151,7 @@ class DesignerWidget(QWidget):
         rl.addWidget(preview_box, 3)
         rl.addWidget(totals_box)
         rl.addWidget(self.status_label)
+        rl.addWidget(self.warning_label)
         rl.addWidget(self.problem_list, 1)
         self.preview.hovered.connect(self.hover_label.setText)
 
@@ -182,6 +189,9 @@ class DesignerWidget(QWidget):
         self.check = self.document.check(self.rig)
         self.marks.show(self.check.problems)
         self._show_problems(self.check.problems)
+        warnings = self.check.warnings()
+        self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warning_label.setVisible(bool(warnings))
         if self.check.plan is not None:
             self.preview.show_timeline(self.check.plan.timeline)
         else:

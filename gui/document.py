@@ -17,7 +17,7 @@ import yaml
 
 from rig.atomic import write_text_atomic
 from rig.inputfile import InputError, Problem, parse_yaml_text
-from rig.plan import totals
+from rig.plan import totals, warnings
 from rig.protocol import LoadedProtocol, protocol_from_data
 from rig.rigfile import RigFile
 from rig.session import SessionPlan, plan_from_loaded
@@ -88,6 +88,10 @@ class Check:
 
     def totals(self) -> dict[str, Any] | None:
         return totals(self.plan) if self.plan is not None else None
+
+    def warnings(self) -> list[str]:
+        """What ``rig validate`` would warn about (e.g. no imaging on a microscope rig)."""
+        return warnings(self.plan) if self.plan is not None else []
 
 
 class ProtocolDocument:

@@ -26,6 +26,8 @@ QLabel#stateValue[status="aborted"] { color: #c62828; }
 QLabel#checkStatus { font-size: 11pt; font-weight: 600; padding: 4px; }
 QLabel#checkStatus[ok="true"] { color: #1b7f3b; }
 QLabel#checkStatus[ok="false"] { color: #c62828; }
+QLabel#checkWarning { font-size: 11pt; font-weight: 700; padding: 6px; border-radius: 4px;
+                      background: #ffb300; color: #2b2100; }
 QListWidget#problems { color: #b71c1c; }
 QPushButton#startButton { background: #2e7d32; color: white; font-size: 13pt; font-weight: 700;
                           padding: 10px 22px; border-radius: 6px; }

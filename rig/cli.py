@@ -146,6 +146,7 @@ def run(
     state_dir: Path | None,
 ) -> None:
     """Run a session; prints the session folder as the last line of standard output."""
+    from rig.plan import warnings
     from rig.progress import ProgressDisplay
     from rig.session import prepare_session, run_session
     from rig.stop_signals import session_signals
@@ -167,6 +168,8 @@ def run(
             sys.exit(EXIT_FAILED)
         animal = animal or "sim-mouse"
         _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
+        for warning in warnings(plan):
+            _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
 
         def on_engine(engine: Any) -> None:

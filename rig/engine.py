@@ -280,7 +280,7 @@ class Engine:
             raise DeviceError("refusing an unsafe schedule: " + "; ".join(problems))
         d = self.devices
         checks: list[PreflightCheck] = []
-        for device in (d.daq, d.shocker, *d.frame_sources().values()):
+        for device in (d.daq, d.shocker, *self._frame_sources().values()):
             checks += device.preflight()
         self.preflight_results = checks
         for c in checks:
@@ -293,7 +293,7 @@ class Engine:
         d.daq.configure(self.schedule)
         self._currents.arm()
         self._streams = {}
-        for name, source in d.frame_sources().items():
+        for name, source in self._frame_sources().items():
             n = expected_frames(self.schedule, name)
             source.start(n)
             if source.delivers_frames:
@@ -345,6 +345,16 @@ class Engine:
             self._check_streams(t_s)
             self._emit_progress(t_s)
         return t_s
+
+    def _frame_sources(self) -> dict[str, FrameSource]:
+        """The frame sources this session takes frames from: the microscope's only when the
+        protocol records imaging (behaviour only on an imaging rig: its frame clock is still
+        recorded, as every input the DAQ records, but no frames are expected, none are taken,
+        and a microscope someone runs by hand is not a stalled stream)."""
+        sources = self.devices.frame_sources()
+        if self.schedule.imaging_rate_hz is None:
+            sources.pop("imaging", None)
+        return sources
 
     # ----------------------------------------------------------------- watching
     def _make_blocks(self) -> list[_Block]:
@@ -522,7 +532,7 @@ class Engine:
             self._log("fault", t_s=self._now_s(), detail=f"disarm failed: {exc}", durable=True)
 
     def _stop_sources(self) -> None:
-        for source in self.devices.frame_sources().values():
+        for source in self._frame_sources().values():
             with contextlib.suppress(Exception):  # stop() never raises; be sure of it
                 source.stop()
 

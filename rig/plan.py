@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rig.protocol import Shock
+from rig.recording import no_imaging_warning
 from rig.schedule import expected_frames
 from rig.session import SessionPlan
 
@@ -55,6 +56,12 @@ def _counts(names: list[str]) -> dict[str, int]:
     return out
 
 
+def warnings(plan: SessionPlan) -> list[str]:
+    """What the user must know before running: each summary shows these first."""
+    warning = no_imaging_warning(plan.protocol, plan.rig)
+    return [warning] if warning else []
+
+
 def plan_dict(plan: SessionPlan) -> dict[str, Any]:
     """Everything ``rig plan --json`` prints. Deterministic for a file and seed."""
     return {
@@ -63,6 +70,8 @@ def plan_dict(plan: SessionPlan) -> dict[str, Any]:
         "sha256": plan.loaded.sha256,
         "rig": plan.rig.name,
         "mode": plan.rig.mode,
+        "imaging_recorded": plan.schedule.imaging_rate_hz is not None,
+        "warnings": warnings(plan),
         "totals": totals(plan),
         "phases": [
             {"name": p.name, "start_s": p.start_s, "end_s": p.end_s, "trials": p.n_trials}
@@ -102,7 +111,8 @@ def fmt_bytes(n: float) -> str:
 def summary_lines(plan: SessionPlan) -> list[str]:
     """The one-screen summary ``rig validate`` prints."""
     p, t = plan.protocol, totals(plan)
-    lines = [
+    lines = [f"  WARNING   {w}" for w in warnings(plan)]
+    lines += [
         f"  protocol  {p.protocol} (version {p.version}, seed {p.seed})",
         f"  rig       {plan.rig.name} [{plan.rig.mode}]",
         f"  duration  {fmt_duration(t['duration_s'])} ({t['duration_s']:.1f} s)",
@@ -160,4 +170,5 @@ def plan_table(plan: SessionPlan) -> str:
     rows.append(f"video frames    {t['video_frames']}")
     rows.append(f"imaging frames  {t['imaging_frames']}")
     rows.append(f"disk (estimate) {fmt_bytes(t['disk_estimate_bytes'])}")
+    rows += [f"WARNING         {w}" for w in warnings(plan)]
     return "\n".join(rows)

@@ -23,6 +23,7 @@ from rig.inputfile import (
     read_yaml_file,
 )
 from rig.protocol import StrictModel
+from rig.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits, distinct
 
 DEFAULT_SIM_RIG = """\
 rig: simulated
@@ -32,12 +33,14 @@ camera:  {driver: sim, width: 640, height: 480}
 imaging: {driver: sim, width: 512, height: 512, neurons: 60}
 speaker: {calibration: [{frequency_hz: 2000, volts: 0.5, level_db: 75},
                         {frequency_hz: 7500, volts: 0.8, level_db: 75},
-                        {frequency_hz: 12000, volts: 1.0, level_db: 75}]}
+                        {frequency_hz: 12000, volts: 1.0, level_db: 75},
+                        {frequency_hz: 0, volts: 0.4, level_db: 70}]}
 safety:  {max_current_ma: 1.0, max_shock_s: 2.0, max_shocks: 20, max_session_s: 14400}
 freezing: {threshold: auto, min_freeze_s: 1.0,
            exclude: [{x_px: 548, y_px: 0, width_px: 80, height_px: 362}]}  # the cable
 """
 DEFAULT_RIG_NAME = "<built-in simulated rig>"
+DEFAULT_SAMPLE_RATE_HZ = 20_000.0  # a DAQ driver that does not say
 
 
 class SafetyLimits(StrictModel):
@@ -54,6 +57,8 @@ class SafetyLimits(StrictModel):
     """Most of any 60-s window the gate may be high (0.1: 6 s of shock in any minute)."""
     current_change_lead_s: float = Field(default=2.0, gt=0, le=3600)
     """A changed current is set and read back at least this long before the shock using it."""
+    max_level_db: float = Field(default=85.0, gt=0, le=140)
+    """The loudest sound (dB SPL) any protocol may play on this rig."""
 
 
 class CalibrationPoint(StrictModel):
@@ -67,6 +72,16 @@ class CalibrationPoint(StrictModel):
 
 class Speaker(StrictModel):
     calibration: list[CalibrationPoint] = Field(default_factory=list, max_length=200)
+    max_volts: float | None = Field(default=None, gt=0, le=10)
+    """Peak volts the sound output may drive (e.g. the amplifier's input limit); default: the
+    DAQ's output range (its ``max_output_v``)."""
+    extrapolate_octaves: float = Field(default=0.0, ge=0, le=1)
+    """How far past the calibrated frequencies a tone may be, holding the nearest point's gain
+    (0: a tone outside the calibration is an error)."""
+
+    def points(self) -> Calibration:
+        """The calibration as ``(frequency_hz, volts, level_db)`` tuples."""
+        return tuple((c.frequency_hz, c.volts, c.level_db) for c in self.calibration)
 
 
 class Storage(StrictModel):
@@ -159,6 +174,32 @@ class RigFile:
     def device(self, section: str) -> DeviceConfig | None:
         return self.devices.get(section)
 
+    @property
+    def sample_rate_hz(self) -> float:
+        """The DAQ's sample clock: the session clock."""
+        return float(self._daq_setting("sample_rate_hz") or DEFAULT_SAMPLE_RATE_HZ)
+
+    @property
+    def sound_limits(self) -> SoundLimits:
+        """What this rig's sound output can play (checked by :func:`rig.speaker.sound_problems`)."""
+        speaker = self.speaker
+        if speaker.max_volts is not None:
+            volts, key = speaker.max_volts, "speaker.max_volts"
+        else:
+            volts, key = self._daq_setting("max_output_v") or DEFAULT_MAX_VOLTS, "daq.max_output_v"
+        return SoundLimits(
+            sample_rate_hz=self.sample_rate_hz,
+            calibration=speaker.points(),
+            max_volts=float(volts),
+            max_volts_key=key,
+            max_level_db=self.safety.max_level_db,
+            extrapolate_octaves=speaker.extrapolate_octaves,
+        )
+
+    def _daq_setting(self, key: str) -> Any:
+        daq = self.devices.get("daq")
+        return getattr(daq.config, key, None) if daq is not None else None
+
 
 REQUIRED_SECTIONS = ("daq", "shocker", "camera")
 
@@ -188,6 +229,20 @@ def _device_section(
     return DeviceConfig(section, name, spec, config), []
 
 
+def _speaker_problems(speaker: Speaker, daq: DeviceConfig) -> list[Problem]:
+    """The speaker may not ask for more than the DAQ's output can give."""
+    output_range = getattr(daq.config, "max_output_v", None)
+    if speaker.max_volts is None or output_range is None or speaker.max_volts <= output_range:
+        return []
+    volts, limit = distinct(speaker.max_volts, output_range)
+    return [
+        Problem(
+            "speaker.max_volts",
+            f"{volts} V is above the DAQ's output range of {limit} V (daq.max_output_v)",
+        )
+    ]
+
+
 def rig_from_data(data: dict[str, Any], text: str, file: str) -> RigFile:
     """Validate a parsed rig file. Raises :class:`InputError` listing every problem."""
     drivers = available_drivers()
@@ -210,6 +265,8 @@ def rig_from_data(data: dict[str, Any], text: str, file: str) -> RigFile:
         core = None
     if core is not None and core.faults and any(not d.spec.simulated for d in devices.values()):
         problems.append(Problem("faults", "faults can only be injected on a simulated rig"))
+    if core is not None and "daq" in devices:
+        problems += _speaker_problems(core.speaker, devices["daq"])
     if problems:
         raise InputError(file, problems)
     assert core is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from rig.protocol import Shock
+from rig.speaker import SoundLimits
 
 if TYPE_CHECKING:
     from rig.protocol import Protocol
@@ -82,6 +83,9 @@ class OutputSchedule:
     imaging_start_sample: int = 0  # microscope start pulse
     speaker_calibration: tuple[tuple[float, float, float], ...] = field(default=())
     """(frequency_hz, volts, level_db) points; the driver converts dB SPL to volts."""
+    sound_limits: SoundLimits | None = None
+    """The rig's limits on sounds, checked at validation; the driver's synthesiser checks every
+    sound against them again before it plays (None: a schedule built for no rig)."""
 
     @property
     def duration_s(self) -> float:
@@ -135,6 +139,7 @@ def compile_schedule(
     timeline: Timeline,
     sample_rate_hz: float,
     calibration: tuple[tuple[float, float, float], ...] = (),
+    sound_limits: SoundLimits | None = None,
 ) -> OutputSchedule:
     """Turn a compiled timeline into sample-exact output blocks on a ``sample_rate_hz`` clock."""
 
@@ -186,4 +191,5 @@ def compile_schedule(
         imaging_rate_hz=imaging.frame_rate_hz if imaging else None,
         imaging_start_sample=0,
         speaker_calibration=calibration,
+        sound_limits=sound_limits,
     )

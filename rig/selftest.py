@@ -281,13 +281,12 @@ def _test_schedule(
     if plan is not None:
         video_hz = plan.schedule.camera_rate_hz
         imaging_hz = plan.schedule.imaging_rate_hz or DEFAULT_RATE_HZ
-    calibration = tuple((c.frequency_hz, c.volts, c.level_db) for c in rig.speaker.calibration)
     return OutputSchedule(
         sample_rate_hz=fs,
         n_samples=round(seconds * fs),
         camera_rate_hz=video_hz,
         imaging_rate_hz=imaging_hz if imaging else None,
-        speaker_calibration=calibration,
+        speaker_calibration=rig.speaker.points(),
     )
 
 

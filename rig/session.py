@@ -21,10 +21,12 @@ from rig.engine import Engine, RigDevices, SessionResult
 from rig.inputfile import InputError, Problem
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.protocol import LoadedProtocol, load_protocol
+from rig.recording import recording_problems
 from rig.rigfile import RigFile, load_rig
-from rig.safety import check_limits
+from rig.safety import limit_problems
 from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, compile_schedule
 from rig.scoring import score_session, write_motion
+from rig.speaker import stimuli_problems
 from rig.store import (
     SessionStore,
     read_index_journal,
@@ -56,13 +58,21 @@ class SessionPlan:
 
 
 def plan_from_loaded(loaded: LoadedProtocol, rig: RigFile) -> SessionPlan:
-    """Compile a loaded protocol for ``rig``; raises :class:`InputError` over a safety limit."""
+    """Compile a loaded protocol for ``rig``; raises :class:`InputError` listing everything the
+    rig cannot do as asked: a safety limit exceeded, a sound it cannot play, a recording it has
+    no device for. ``rig validate``, ``plan`` and ``run`` and the GUI designer all run this."""
     timeline = compile_timeline(loaded.protocol)
-    daq = rig.device("daq")
-    rate = float(getattr(daq.config, "sample_rate_hz", 20_000.0)) if daq else 20_000.0
-    calibration = tuple((c.frequency_hz, c.volts, c.level_db) for c in rig.speaker.calibration)
-    schedule = compile_schedule(loaded.protocol, timeline, rate, calibration)
-    check_limits(loaded.protocol, timeline, schedule, rig.safety, loaded.file)
+    sounds = rig.sound_limits
+    schedule = compile_schedule(
+        loaded.protocol, timeline, sounds.sample_rate_hz, sounds.calibration, sounds
+    )
+    problems = [
+        *limit_problems(loaded.protocol, timeline, schedule, rig.safety),
+        *stimuli_problems(loaded.protocol.stimuli, sounds),
+        *recording_problems(loaded.protocol, rig),
+    ]
+    if problems:
+        raise InputError(loaded.file, problems)
     return SessionPlan(loaded, rig, timeline, schedule)
 
 

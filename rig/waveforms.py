@@ -6,44 +6,42 @@ function of its absolute index, so the chunks of a long session join up exactly:
 in chunks gives the same samples as synthesising in one go. Samples past the end of the
 schedule are silent and low, so a driver can pad the tail of its buffer with them.
 
-Conventions (the rig file's ``speaker.calibration`` and the sim DAQ follow them too):
+Levels become volts through the speaker calibration (:mod:`rig.speaker`). Conventions:
 
-* A calibration point ``(frequency_hz, volts, level_db)`` says that a sine at ``frequency_hz``
-  of ``volts`` **RMS** plays at ``level_db`` dB SPL. A level L needs
-  ``volts * 10 ** ((L - level_db) / 20)`` V RMS. Between points the gain (dB of volts per dB
-  SPL) is interpolated linearly in log-frequency; a tone outside the calibrated range is an
-  error, never an extrapolation.
-* White noise is calibrated by a point with ``frequency_hz: 0`` (broadband). The noise is
-  uniform (peak = sqrt(3) x RMS), so its peak voltage is known exactly.
 * Every sound on/off (each pip of a pip train) gets a raised-cosine ramp of ``ramp_ms``; the
   first and last samples of a sound are small but non-zero, so the first non-zero sample of
   the output is the sound's ``start_sample``.
 * Tones restart at the same phase (half a sample past zero) at every pip onset, so every
   pip is identical.
-* The output is hard-clipped at ``max_output_v`` whatever happens; :meth:`Synthesizer.check`
-  (run by the constructor) refuses a schedule whose sounds would need clipping.
+* The output is hard-clipped at ``max_output_v`` whatever happens; the constructor refuses a
+  schedule with a sound the rig cannot play (:func:`rig.speaker.sound_problems`, the check
+  ``rig validate`` runs), one that would need clipping among them.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rig.ports import Edges
 from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
+from rig.speaker import (
+    NOISE_PEAK_FACTOR,
+    SINE_PEAK_FACTOR,
+    SoundError,
+    SoundLimits,
+    level_to_volts,
+    sound_problems,
+)
 
 IMAGING_START = "imaging_start"  # the microscope start pulse (output only)
 DIGITAL_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START)
-BROADBAND_HZ = 0.0  # calibration frequency that stands for white noise
 NOISE_BLOCK = 1 << 16  # white noise is drawn in blocks seeded by (seed, block index)
-_NOISE_PEAK_FACTOR = math.sqrt(3.0)  # uniform noise: peak / RMS
-_SINE_PEAK_FACTOR = math.sqrt(2.0)
 
 
-class WaveformError(ValueError):
-    """The schedule cannot be played: no calibration for a sound, too loud, above Nyquist."""
+class WaveformError(SoundError):
+    """The schedule cannot be played: no calibration for a sound, too loud, too high."""
 
 
 @dataclass(frozen=True)
@@ -67,36 +65,6 @@ class Chunk:
     @property
     def n(self) -> int:
         return len(self.sound_v)
-
-
-def level_to_volts(
-    level_db: float,
-    frequency_hz: float | None,
-    calibration: tuple[tuple[float, float, float], ...] | list[tuple[float, float, float]],
-) -> float:
-    """RMS volts that play ``level_db`` dB SPL at ``frequency_hz`` (None or 0: white noise).
-
-    Raises :class:`WaveformError` if no calibration point covers the sound.
-    """
-    points = sorted((float(f), float(v), float(db)) for f, v, db in calibration)
-    if not frequency_hz:
-        broadband = [p for p in points if p[0] == BROADBAND_HZ]
-        if not broadband:
-            raise WaveformError(
-                "no speaker calibration for white noise: add a point with frequency_hz: 0"
-            )
-        _, v, db = broadband[0]
-        return v * 10 ** ((level_db - db) / 20)
-    tones = [p for p in points if p[0] > 0]
-    if not tones or not tones[0][0] <= frequency_hz <= tones[-1][0]:
-        have = f"{tones[0][0]:g}-{tones[-1][0]:g} Hz" if tones else "no tone points"
-        raise WaveformError(
-            f"no speaker calibration covers {frequency_hz:g} Hz (calibrated: {have})"
-        )
-    freqs = np.log([p[0] for p in tones])
-    gain_db = np.array([20 * math.log10(p[1]) - p[2] for p in tones])
-    g = float(np.interp(math.log(frequency_hz), freqs, gain_db))
-    return 10 ** ((g + level_db) / 20)
 
 
 def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
@@ -134,7 +102,7 @@ def _noise(seed: int, offset_start: int, n: int) -> np.ndarray:
         hi = min(offset_start + n - b * NOISE_BLOCK, NOISE_BLOCK)
         out[pos : pos + hi - lo] = values[lo:hi]
         pos += hi - lo
-    return out * _NOISE_PEAK_FACTOR
+    return out * NOISE_PEAK_FACTOR
 
 
 class Synthesizer:
@@ -150,12 +118,14 @@ class Synthesizer:
     ) -> None:
         """``calibration`` overrides ``schedule.speaker_calibration`` when the schedule has none.
 
-        Raises :class:`WaveformError` if a sound cannot be played (see :meth:`check`).
+        Raises :class:`WaveformError` if a sound cannot be played
+        (:func:`rig.speaker.sound_problems`).
         """
         self.schedule = schedule
         self.rate = float(schedule.sample_rate_hz)
         self.max_output_v = float(max_output_v)
         self.calibration = tuple(schedule.speaker_calibration or calibration or ())
+        self.limits = self._limits()
         self.segments = self._build_segments()
         self._seg_starts = np.array([s.start for s in self.segments], np.int64)
         self._seg_stops_max = np.maximum.accumulate(
@@ -179,27 +149,26 @@ class Synthesizer:
         segments.sort(key=lambda s: s.start)
         return segments
 
+    def _limits(self) -> SoundLimits:
+        """The rig's limits on sounds (carried by a schedule compiled for a rig), with this
+        synthesiser's own facts: its sample rate, its calibration and its output range."""
+        rig = self.schedule.sound_limits
+        limits = rig or SoundLimits(self.rate)
+        if rig is None or limits.max_volts > self.max_output_v:
+            limits = replace(limits, max_volts=self.max_output_v, max_volts_key="daq.max_output_v")
+        return replace(limits, sample_rate_hz=self.rate, calibration=self.calibration)
+
     def _check_block(self, block: SoundBlock) -> float:
+        """The RMS volts of ``block``; :class:`WaveformError` if the rig cannot play it."""
         name = block.stimulus or block.kind
-        if block.kind == "tone":
-            if not block.frequency_hz or block.frequency_hz >= self.rate / 2:
-                raise WaveformError(
-                    f"{name}: tone frequency {block.frequency_hz} Hz needs a sample rate above "
-                    f"{2 * (block.frequency_hz or 0):g} Hz (have {self.rate:g})"
-                )
-            freq, peak_factor = block.frequency_hz, _SINE_PEAK_FACTOR
-        else:
-            freq, peak_factor = None, _NOISE_PEAK_FACTOR
-        try:
-            rms = level_to_volts(block.level_db, freq, self.calibration)
-        except WaveformError as exc:
-            raise WaveformError(f"{name}: {exc}") from None
-        if rms * peak_factor > self.max_output_v * (1 + 1e-9):
-            raise WaveformError(
-                f"{name}: {block.level_db:g} dB SPL needs {rms * peak_factor:.3g} V peak, "
-                f"above max_output_v {self.max_output_v:g} V"
-            )
-        return rms
+        limits = self.limits
+        problems = sound_problems(name, block.kind, block.level_db, block.frequency_hz, limits)
+        if problems:
+            raise WaveformError("; ".join(f"{p.path}: {p.message}" for p in problems))
+        frequency = block.frequency_hz if block.kind == "tone" else None
+        return level_to_volts(
+            block.level_db, frequency, limits.calibration, limits.extrapolate_octaves
+        )
 
     def sound(self, start: int, n: int) -> np.ndarray:
         """The sound output in volts for samples ``[start, start + n)``."""
@@ -224,7 +193,7 @@ class Synthesizer:
         if block.kind == "tone":
             # Half a sample of phase, like the ramp, so no sound starts on an exact zero.
             phase = 2 * np.pi * block.frequency_hz * ((idx - seg.start + 0.5) / self.rate)
-            carrier = _SINE_PEAK_FACTOR * np.sin(phase)
+            carrier = SINE_PEAK_FACTOR * np.sin(phase)
         else:
             carrier = _noise(block.seed, a - block.start_sample, b - a)
         return seg.rms_v * envelope * carrier

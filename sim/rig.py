@@ -15,7 +15,7 @@ from pydantic import Field
 from rig.devices import BuildContext, DriverSpec
 from rig.protocol import StrictModel
 from rig.rigfile import Fault
-from rig.schedule import SHOCK_GATE, WHEEL, OutputSchedule
+from rig.schedule import FRAME_CLOCK, SHOCK_GATE, WHEEL, OutputSchedule, frame_trigger_samples
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.disk import SimFrameDisk
@@ -37,6 +37,9 @@ class SimDaqConfig(StrictModel):
     sample_rate_hz: float = Field(default=20_000.0, ge=1_000, le=1_000_000)
     chunk_s: float = Field(default=0.5, ge=0.05, le=10.0)
     """Output buffer chunk, as the NI driver's ``chunk_s``."""
+    max_output_v: float = Field(default=5.0, gt=0, le=10)
+    """The sound output's range in peak volts, as the NI driver's: a level that needs more does
+    not validate (``speaker.max_volts`` may set a lower limit)."""
 
 
 class SimShockerConfig(StrictModel):
@@ -68,6 +71,10 @@ class SimImagingConfig(BrainConfig):
 
     delivers_frames: bool = True
     """False: a frame-clock-only microscope (its frames stay in its own software)."""
+    free_running_hz: float | None = Field(default=None, gt=0, le=500)
+    """A microscope someone started by hand: it scans at this rate from the session's start
+    even when the protocol records no imaging (and so never starts it). Its frame clock is
+    recorded; its frames stay in its own software."""
 
 
 class SimSession:
@@ -88,7 +95,7 @@ class SimSession:
             brain = None
             if img is not None and isinstance(img.config, BrainConfig):
                 brain = BrainConfig.model_validate(
-                    img.config.model_dump(exclude={"delivers_frames"})
+                    img.config.model_dump(exclude={"delivers_frames", "free_running_hz"})
                 )
             self.world = SimWorld(
                 daq.schedule,
@@ -110,6 +117,13 @@ class SimRigDaq(SimDaq):
 
     def configure(self, schedule: OutputSchedule) -> None:
         super().configure(schedule)
+        imaging = self.session.ctx.rig.device("imaging")
+        free_running_hz = getattr(imaging.config, "free_running_hz", None) if imaging else None
+        if schedule.imaging_rate_hz is None and free_running_hz:
+            fs, n = schedule.sample_rate_hz, schedule.n_samples
+            clock = frame_trigger_samples(n, fs, free_running_hz)
+            self._edges[FRAME_CLOCK] = (clock, np.ones(len(clock), bool))
+            self._cursor[FRAME_CLOCK] = 0
         # The whole session's behaviour and activity are simulated here, before the shocker is
         # armed: done lazily at the first frame, it would starve the shocker's watchdog.
         world = self.session.world_for(self)

@@ -8,6 +8,7 @@ sleeps, edge counters fed from a list of frame-clock edges, and DI lines wired b
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import nidaqmx
@@ -449,6 +450,20 @@ def test_recorded_edges_are_on_the_sample_clock(fake):
     daq.close()
 
 
+def test_the_frame_clock_is_recorded_when_the_protocol_records_no_imaging(fake):
+    """A behaviour-only session on a microscope rig: no start pulse goes to the microscope, but
+    its frame clock input is armed as always, so a microscope started by hand is on record."""
+    daq = make_daq(fake)
+    fake.frame_edges = np.arange(100, 20_000, 1000)
+    behaviour_only = dataclasses.replace(schedule(), imaging_rate_hz=None)
+    configure(daq, behaviour_only)
+    daq.start()
+    run(daq, behaviour_only.duration_s)
+    assert daq.read_edges()[FRAME_CLOCK].samples.tolist() == list(range(100, 20_000, 1000))
+    assert not fake.task("fear-rig-do").data[1].any()  # no imaging start pulse
+    daq.close()
+
+
 def test_wait_returns_within_max_wait_so_heartbeats_keep_running(fake):
     daq = make_daq(fake)
     daq.configure(schedule())
@@ -546,10 +561,10 @@ def test_uncalibrated_sound_or_wrong_rate_fail_at_configure(fake):
     bad = OutputSchedule(
         sample_rate_hz=RATE,
         n_samples=1000,
-        sounds=(SoundBlock(0, 500, "tone", 70.0, frequency_hz=9000.0, stimulus="cs"),),
+        sounds=(SoundBlock(0, 500, "tone", 70.0, frequency_hz=7600.0, stimulus="cs"),),
         speaker_calibration=CAL,
     )
-    with pytest.raises(DaqError, match="cs: no speaker calibration covers 9000 Hz"):
+    with pytest.raises(DaqError, match=r"stimuli\.cs\.frequency_hz: no speaker calibration covers"):
         daq.configure(bad)
     with pytest.raises(DaqError, match="10000 Hz"):
         daq.configure(OutputSchedule(sample_rate_hz=10_000.0, n_samples=10))

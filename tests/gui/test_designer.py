@@ -7,6 +7,7 @@ from PyQt5.QtWidgets import QAbstractSpinBox
 
 from gui.document import ProtocolDocument
 from rig.protocol import load_protocol, protocol_from_text
+from rig.rigfile import rig_from_text
 from tests.conftest import PROTOCOLS, SMALL_RIG
 
 
@@ -104,3 +105,41 @@ def test_structural_edits_rebuild_the_form(make_window, qtbot):
     qtbot.waitUntil(lambda: "phases[2].duration_s" in designer.marks.widgets)
     assert len(designer.preview.timeline.phases) == n_phases + 1
     assert designer.check.ok
+
+
+def test_a_sound_the_rig_cannot_play_marks_its_field(make_window):
+    """The designer checks sounds with rig validate's own function as you type."""
+    window = make_window(PROTOCOLS / "demo.yaml")
+    frequency = _box(window, "stimuli.cs_plus.frequency_hz")
+    frequency.setValue(9000)  # the small rig plays tones up to 0.4 x 20 kHz
+    assert frequency.property("invalid") is True
+    assert "above this rig's highest tone, 8000 Hz" in frequency.toolTip()
+    assert not window.run_action.isEnabled()
+    level = _box(window, "stimuli.cs_minus.level_db")
+    level.setValue(90)
+    assert "(safety.max_level_db)" in level.toolTip()
+    frequency.setValue(7500)
+    level.setValue(75)
+    assert window.designer.check.ok and window.run_action.isEnabled()
+
+
+def test_recording_must_match_the_rigs_microscope(make_window):
+    window = make_window(PROTOCOLS / "demo.yaml")
+    designer = window.designer
+    imaging = designer.marks.widgets["recording"]  # the "two-photon imaging" check box
+    assert designer.warning_label.isHidden()
+
+    imaging.setChecked(False)  # allowed on a microscope rig, but said loudly
+    assert designer.check.ok and window.run_action.isEnabled()
+    assert not designer.warning_label.isHidden()
+    assert "NO IMAGING WILL BE RECORDED" in designer.warning_label.text()
+
+    no_microscope = SMALL_RIG.read_text().replace(
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20}\n", ""
+    )
+    designer.set_rig(rig_from_text(no_microscope, "no-microscope.yaml"))
+    assert designer.check.ok and designer.warning_label.isHidden()
+    imaging.setChecked(True)  # imaging on a rig without a microscope: an error on the box
+    assert imaging.property("invalid") is True
+    assert "has no microscope" in imaging.toolTip()
+    assert not window.run_action.isEnabled()

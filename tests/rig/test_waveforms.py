@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, Pips, ShockPulse, SoundBlock
+from rig.speaker import SoundLimits
 from rig.waveforms import (
     IMAGING_START,
     Synthesizer,
     WaveformError,
     edges_from_counts,
     find_edges,
-    level_to_volts,
 )
 
 RATE = 20_000.0
@@ -48,31 +48,41 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x**2)))
 
 
-def test_level_to_volts_follows_calibration_and_interpolates_in_log_frequency():
-    assert level_to_volts(70.0, 2000.0, CAL) == pytest.approx(0.5)
-    assert level_to_volts(76.0, 2000.0, CAL) == pytest.approx(0.5 * 10 ** (6 / 20))
-    # 4 kHz is half-way between 2 and 8 kHz in log frequency: the geometric mean of the volts.
-    assert level_to_volts(70.0, 4000.0, CAL) == pytest.approx(math.sqrt(0.5 * 0.2))
-    assert level_to_volts(65.0, None, CAL) == pytest.approx(0.3)
-
-
-@pytest.mark.parametrize("freq", [1000.0, 9000.0])
-def test_uncalibrated_tone_is_a_clear_error(freq):
-    with pytest.raises(WaveformError, match=f"no speaker calibration covers {freq:g} Hz"):
-        level_to_volts(70.0, freq, CAL)
-
-
 def test_noise_without_broadband_point_is_an_error():
     with pytest.raises(WaveformError, match="white noise"):
         Synthesizer(schedule(speaker_calibration=CAL[:2]))
 
 
 def test_too_loud_and_above_nyquist_are_refused():
-    with pytest.raises(WaveformError, match=r"cs: .*above max_output_v"):
+    with pytest.raises(WaveformError, match=r"stimuli.cs.level_db: .* allows 0.5 V"):
         Synthesizer(schedule(), max_output_v=0.5)
-    loud = schedule(sounds=(SoundBlock(0, 100, "tone", 70.0, frequency_hz=12000.0),))
-    with pytest.raises(WaveformError, match="sample rate"):
-        Synthesizer(loud, calibration=((12000.0, 1.0, 70.0),))
+    high = schedule(sounds=(SoundBlock(0, 100, "tone", 70.0, frequency_hz=12000.0),))
+    with pytest.raises(WaveformError, match="highest tone, 8000 Hz"):
+        Synthesizer(high, calibration=((12000.0, 1.0, 70.0),))
+
+
+def test_the_synthesiser_checks_the_rigs_sound_limits_again():
+    """A schedule compiled for a rig carries its limits: the synthesiser a driver plays from
+    refuses what validation refused, with the same check (rig.speaker.sound_problems)."""
+    capped = schedule(sound_limits=SoundLimits(RATE, max_level_db=66.0))
+    with pytest.raises(WaveformError, match=r"stimuli.cs.level_db: 70 dB SPL .*max_level_db"):
+        Synthesizer(capped)
+    speaker = schedule(
+        sound_limits=SoundLimits(RATE, max_volts=0.5, max_volts_key="speaker.max_volts")
+    )
+    with pytest.raises(WaveformError, match=r"allows 0.5 V \(speaker.max_volts\)"):
+        Synthesizer(speaker)
+    # the driver's own range still binds when the rig file allows more
+    with pytest.raises(WaveformError, match=r"allows 0.5 V \(daq.max_output_v\)"):
+        Synthesizer(schedule(sound_limits=SoundLimits(RATE, max_volts=8.0)), max_output_v=0.5)
+    # extrapolation the rig file allows is played, with the nearest point's gain
+    cal = ((2500.0, 0.5, 70.0), (8000.0, 0.2, 70.0), (0.0, 0.3, 65.0))
+    with pytest.raises(WaveformError, match="no speaker calibration covers 2000 Hz"):
+        Synthesizer(schedule(speaker_calibration=cal))
+    wider = schedule(
+        speaker_calibration=cal, sound_limits=SoundLimits(RATE, extrapolate_octaves=0.5)
+    )
+    assert Synthesizer(wider).segments[0].rms_v == pytest.approx(0.5)
 
 
 def test_tone_level_frequency_and_onset():

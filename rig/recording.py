@@ -1,0 +1,44 @@
+"""What a protocol records, against the devices the rig has (docs/safety.md, "Recording").
+
+A protocol that asks for two-photon imaging (``recording.imaging``) on a rig with no microscope
+(no ``imaging:`` section) does not validate: its session would run "complete" with no imaging.
+
+The other way round is allowed on purpose: a behaviour-only session on an imaging rig is a
+legitimate experiment (a habituation day, a pilot), and the alternative, a second rig file for
+the same machine, would let two copies of its safety limits drift apart. Instead every summary
+(``rig validate``, ``rig plan`` and its JSON, the GUI designer) says loudly that no imaging will
+be recorded. The microscope's frame clock is recorded all the same (the engine stores every edge
+the DAQ records), so frames taken by hand during such a session can still be matched to the
+stimuli (``rig attach``).
+"""
+
+from __future__ import annotations
+
+from rig.inputfile import Problem
+from rig.protocol import Protocol
+from rig.rigfile import RigFile
+
+
+def recording_problems(protocol: Protocol, rig: RigFile) -> list[Problem]:
+    """What ``protocol`` asks to record that ``rig`` has no device for."""
+    if protocol.recording.imaging is not None and rig.device("imaging") is None:
+        return [
+            Problem(
+                "recording.imaging",
+                f"rig {rig.name!r} has no microscope (its rig file has no imaging: section); "
+                "remove recording.imaging for a behaviour-only session, or use the rig file of "
+                "a rig with one",
+            )
+        ]
+    return []
+
+
+def no_imaging_warning(protocol: Protocol, rig: RigFile) -> str | None:
+    """The warning every summary shows when ``rig`` has a microscope that ``protocol`` does not
+    use; ``None`` when there is nothing to say."""
+    if protocol.recording.imaging is None and rig.device("imaging") is not None:
+        return (
+            "NO IMAGING WILL BE RECORDED: this rig has a microscope, but the protocol has no "
+            "recording.imaging (its frame clock is still recorded)"
+        )
+    return None
