@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -69,6 +70,7 @@ ENDING = [
     )
     if hasattr(signal, name)
 ]
+SUSPENDING = ["SIGTSTP", "SIGTTIN", "SIGTTOU"]
 TIMEOUT_S = 60.0
 
 # ``rig`` with the signals named in argv[1] at their default, those in argv[2] ignored.
@@ -85,7 +87,7 @@ main()
 
 def _command(protocol: Path, out: Path, rig: Path = SMALL_RIG, ignored: str = "") -> list[str]:
     """``rig run`` at real time, started with default signal dispositions but ``ignored``."""
-    default = ",".join(name for name in [*ENDING, "SIGTSTP"] if name != ignored)
+    default = ",".join(name for name in [*ENDING, *SUSPENDING] if name != ignored)
     args = ["run", str(protocol), "--speed", "1", "--rig", str(rig), "--out", str(out)]
     return [sys.executable, "-c", LAUNCHER, default, ignored, *args]
 
@@ -95,15 +97,50 @@ def protocol(write_yaml) -> Path:
     return write_yaml(PROTOCOL, "signals.yaml")
 
 
-def _read_line_with(stream, words: str) -> list[str]:
-    """Lines read from ``stream`` up to the first one containing ``words`` (blocks on it)."""
-    lines = []
-    while True:
-        line = stream.readline()
-        assert line, f"the process ended before printing {words!r}: {lines}"
-        lines.append(line)
-        if words in line:
-            return lines
+class Lines:
+    """Lines a process writes to ``fd``, waited for with a deadline (``select``), so a process
+    that never prints the line, or was frozen, fails the test instead of hanging it."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.pending = b""
+        self.seen: list[str] = []
+
+    def wait_for(self, words: str) -> str:
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            while b"\n" in self.pending:
+                raw, self.pending = self.pending.split(b"\n", 1)
+                self.seen.append(raw.decode(errors="replace"))
+                if words in self.seen[-1]:
+                    return self.seen[-1]
+            left = deadline - time.monotonic()
+            assert left > 0, f"no line with {words!r} in time; got {self.seen}"
+            if select.select([self.fd], [], [], left)[0]:
+                chunk = os.read(self.fd, 4096)
+                assert chunk, f"the output ended before a line with {words!r}: {self.seen}"
+                self.pending += chunk
+
+
+@pytest.fixture
+def start():
+    """Start ``rig run`` processes (stdout and stderr piped, stderr read through
+    :class:`Lines` until the process ends); any still running at the end is killed."""
+    procs: list[subprocess.Popen] = []
+
+    def begin(command: list[str], **kwargs) -> subprocess.Popen:
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        proc = subprocess.Popen(command, **{**pipes, **kwargs})
+        procs.append(proc)
+        if proc.stderr is not None:
+            proc.lines = Lines(proc.stderr.fileno())  # type: ignore[attr-defined]
+        return proc
+
+    yield begin
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
 
 
 def _wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -119,16 +156,20 @@ def _frames_on_disk(folder: Path) -> bool:
     )
 
 
-def _start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _recording(proc: subprocess.Popen) -> Path:
-    """Wait until ``proc`` records frames; returns its session folder."""
-    lines = _read_line_with(proc.stderr, "recording: ")
-    folder = Path(lines[-1].split("recording: ", 1)[1].strip())
+def _recording(lines: Lines) -> Path:
+    """Wait until the process records frames; returns its session folder."""
+    line = lines.wait_for("recording: ")
+    folder = Path(line.split("recording: ", 1)[1].strip())
     _wait_until(lambda: _frames_on_disk(folder), "the first frames on disk")
     return folder
+
+
+def _finish(proc: subprocess.Popen) -> tuple[str, str]:
+    """Wait for the end; stdout, and all of stderr (what :class:`Lines` read, then the rest)."""
+    stdout, rest = proc.communicate(timeout=TIMEOUT_S)
+    seen = "".join(line + "\n" for line in proc.lines.seen)  # type: ignore[attr-defined]
+    pending = proc.lines.pending  # type: ignore[attr-defined]
+    return stdout.decode(), seen + (pending + rest).decode(errors="replace")
 
 
 def _assert_ended_safely(cli, folder: Path, reason: str, dropped: int = 0) -> None:
@@ -161,11 +202,11 @@ def _one_aborted_line(stderr: str) -> str:
 
 
 @pytest.mark.parametrize("name", ENDING)
-def test_each_ending_signal_ends_the_session_safely(name, protocol, tmp_path, cli):
-    proc = _start(_command(protocol, tmp_path / "out"))
-    folder = _recording(proc)
+def test_each_ending_signal_ends_the_session_safely(name, protocol, tmp_path, cli, start):
+    proc = start(_command(protocol, tmp_path / "out"))
+    folder = _recording(proc.lines)
     proc.send_signal(getattr(signal, name))
-    stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    stdout, stderr = _finish(proc)
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
     assert f"interrupted by {name}" in _one_aborted_line(stderr)
@@ -173,7 +214,7 @@ def test_each_ending_signal_ends_the_session_safely(name, protocol, tmp_path, cl
     _assert_ended_safely(cli, folder, f"interrupted by {name}")
 
 
-def test_closing_the_terminal_ends_the_session_safely(protocol, tmp_path, cli):
+def test_closing_the_terminal_ends_the_session_safely(protocol, tmp_path, cli, start):
     """The real thing behind SIGHUP: the process's controlling terminal hangs up, so it gets
     SIGHUP and every later write to the terminal fails (EIO)."""
     master, slave = pty.openpty()
@@ -181,7 +222,7 @@ def test_closing_the_terminal_ends_the_session_safely(protocol, tmp_path, cli):
     def take_terminal() -> None:  # the new session's controlling terminal is the pty
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(
+    proc = start(
         _command(protocol, tmp_path / "out"),
         stdin=slave,
         stdout=slave,
@@ -190,22 +231,17 @@ def test_closing_the_terminal_ends_the_session_safely(protocol, tmp_path, cli):
         preexec_fn=take_terminal,
     )
     os.close(slave)
-    seen = b""
-    while b"recording: " not in seen or not seen.endswith(b"\n"):
-        seen += os.read(master, 4096)
-    line = next(ln for ln in seen.decode().splitlines() if "recording: " in ln)
-    folder = Path(line.split("recording: ", 1)[1].strip())
-    _wait_until(lambda: _frames_on_disk(folder), "the first frames on disk")
+    folder = _recording(Lines(master))
     os.close(master)  # the terminal window closes
     assert proc.wait(timeout=TIMEOUT_S) == 1
     _assert_ended_safely(cli, folder, "interrupted by SIGHUP")
 
 
-def test_stdout_and_stderr_closed_from_the_start(protocol, tmp_path, cli):
+def test_stdout_and_stderr_closed_from_the_start(protocol, tmp_path, cli, start):
     """``rig run ... >&- 2>&-``: nothing can be printed; the session runs and ends the same."""
     out = tmp_path / "out"
     command = ["sh", "-c", 'exec "$0" "$@" >&- 2>&-', *_command(protocol, out)]
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    proc = start(command, stdin=subprocess.DEVNULL, stdout=None, stderr=None)
     _wait_until(lambda: any(_frames_on_disk(f) for f in out.glob("*_signals")), "frames")
     (folder,) = out.glob("*_signals")
     proc.send_signal(signal.SIGTERM)
@@ -213,14 +249,14 @@ def test_stdout_and_stderr_closed_from_the_start(protocol, tmp_path, cli):
     _assert_ended_safely(cli, folder, "interrupted by SIGTERM")
 
 
-def test_broken_pipes_mid_session_stop_nothing(protocol, tmp_path, cli):
+def test_broken_pipes_mid_session_stop_nothing(protocol, tmp_path, cli, start):
     """Both pipes are closed by their reader while the session records (``| head``); then a
     fault makes the progress display print from inside the engine's event callback (where
     rich would raise SystemExit), and SIGTERM ends the session: exit code 1 all the same."""
     rig = tmp_path / "rig.yaml"
     rig.write_text(SMALL_RIG.read_text() + "faults: [{at_s: 2.0, kind: camera_drop, count: 2}]\n")
-    proc = _start(_command(protocol, tmp_path / "out", rig))
-    folder = _recording(proc)
+    proc = start(_command(protocol, tmp_path / "out", rig))
+    folder = _recording(proc.lines)
     proc.stdout.close()
     proc.stderr.close()
     events = folder / "journal" / "events.jsonl"
@@ -230,11 +266,11 @@ def test_broken_pipes_mid_session_stop_nothing(protocol, tmp_path, cli):
     _assert_ended_safely(cli, folder, "interrupted by SIGTERM", dropped=2)
 
 
-def test_a_signal_started_ignored_stays_ignored(protocol, tmp_path, cli):
+def test_a_signal_started_ignored_stays_ignored(protocol, tmp_path, cli, start):
     """``nohup rig run``: SIGHUP was ignored when the process started, so a closed terminal
     does not end the session; SIGTERM still does."""
-    proc = _start(_command(protocol, tmp_path / "out", ignored="SIGHUP"))
-    folder = _recording(proc)
+    proc = start(_command(protocol, tmp_path / "out", ignored="SIGHUP"))
+    folder = _recording(proc.lines)
     proc.send_signal(signal.SIGHUP)
     progress = folder / "journal" / "progress-video.json"
     first = read_progress(folder / "journal", "video")["written"]
@@ -243,20 +279,24 @@ def test_a_signal_started_ignored_stays_ignored(protocol, tmp_path, cli):
         f"more frames than {first} in {progress}",
     )
     proc.send_signal(signal.SIGTERM)
-    _stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    _, stderr = _finish(proc)
     assert proc.returncode == 1, stderr
     assert "interrupted by SIGTERM" in _one_aborted_line(stderr)
     _assert_ended_safely(cli, folder, "interrupted by SIGTERM")
 
 
-def test_ctrl_z_is_ignored_during_a_session(protocol, tmp_path, cli):
-    """SIGTSTP would freeze the process (the shock generator's watchdog would then disarm it
-    under a live session): it is ignored, with a note, and the session goes on."""
-    proc = _start(_command(protocol, tmp_path / "out"))
-    folder = _recording(proc)
-    proc.send_signal(signal.SIGTSTP)
-    _read_line_with(proc.stderr, "cannot be suspended")
+@pytest.mark.parametrize("name", SUSPENDING)
+def test_a_suspend_signal_is_ignored_during_a_session(name, protocol, tmp_path, cli, start):
+    """Ctrl-Z (SIGTSTP), or a background job touching the terminal (SIGTTIN, SIGTTOU), would
+    freeze the process mid-session (and a live shock generator's watchdog would then disarm
+    it): ignored, Ctrl-Z with a note, and the session goes on."""
+    proc = start(_command(protocol, tmp_path / "out"))
+    folder = _recording(proc.lines)
+    proc.send_signal(getattr(signal, name))
+    if name == "SIGTSTP":
+        proc.lines.wait_for("cannot be suspended")
     proc.send_signal(signal.SIGTERM)  # a stopped process would not act on it
-    _stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    _, stderr = _finish(proc)
     assert proc.returncode == 1, stderr
+    assert "interrupted by SIGTERM" in _one_aborted_line(stderr)
     _assert_ended_safely(cli, folder, "interrupted by SIGTERM")

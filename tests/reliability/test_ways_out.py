@@ -15,15 +15,13 @@ it received) and from the stored session:
 
 A full disk exists from the first frame write that fails (``SimFrameDisk.failed_at_s``).
 
-SIGTERM also runs as a real subprocess, like the Ctrl-C test in ``tests/rig/test_engine.py``.
+Every signal, on a real ``rig run`` process: ``tests/reliability/test_signals.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ import rig.session
 from rig.engine import HEARTBEAT_SESSION_S, STALL_S, STEP_S
 from rig.schedule import SHOCK_GATE, TONE_GATE
 from sim.shocker_emulator import ShockerEmulator
-from tests.conftest import PROTOCOLS, SMALL_RIG, info_json, make_rig
+from tests.conftest import SMALL_RIG, info_json, make_rig
 
 REACT_S = STEP_S  # the safe state comes at most this much session time after the fault
 
@@ -242,54 +240,6 @@ def _assert_data_readable(folder: Path, info: dict, stopped_s: float) -> None:
         rising = root["edges"][line]["rising"][:]
         assert len(samples) == len(rising) > 0
         assert not rising[-1]  # the recorded line ends low
-
-
-def _session_started(out: Path) -> bool:
-    """The session under ``out`` has started its outputs (its journal says so)."""
-    return any("session_start" in p.read_text() for p in out.glob("*/journal/events.jsonl"))
-
-
-def test_sigterm_to_the_process_ends_it_safely(tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rig.cli",
-            "run",
-            str(PROTOCOLS / "demo.yaml"),
-            "--speed",
-            "10",
-            "--rig",
-            str(SMALL_RIG),
-            "--out",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _session_started(out) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1, stderr
-    assert "Traceback" not in stderr
-    assert "interrupted by SIGTERM" in _one_line_message(stderr, "aborted")
-    folder = Path(stdout.strip().splitlines()[-1])
-    assert folder.parent == out
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    assert root.attrs["status"] == "aborted"
-    assert root.attrs["end_reason"] == "interrupted by SIGTERM"
-    events = root["events"].attrs["events"]
-    kinds = [e["kind"] for e in events]
-    assert kinds.index("shocker_disarmed") > kinds.index("session_start")
-    for line in (TONE_GATE, SHOCK_GATE):
-        rising = root["edges"][line]["rising"][:] if line in root["edges"] else []
-        assert len(rising) == 0 or not rising[-1]
-    assert root["video"]["0"].shape[0] == len(root["video"]["timestamps_s"][:]) > 0
 
 
 def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
