@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 import zarr
 
+import rig.session
 from rig.schedule import SHOCK_GATE, TONE_GATE
 from rig.store import read_progress
 from tests.conftest import SMALL_RIG, info_json
@@ -300,3 +301,23 @@ def test_a_suspend_signal_is_ignored_during_a_session(name, protocol, tmp_path, 
     assert proc.returncode == 1, stderr
     assert "interrupted by SIGTERM" in _one_aborted_line(stderr)
     _assert_ended_safely(cli, folder, "interrupted by SIGTERM")
+
+
+def test_a_signal_while_the_files_are_read_ends_before_any_session(
+    protocol, tmp_path, cli, monkeypatch
+):
+    """The handlers are installed before anything else: a signal during validation (SIGHUP's
+    default would end the process) ends ``rig run`` with exit 1 and no session folder."""
+    real = rig.session.prepare_session
+
+    def prepare_session(*args):
+        plan = real(*args)
+        signal.raise_signal(signal.SIGHUP)
+        return plan
+
+    monkeypatch.setattr(rig.session, "prepare_session", prepare_session)
+    out = tmp_path / "out"
+    result = cli("run", protocol, "--fast", "--rig", SMALL_RIG, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "aborted: interrupted by SIGHUP before the session started"
+    assert not out.exists()
