@@ -45,6 +45,22 @@ class InputError(Exception):
         )
 
 
+def fmt_against(value: float, limit: float) -> tuple[str, str]:
+    """``value`` and ``limit`` for a limit message, with just enough significant digits (at
+    least 3) to tell them apart: (1.0000000001, 1), (9000, 8000), never 9e+03."""
+    for digits in range(3, 18):
+        a, b = _significant(value, digits), _significant(limit, digits)
+        if a != b or value == limit:
+            return a, b
+    return repr(value), repr(limit)
+
+
+def _significant(x: float, digits: int) -> str:
+    """``x`` to ``digits`` significant digits, its whole part never in exponent form."""
+    whole = len(str(int(abs(x)))) if abs(x) >= 1 else 1
+    return f"{x:.{max(digits, whole)}g}"
+
+
 def one_line(text: str) -> str:
     """``text`` safe to print as part of one line: line breaks, control and other invisible
     characters (a key named ``"\\r"``, a right-to-left override) are shown escaped."""

@@ -2,8 +2,9 @@
 
 Units are in key names. Unknown keys, wrong types, NaN/infinity and out-of-range values are
 errors naming the field path. Cross-field rules (references between stimuli and trials, the
-feasibility of a pseudorandom order) are checked here too; the rig's safety limits are checked
-by :func:`rig.safety.check_protocol_against_limits` once the timeline is compiled.
+feasibility of a pseudorandom order) are checked here too; what depends on the rig (its safety
+limits, the sounds it can play, the devices it records with) is checked by
+:func:`rig.session.plan_from_loaded` once the schedule is compiled.
 """
 
 from __future__ import annotations

@@ -18,12 +18,13 @@ from rig.freezing import FreezingParams
 from rig.inputfile import (
     InputError,
     Problem,
+    fmt_against,
     parse_yaml_text,
     problems_from_validation,
     read_yaml_file,
 )
 from rig.protocol import StrictModel
-from rig.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits, distinct
+from rig.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
 
 DEFAULT_SIM_RIG = """\
 rig: simulated
@@ -234,7 +235,7 @@ def _speaker_problems(speaker: Speaker, daq: DeviceConfig) -> list[Problem]:
     output_range = getattr(daq.config, "max_output_v", None)
     if speaker.max_volts is None or output_range is None or speaker.max_volts <= output_range:
         return []
-    volts, limit = distinct(speaker.max_volts, output_range)
+    volts, limit = fmt_against(speaker.max_volts, output_range)
     return [
         Problem(
             "speaker.max_volts",

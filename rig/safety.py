@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rig.inputfile import InputError, Problem
+from rig.inputfile import Problem, fmt_against
 from rig.protocol import Protocol, Shock
 from rig.rigfile import SafetyLimits
 from rig.schedule import OutputSchedule, ShockPulse, samples_at_least, samples_at_most
@@ -69,15 +69,6 @@ def current_program(shocks: Sequence[ShockPulse]) -> tuple[CurrentStep, ...]:
         steps.append(CurrentStep(previous_stop, pulse.current_ma))
         previous_stop = max(previous_stop, pulse.stop_sample)  # every shock before has ended
     return tuple(steps)
-
-
-def fmt_against(value: float, limit: float) -> tuple[str, str]:
-    """``value`` and ``limit`` with just enough digits to tell them apart (1.0000000001, 1)."""
-    for digits in range(3, 18):
-        a, b = f"{value:.{digits}g}", f"{limit:.{digits}g}"
-        if a != b or value == limit:
-            return a, b
-    return repr(value), repr(limit)
 
 
 class ShockGateVerifier:
@@ -446,19 +437,6 @@ def _trial_names(trials: Iterable[PlannedTrial]) -> str:
 
 def _phase_index(protocol: Protocol, name: str) -> int:
     return next(i for i, p in enumerate(protocol.phases) if p.name == name)
-
-
-def check_limits(
-    protocol: Protocol,
-    timeline: Timeline,
-    schedule: OutputSchedule,
-    limits: SafetyLimits,
-    file: str,
-) -> None:
-    """Raise :class:`InputError` (for the protocol file) if any limit is exceeded."""
-    problems = limit_problems(protocol, timeline, schedule, limits)
-    if problems:
-        raise InputError(file, problems)
 
 
 def schedule_problems(schedule: OutputSchedule, limits: SafetyLimits) -> list[str]:

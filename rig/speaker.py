@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.inputfile import Problem
+from rig.inputfile import Problem, fmt_against
 
 BROADBAND_HZ = 0.0  # calibration frequency that stands for white noise
 SINE_PEAK_FACTOR = math.sqrt(2.0)
@@ -106,7 +106,7 @@ def sound_problems(
     where = f"stimuli.{name}"
     problems: list[Problem] = []
     if limits.max_level_db is not None and level_db > limits.max_level_db:
-        value, limit = distinct(level_db, limits.max_level_db)
+        value, limit = fmt_against(level_db, limits.max_level_db)
         problems.append(
             Problem(
                 f"{where}.level_db",
@@ -116,7 +116,7 @@ def sound_problems(
     if kind == "tone":
         frequency = frequency_hz or 0.0
         if frequency > limits.max_tone_hz:
-            value, limit = distinct(frequency, limits.max_tone_hz)
+            value, limit = fmt_against(frequency, limits.max_tone_hz)
             problems.append(
                 Problem(
                     f"{where}.frequency_hz",
@@ -135,7 +135,7 @@ def sound_problems(
         return [*problems, Problem(f"{where}.{field}", f"{exc} (speaker.calibration)")]
     peak = rms * peak_factor
     if peak > limits.max_volts * (1 + 1e-9):
-        value, limit = distinct(peak, limits.max_volts)
+        value, limit = fmt_against(peak, limits.max_volts)
         at = f" at {frequency:g} Hz" if kind == "tone" else " of white noise"
         problems.append(
             Problem(
@@ -156,19 +156,3 @@ def stimuli_problems(stimuli: Mapping[str, Any], limits: SoundLimits) -> list[Pr
             frequency = getattr(stim, "frequency_hz", None)
             problems += sound_problems(name, stim.type, stim.level_db, frequency, limits)
     return problems
-
-
-def distinct(value: float, limit: float) -> tuple[str, str]:
-    """``value`` and ``limit`` with the fewest significant digits (at least 3) that tell them
-    apart: 85.0000001 against 85, not 85 against 85."""
-    for digits in range(3, 18):
-        a, b = _significant(value, digits), _significant(limit, digits)
-        if a != b:
-            return a, b
-    return repr(value), repr(limit)
-
-
-def _significant(x: float, digits: int) -> str:
-    """``x`` to ``digits`` significant digits, never in exponent form for its whole part."""
-    whole = len(str(int(abs(x)))) if abs(x) >= 1 else 1
-    return f"{x:.{max(digits, whole)}g}"
