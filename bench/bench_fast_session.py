@@ -34,16 +34,16 @@ def measure(name: str, rig_text: str, minutes: float) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     reached = {"t": 0.0}
 
-    def on_engine(engine) -> None:
+    def on_runner(runner) -> None:
         def watch(p) -> None:
             reached["t"] = p.t_s
             if p.t_s >= limit and p.t_s < plan.timeline.duration_s:
-                engine.abort("benchmark limit")
+                runner.abort("benchmark limit")
 
-        engine.progress.connect(watch)
+        runner.signals.progress.connect(watch)
 
     start = time.perf_counter()
-    folder, result = run_session(plan, out, "bench", None, on_engine)
+    folder, result = run_session(plan, out, "bench", None, on_runner)
     wall = time.perf_counter() - start
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     shutil.rmtree(out, ignore_errors=True)

@@ -92,8 +92,8 @@ def main() -> None:
     done = threading.Event()
     t0 = time.monotonic()
 
-    def on_engine(engine) -> None:
-        engine.progress.connect(lambda p: latest.update(t_s=p.t_s, frames=p.frames))
+    def on_runner(runner) -> None:
+        runner.signals.progress.connect(lambda p: latest.update(t_s=p.t_s, frames=p.frames))
 
     def sample() -> None:
         while not done.wait(2.0 if args.fast else 5.0):
@@ -110,7 +110,7 @@ def main() -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        folder, result = run_session(plan, out, "longrun", None if args.fast else 1.0, on_engine)
+        folder, result = run_session(plan, out, "longrun", None if args.fast else 1.0, on_runner)
         wall = time.monotonic() - t0
         disk_gb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9
     finally:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,6 +305,8 @@ class CommandRecord:
     t_reply: float | None = None
     reply: str | None = None
     error: str | None = None
+    stale: list[bytes] = field(default_factory=list)
+    """Late replies to earlier commands read (and skipped) before this command's own."""
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,7 @@ class SerialShockGenerator:
         self._confirmed_ma: float | None = None
         self._missed_beats = 0
         self._term = self.profile.reply_terminator.encode()[-1:]
+        self._rest = bytearray()  # bytes read past the last reply line
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -430,8 +433,14 @@ class SerialShockGenerator:
             line = self.profile.send_template(command).format(**params)
             record = CommandRecord(time.monotonic(), command, line)
             self.command_log.append(record)
+            deadline = record.t_sent + timeout_s
             try:
-                raw = self._exchange(port, line, record.t_sent + timeout_s)
+                raw = self._exchange(port, line, deadline)
+                while raw is not None and self._stale(command, raw):
+                    # A reply to an earlier command that timed out, arriving late (a busy
+                    # host): not this command's answer. Read on until ours or the deadline.
+                    record.stale.append(raw)
+                    raw = self._read_line(port, deadline)
             except _LinkLost as exc:
                 self._broken = str(exc)
                 record.error = f"link lost: {exc}"
@@ -451,6 +460,22 @@ class SerialShockGenerator:
             record.reply = reply
             return self._interpret(command, reply, record)
 
+    def _stale(self, command: str, raw: bytes) -> bool:
+        """Whether ``raw`` is another command's reply (never this command's, nor an error)."""
+        try:
+            reply = raw.decode(self.profile.encoding).rstrip("\r\n")
+        except UnicodeDecodeError:
+            return False
+        if self.profile.error_template.parse(reply) is not None:
+            return False
+        if self.profile.reply_template(command).parse(reply) is not None:
+            return False
+        return any(
+            self.profile.reply_template(other).parse(reply) is not None
+            for other in self.profile.command_names()
+            if other != command
+        )
+
     def _interpret(self, command: str, reply: str, record: CommandRecord) -> dict:
         error = self.profile.error_template.parse(reply)
         if error is not None:
@@ -468,6 +493,7 @@ class SerialShockGenerator:
         data = (line + self.profile.command_terminator).encode(self.profile.encoding)
         try:
             port.reset_input_buffer()  # a late reply to an earlier command must not count here
+            self._rest.clear()
             port.write(data)
         except serial.SerialTimeoutException as exc:
             raise ShockerError(f"shocker: write timed out: {exc}") from exc
@@ -476,12 +502,16 @@ class SerialShockGenerator:
         return self._read_line(port, deadline)
 
     def _read_line(self, port: serial.Serial, deadline: float) -> bytes | None:
-        buf = bytearray()
+        """One reply line. Bytes read past it (the start of a next line) are kept for the next
+        call of the same command, which reads on for its own reply."""
+        buf = self._rest
         limit = self.profile.max_line_bytes
         while True:
             end = buf.find(self._term)
             if end >= 0:
-                return bytes(buf[: end + 1])
+                line = bytes(buf[: end + 1])
+                del buf[: end + 1]
+                return line
             if len(buf) > limit:
                 raise ShockerError(f"shocker: reply longer than {limit} bytes: {bytes(buf)!r}")
             if self._closing:
@@ -493,7 +523,9 @@ class SerialShockGenerator:
                     buf += port.read(min(late, limit + 1))
                     end = buf.find(self._term)
                     if end >= 0:
-                        return bytes(buf[: end + 1])
+                        line = bytes(buf[: end + 1])
+                        del buf[: end + 1]
+                        return line
                 return None
             try:
                 buf += port.read(1)

@@ -7,5 +7,5 @@ import os
 
 # pymmcore-plus picks Qt signals when a QApplication exists, which needs qtpy and would tie
 # the camera's core, created in the session's worker thread, to Qt's threading rules. The
-# engine follows psygnal signals everywhere (CLI and GUI alike).
+# session follows psygnal signals everywhere (CLI and GUI alike).
 os.environ.setdefault("PYMM_SIGNALS_BACKEND", "psygnal")

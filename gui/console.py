@@ -45,9 +45,9 @@ from gui.frame_view import FrameView
 from gui.session_runner import RunRequest, SessionRunner
 from gui.timeline_plot import CS_MINUS, add_stimulus_shading, stimulus_colors
 from gui.video_roi import VideoView
-from rig.engine import Progress
 from rig.plan import fmt_bytes, fmt_duration
 from rig.rigfile import RigFile
+from rig.run.signals import Progress
 from rig.scoring import FreezingSample, freezing_summary, score_session, stored_freezing
 from rig.timeline import Timeline
 
@@ -473,7 +473,7 @@ class ConsoleWidget(QWidget):
         self.running_changed.emit(True)
 
     def abort(self, reason: str = "aborted by the user") -> None:
-        """Ask the engine to stop now; it drives the outputs low and disarms at its next step."""
+        """Ask the session to stop now; it drives the outputs low and disarms at its next step."""
         if self.runner is not None and self.running:
             self.runner.abort(reason)
             self.state_label.setText("aborting…")

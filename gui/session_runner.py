@@ -1,10 +1,11 @@
-"""Runs a session off the UI thread and hands the engine's signals to Qt.
+"""Runs a session off the UI thread and hands the session's signals to Qt.
 
-The engine (``rig.session.run_session``) runs in a worker thread. Its psygnal signals fire in
+The session (``rig.session.run_session``) runs in a worker thread. Its psygnal signals fire in
 that thread; the runner only appends what they carry to buffers under a lock and emits
 ``updated`` (a Qt signal to an object living in the UI thread, so Qt queues it) at most every
 ``UPDATE_EVERY_S``. The UI drains the buffers in its slot. Nothing the UI does waits on the
-engine, the hardware or the disk; :meth:`SessionRunner.abort` only sets the engine's flag.
+session, the hardware or the disk; :meth:`SessionRunner.abort` only sets the session's abort
+request (made before the worker starts, so an Abort pressed at once is never lost).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from rig.engine import Engine, Progress, SessionResult
 from rig.inputfile import InputError
+from rig.run.abort import Abort
+from rig.run.runner import Runner
+from rig.run.signals import Progress, RunState, SessionResult
 from rig.scoring import FreezingSample
 from rig.session import SessionPlan, run_session
 from rig.store import update_root_attrs
@@ -55,20 +58,20 @@ class SessionRunner(QObject):
     """One session in a worker thread. Create in the UI thread, then :meth:`start`."""
 
     updated = pyqtSignal()
-    engine_ready = pyqtSignal(object)  # Engine
+    started = pyqtSignal(object)  # rig.run.runner.Runner, connected and about to run
     finished = pyqtSignal(object, object)  # (session folder | None, SessionResult | None)
     failed = pyqtSignal(str)  # the session could not start or the runner crashed
 
     def __init__(self, request: RunRequest, parent: QObject | None = None):
         super().__init__(parent)
         self.request = request
-        self.engine: Engine | None = None
+        self.runner: Runner | None = None
         self.folder: Path | None = None
         self.result: SessionResult | None = None
         self._lock = threading.Lock()
         self._buffer = Drained()
         self._last_emit = 0.0
-        self._abort_reason: str | None = None
+        self._abort = Abort()
         self._thread = threading.Thread(target=self._run, name="rig-session", daemon=True)
 
     # ------------------------------------------------------------------ UI thread
@@ -80,11 +83,8 @@ class SessionRunner(QObject):
         return self._thread.is_alive()
 
     def abort(self, reason: str = "aborted by the user") -> None:
-        """End the session now in the safe state (the engine acts on it within one step)."""
-        self._abort_reason = reason
-        engine = self.engine
-        if engine is not None:
-            engine.abort(reason)
+        """End the session now in the safe state (the runner acts on it within one step)."""
+        self._abort(reason)
 
     def drain(self) -> Drained:
         with self._lock:
@@ -101,7 +101,7 @@ class SessionRunner(QObject):
         r = self.request
         try:
             self.folder, self.result = run_session(
-                r.plan, r.out_dir, r.animal, r.speed, self._connect, None
+                r.plan, r.out_dir, r.animal, r.speed, self._connect, abort=self._abort
             )
         except InputError as exc:
             self.failed.emit(exc.report())
@@ -111,20 +111,19 @@ class SessionRunner(QObject):
             self._flush()
             self.finished.emit(self.folder, self.result)
 
-    def _connect(self, engine: Engine) -> None:
-        self.engine = engine
+    def _connect(self, runner: Runner) -> None:
+        self.runner = runner
         r = self.request
         # who ran it is stored with the session from its start
-        update_root_attrs(engine.store.paths.zarr, experimenter=r.experimenter, notes=r.notes)
-        self.folder = engine.store.folder
-        engine.progress.connect(self._on_progress)
-        engine.event.connect(self._on_event)
-        engine.freezing.connect(self._on_freezing)
-        engine.frame.connect(self._on_frame)
-        engine.state_changed.connect(self._on_state)
-        if self._abort_reason is not None:
-            engine.abort(self._abort_reason)
-        self.engine_ready.emit(engine)
+        update_root_attrs(runner.recorder.paths.zarr, experimenter=r.experimenter, notes=r.notes)
+        self.folder = runner.recorder.folder
+        signals = runner.signals
+        signals.progress.connect(self._on_progress)
+        signals.event.connect(self._on_event)
+        signals.freezing.connect(self._on_freezing)
+        signals.frame.connect(self._on_frame)
+        signals.state_changed.connect(self._on_state)
+        self.started.emit(runner)
 
     def _on_progress(self, progress: Progress) -> None:
         with self._lock:
@@ -144,9 +143,9 @@ class SessionRunner(QObject):
         with self._lock:
             self._buffer.frames[stream] = np.array(image, copy=True)
 
-    def _on_state(self, state: str) -> None:
+    def _on_state(self, state: RunState) -> None:
         with self._lock:
-            self._buffer.states.append(state)
+            self._buffer.states.append(state.value)
         self._flush()
 
     def _maybe_emit(self) -> None:

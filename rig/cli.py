@@ -148,42 +148,39 @@ def run(
     """Run a session; prints the session folder as the last line of standard output."""
     from rig.plan import warnings
     from rig.progress import ProgressDisplay
+    from rig.run.abort import Abort
     from rig.session import prepare_session, run_session
     from rig.stop_signals import session_signals
 
     if fast and speed is not None:
         raise click.UsageError("give --speed or --fast, not both")
-    stop = _SessionStop()
+    abort = Abort()  # before anything is built: a signal now ends the session before it arms
     # From the first line to the last, so no signal finds its default action (SIGHUP's and
     # SIGQUIT's end the process) at any moment of the session.
-    with session_signals(stop):
+    with session_signals(abort):
         plan = prepare_session(protocol, rig_path)
         if not plan.rig.simulated:
             if fast or speed is not None:
                 raise click.UsageError("--speed and --fast are for the simulated rig only")
             if not animal:
                 raise click.UsageError("a LIVE session needs --animal")
-        if stop.reason is not None:  # nothing built, nothing armed, no session folder yet
-            _err(f"aborted: {stop.reason} before the session started")
+        if abort.requested:  # nothing built, nothing armed, no session folder yet
+            _err(f"aborted: {abort.reason} before the session started")
             sys.exit(EXIT_FAILED)
         animal = animal or "sim-mouse"
         _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
         for warning in warnings(plan):
             _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
-
-        def on_engine(engine: Any) -> None:
-            display.connect(engine)
-            stop.attach(engine)
-
         with display:
             folder, result = run_session(
                 plan,
                 out_dir,
                 animal,
                 None if fast else (speed or 1.0),
-                on_engine,
-                str(state_dir or out_dir / ".sim-animals"),
+                display.connect,
+                state_dir,
+                abort,
             )
         _err(
             f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
@@ -197,26 +194,6 @@ def run(
             )
         echo(str(folder))
     sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
-
-
-class _SessionStop:
-    """What a stop signal does: abort the engine, or, before it exists, abort it at its birth
-    (it then ends before anything is armed)."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._engine: Any = None
-
-    def __call__(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        if self._engine is not None:
-            self._engine.abort(reason)
-
-    def attach(self, engine: Any) -> None:
-        self._engine = engine
-        if self.reason is not None:
-            engine.abort(self.reason)
 
 
 @main.command()

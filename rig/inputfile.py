@@ -69,6 +69,15 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def error_line(error: BaseException | str) -> str:
+    """An error (or its message) as one printable line: whitespace runs, line breaks included,
+    become one space; an exception with no message is named by its type."""
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    return one_line(text)
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that also rejects duplicate keys (a silently overwritten key is a typo)."""
 

@@ -1,7 +1,7 @@
 """The ports: the interfaces the engine drives, one per device family.
 
 Real hardware (``drivers/``) and simulated hardware (``sim/``) implement these classes; the
-engine (:mod:`rig.engine`) only ever talks to them. A driver is found by the name a rig file
+engine (:mod:`rig.run.engine`) only ever talks to them. A driver is found by the name a rig file
 gives it, through the ``rig.drivers`` entry-point group (see :mod:`rig.devices`).
 
 Errors: every device signals failure by raising a subclass of :class:`DeviceError`. The engine

@@ -1,6 +1,6 @@
-"""The progress line ``rig run`` shows on stderr (rich), following the engine's signals.
+"""The progress line ``rig run`` shows on stderr (rich), following the session's signals.
 
-The display is a bystander: it runs inside the engine's signal callbacks, so it must never
+The display is a bystander: it runs inside the session's signal callbacks, so it must never
 raise there, whatever happened to stderr (a closed terminal: EIO; ``2>&-``; a closed pipe). A
 write that fails silences the display for the rest of the session (:mod:`rig.terminal`); rich's
 own reaction to a broken pipe, ``SystemExit`` from inside the callback, is replaced. It refreshes
@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from rig.engine import Engine
-from rig.engine import Progress as EngineProgress
 from rig.plan import fmt_duration
+from rig.run.runner import Runner
+from rig.run.signals import Progress as SessionProgress
+from rig.run.signals import RunState
 from rig.terminal import silence
 
 REFRESH_EVERY_S = 0.1  # host time between redraws of the bar
@@ -61,13 +62,13 @@ class ProgressDisplay:
     def __exit__(self, *exc: Any) -> None:
         self._draw(lambda: self._bar.__exit__(*exc))
 
-    def connect(self, engine: Engine) -> None:
-        engine.progress.connect(self.update)
-        engine.event.connect(self.on_event)
-        engine.state_changed.connect(self._on_state(engine))
+    def connect(self, runner: Runner) -> None:
+        runner.signals.progress.connect(self.update)
+        runner.signals.event.connect(self.on_event)
+        runner.signals.state_changed.connect(self._on_state(runner))
 
     def _draw(self, draw: Callable[[], object]) -> None:
-        """Run ``draw``; whatever the stream does, the caller (an engine callback) goes on."""
+        """Run ``draw``; whatever the stream does, the caller (a session callback) goes on."""
         if self.console.quiet:
             return
         try:
@@ -76,17 +77,18 @@ class ProgressDisplay:
             self.console.quiet = True
             silence(sys.stderr)
 
-    def _on_state(self, engine: Engine) -> Callable[[str], None]:
-        def on_state(state: str) -> None:
-            if state == "running":  # the outputs have started: say where the data goes
-                self._say(f"recording: {engine.store.folder}")
+    def _on_state(self, runner: Runner) -> Callable[[RunState], None]:
+        def on_state(state: RunState) -> None:
+            folder = getattr(runner.recorder, "folder", None)
+            if state == RunState.RUNNING and folder is not None:  # the outputs have started
+                self._say(f"recording: {folder}")
 
         return on_state
 
-    def update(self, p: EngineProgress) -> None:
+    def update(self, p: SessionProgress) -> None:
         self._draw(lambda: self._update(p))
 
-    def _update(self, p: EngineProgress) -> None:
+    def _update(self, p: SessionProgress) -> None:
         if self._task is None:
             self._task = self._bar.add_task("", total=p.duration_s, clock="")
         nxt = ""

@@ -26,6 +26,8 @@ CAMERA_EXPOSURE = "camera_exposure"  # behaviour camera exposure-out (input)
 TONE_GATE = "tone"  # loopback of the sound output envelope (recorded)
 SHOCK_GATE = "shock_gate"  # loopback of the shock gate (recorded)
 INPUT_LINES = (FRAME_CLOCK, CAMERA_EXPOSURE, TONE_GATE, SHOCK_GATE)
+STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
+"""The recorded line whose rising edges time each frame stream's frames."""
 WHEEL = "wheel"  # optional: rotary encoder counts, one rising edge per count (input)
 
 

@@ -2,17 +2,18 @@
 
 What is checked, in order:
 
-1. **Each device answers.** Every device section is built through its driver (as
-   :func:`rig.session.build_devices` does) and its ``preflight()`` runs: the same checks the
-   engine runs before every session. A device that cannot be built (no NI-DAQmx, no serial
+1. **Each device answers.** Every device section is built through its driver (the builder
+   sessions use, :func:`rig.session.build_each`) and its ``preflight()`` runs: the same checks
+   the runner runs before every session. A device that cannot be built (no NI-DAQmx, no serial
    port, no Micro-Manager configuration) is a failed row, not a crash.
 2. **Shock generator.** Its identity, then the smallest current the driver accepts
    (:data:`SELFTEST_CURRENT_MA`, 0 mA) is set and read back. The generator is never armed.
-3. **Clocks.** The DAQ plays a :data:`CLOCK_TEST_S`-second schedule with no sound and no shock
-   (only the camera trigger train and the microscope start pulse) and records its inputs:
-   the two-photon frame clock must tick at the imaging rate, and the camera must deliver one
-   frame per exposure edge at the trigger rate. The rates are the protocol's with
-   ``--protocol``, else 30 Hz for both.
+3. **Clocks.** The session runner (:class:`rig.run.runner.Runner`, the one every session runs
+   on) plays a :data:`CLOCK_TEST_S`-second self-test program, compiled like any protocol, with
+   no sound and no shock (only the camera trigger train and the microscope start pulse), into a
+   recorder that counts instead of writing: the two-photon frame clock must tick at the imaging
+   rate, and the camera must deliver one frame per exposure edge at the trigger rate. The rates
+   are the protocol's with ``--protocol``, else 30 Hz for both.
 4. **Disk.** Free space where sessions are written must hold the session's estimated size
    (:func:`rig.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
    estimate is for :data:`DEFAULT_SESSION_S` (an hour) at 30 fps video and 30 Hz imaging.
@@ -26,17 +27,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rig.devices import BuildContext
-from rig.ports import Edges, FrameSource, PreflightCheck
+from rig.devices import SECTIONS
+from rig.inputfile import error_line
+from rig.ports import Edges, Frame, PreflightCheck, StreamInfo
 from rig.protocol import protocol_from_text
 from rig.rigfile import RigFile
-from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, expected_frames
+from rig.run.engine import RigDevices, RigEngine
+from rig.run.runner import Runner
+from rig.schedule import (
+    CAMERA_EXPOSURE,
+    FRAME_CLOCK,
+    STREAM_EDGE_LINE,
+    OutputSchedule,
+    compile_schedule,
+    expected_frames,
+)
+from rig.sync import FrameAccounting
 
 SELFTEST_CURRENT_MA = 0.0  # the smallest current the drivers accept; never armed anyway
 CLOCK_TEST_S = 3.0  # session time the clock test plays
@@ -44,12 +54,9 @@ DEFAULT_RATE_HZ = 30.0  # video and imaging rate without a protocol
 DEFAULT_SESSION_S = 3600.0  # disk estimate without a protocol: an hour
 DISK_HEADROOM = 1.25  # free space must exceed the estimate by this factor
 RATE_TOLERANCE = 0.01  # measured frame clock rate within 1 % of the expected rate
-STEP_S = 0.1
-DRAIN_S = 1.0  # host time to wait for frames still on their way after the clock test
 
 Status = Literal["pass", "fail", "skip"]
-SECTIONS = ("daq", "shocker", "camera", "imaging")
-STREAMS = {"camera": ("video", CAMERA_EXPOSURE), "imaging": ("imaging", FRAME_CLOCK)}
+STREAM_OF_SECTION = {"camera": "video", "imaging": "imaging"}
 
 
 @dataclass(frozen=True)
@@ -91,12 +98,6 @@ class SelftestReport:
         )
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one readable line (its first non-empty line, or its type)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def run_selftest(
     rig: RigFile,
     plan: Any = None,
@@ -107,44 +108,51 @@ def run_selftest(
     failure: each is a failed row. ``plan`` (a :class:`rig.session.SessionPlan`) sets the rates
     and the disk estimate; ``out_dir`` is where sessions will be written. A simulated rig runs
     as fast as it can (its clock test takes no real time)."""
+    from rig.session import build_each
+
     report = SelftestReport(rig.name, rig.mode)
-    protocol = plan.protocol if plan is not None else None
-    ctx = BuildContext(
-        rig=rig,
-        speed=None if rig.simulated else 1.0,
-        seed=protocol.seed if protocol is not None else 0,
-        animal="selftest",
-        protocol=protocol,
-    )
+    program = selftest_program(rig, plan, seconds)
     built: dict[str, Any] = {}
     with _captured_log(report.log):
         try:
-            _build_and_check(report, built, ctx, rig, plan, out_dir, seconds)
+            speed = None if rig.simulated else 1.0
+            built, failed = build_each(program, speed, "selftest")
+            not_built = {
+                section: Check(
+                    section, f"{rig.device(section).driver} driver", "fail", error_line(e)
+                )
+                for section, e in failed.items()
+            }
+            report.checks += check_devices(built, rig, plan, out_dir, program, not_built)
         finally:
             close_safely(built)
     return report
 
 
-def _build_and_check(
-    report: SelftestReport,
-    built: dict[str, Any],
-    ctx: BuildContext,
-    rig: RigFile,
-    plan: Any,
-    out_dir: str | Path,
-    seconds: float,
-) -> None:
-    not_built: dict[str, Check] = {}
-    for section in SECTIONS:
-        device = rig.device(section)
-        if device is None:
-            continue
-        ctx.built = built
-        try:
-            built[section] = device.spec.build(section, device.config, ctx)
-        except Exception as exc:
-            not_built[section] = Check(section, f"{device.driver} driver", "fail", one_line(exc))
-    report.checks += check_devices(built, rig, plan, out_dir, seconds, not_built)
+def selftest_program(rig: RigFile, plan: Any, seconds: float) -> Any:
+    """The self-test's program: ``seconds`` of recording, no sound, no shock, at the rates of
+    ``plan`` (else :data:`DEFAULT_RATE_HZ`), compiled for ``rig`` like any protocol (its one
+    stimulus, which the format requires, is never played, so it is not checked against the
+    speaker; the runner's safety check before arming still runs)."""
+    from rig.session import SessionPlan
+    from rig.timeline import compile_timeline
+
+    video_hz, imaging_hz = DEFAULT_RATE_HZ, DEFAULT_RATE_HZ
+    if plan is not None:
+        video_hz = plan.schedule.camera_rate_hz
+        imaging_hz = plan.schedule.imaging_rate_hz or DEFAULT_RATE_HZ
+    imaging = f", imaging: {{frame_rate_hz: {imaging_hz!r}}}" if rig.device("imaging") else ""
+    text = (
+        "protocol: selftest\nversion: 1\nseed: 0\n"
+        "stimuli: {unused: {type: tone, frequency_hz: 1000, level_db: 0, duration_s: 1}}\n"
+        f"phases: [{{name: selftest, duration_s: {seconds!r}}}]\n"
+        f"recording: {{video: {{fps: {video_hz!r}}}{imaging}}}\n"
+    )
+    loaded = protocol_from_text(text, "<selftest>")
+    timeline = compile_timeline(loaded.protocol)
+    sounds = rig.sound_limits
+    schedule = compile_schedule(loaded.protocol, timeline, sounds.sample_rate_hz)
+    return SessionPlan(loaded, rig, timeline, schedule)
 
 
 class _LineHandler(logging.Handler):
@@ -155,9 +163,9 @@ class _LineHandler(logging.Handler):
         self.lines = lines
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = f"{record.name}: {_flat(record.getMessage())}"
+        line = f"{record.name}: {error_line(record.getMessage())}"
         if record.exc_info and record.exc_info[1] is not None:
-            line += f" ({one_line(record.exc_info[1])})"
+            line += f" ({error_line(record.exc_info[1])})"
         if line not in self.lines:
             self.lines.append(line)
 
@@ -178,9 +186,9 @@ def _captured_log(lines: list[str]):
 def check_devices(
     built: dict[str, Any],
     rig: RigFile,
-    plan: Any = None,
-    out_dir: str | Path = "sessions",
-    seconds: float = CLOCK_TEST_S,
+    plan: Any,
+    out_dir: str | Path,
+    program: Any,
     not_built: dict[str, Check] | None = None,
 ) -> list[Check]:
     """Every check on devices already built (by section), in the order of the module docstring.
@@ -199,7 +207,7 @@ def check_devices(
     try:
         if "shocker" in built:
             checks.append(_shocker_current(built["shocker"], answered["shocker"]))
-        checks += _clock_checks(built, answered, rig, plan, seconds)
+        checks += _clock_checks(built, answered, rig, program)
     finally:
         _safe(built)
     checks.append(_disk(rig, plan, Path(out_dir)))
@@ -213,10 +221,12 @@ def _preflight(section: str, device: Any) -> list[Check]:
     try:
         results: list[PreflightCheck] = device.preflight()
     except Exception as exc:  # preflight() never raises; a third-party driver might
-        return [Check(section, "preflight", "fail", one_line(exc))]
+        return [Check(section, "preflight", "fail", error_line(exc))]
     if not results:
         return [Check(section, "preflight", "pass", "nothing to check")]
-    return [Check(section, c.name, "pass" if c.ok else "fail", _flat(c.detail)) for c in results]
+    return [
+        Check(section, c.name, "pass" if c.ok else "fail", error_line(c.detail)) for c in results
+    ]
 
 
 def _shocker_current(shocker: Any, answered: bool) -> Check:
@@ -227,7 +237,7 @@ def _shocker_current(shocker: Any, answered: bool) -> Check:
         identity = shocker.identify()
         readback = float(shocker.set_current(SELFTEST_CURRENT_MA))
     except Exception as exc:
-        return Check("shocker", name, "fail", one_line(exc))
+        return Check("shocker", name, "fail", error_line(exc))
     return Check(
         "shocker",
         name,
@@ -236,34 +246,107 @@ def _shocker_current(shocker: Any, answered: bool) -> Check:
     )
 
 
-@dataclass
-class _Recording:
-    """What the clock test recorded."""
+class _CountingWriter:
+    """Counts a stream's frames instead of writing them."""
 
-    schedule: OutputSchedule
-    rising: dict[str, list[int]] = field(default_factory=dict)
-    frames: dict[str, int] = field(default_factory=dict)
-    faults: dict[str, list[str]] = field(default_factory=dict)
+    def __init__(self, name: str, info: StreamInfo, expected: int) -> None:
+        self.info = info
+        self.accounting = FrameAccounting(name, expected)
+        self.error: BaseException | None = None
+
+    def append(self, frame: Frame) -> bool:
+        self.accounting.received += 1
+        self.accounting.written += 1
+        return True
+
+
+class _Recording:
+    """The self-test's recorder (a :class:`rig.run.runner.SessionRecorder` that writes
+    nothing): the rising edges of each line, the frames of each stream, the faults."""
+
+    def __init__(self, schedule: OutputSchedule) -> None:
+        self.schedule = schedule
+        self.rising: dict[str, list[int]] = {CAMERA_EXPOSURE: [], FRAME_CLOCK: []}
+        self.writers: dict[str, _CountingWriter] = {}
+        self.faults: list[str] = []
+
+    def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> _CountingWriter:
+        self.writers[name] = _CountingWriter(name, info, expected_frames)
+        return self.writers[name]
+
+    def append_edges(self, line: str, edges: Edges) -> None:
+        self.rising.setdefault(line, []).extend(edges.samples[edges.rising].tolist())
+
+    def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
+        if event["kind"] == "fault":
+            self.faults.append(error_line(event["detail"]))
+
+    def close_writers(self) -> dict[str, FrameAccounting]:
+        return {name: w.accounting for name, w in self.writers.items()}
+
+    def frames(self, stream: str) -> int:
+        writer = self.writers.get(stream)
+        return writer.accounting.received if writer is not None else 0
+
+    def stream_faults(self, stream: str) -> list[str]:
+        return [f.removeprefix(f"{stream}: ") for f in self.faults if f.startswith(f"{stream}: ")]
+
+
+class _NoShocker:
+    """The clock test's shock generator: the program has no shock, so nothing is sent to the
+    real one (checked on its own row); never armed, every heartbeat answered."""
+
+    simulated = True
+
+    def preflight(self) -> list[PreflightCheck]:
+        return []
+
+    def identify(self) -> str:
+        return "none"
+
+    def set_current(self, current_ma: float) -> float:
+        return current_ma
+
+    def arm(self) -> None:
+        raise RuntimeError("the self-test never arms a shock generator")
+
+    def disarm(self) -> None:
+        pass
+
+    def heartbeat(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _clock_checks(
-    built: dict[str, Any], answered: dict[str, bool], rig: RigFile, plan: Any, seconds: float
+    built: dict[str, Any], answered: dict[str, bool], rig: RigFile, program: Any
 ) -> list[Check]:
     daq = built.get("daq")
     imaging_section = rig.device("imaging") is not None
     sources = {
-        s: built[s] for s in STREAMS if s in built and answered[s] and built[s].delivers_frames
+        s: built[s]
+        for s in ("camera", "imaging")
+        if s in built and answered[s] and built[s].delivers_frames
     }
     wanted = [("daq", "frame clock")] if imaging_section else []
     wanted += [(s, "frames") for s in sources]
     if daq is None or not answered.get("daq"):
         why = "not run: the DAQ failed its pre-flight" if daq is not None else "no DAQ"
         return [Check(dev, name, "skip", why) for dev, name in wanted] or []
-    schedule = _test_schedule(daq.sample_rate_hz, rig, plan, seconds, imaging_section)
-    try:
-        rec = _record(daq, sources, schedule)
-    except Exception as exc:
-        return [Check("daq", "clock test", "fail", one_line(exc))]
+    rec = _Recording(program.schedule)
+    devices = RigDevices(
+        daq=daq,
+        shocker=_NoShocker(),
+        camera=sources.get("camera"),
+        imaging=sources.get("imaging"),
+        simulated=rig.simulated,
+    )
+    engine = RigEngine(program.schedule, devices, rig.safety)
+    result = Runner(program.timeline, program.schedule, engine, rec, rig.safety).run()
+    if result.status != "complete":
+        return [Check("daq", "clock test", "fail", result.reason)]
     checks = []
     if imaging_section:
         checks.append(_frame_clock(rec))
@@ -272,59 +355,6 @@ def _clock_checks(
     for section in sources:
         checks.append(_frames(section, rec))
     return checks
-
-
-def _test_schedule(
-    fs: float, rig: RigFile, plan: Any, seconds: float, imaging: bool
-) -> OutputSchedule:
-    video_hz, imaging_hz = DEFAULT_RATE_HZ, DEFAULT_RATE_HZ
-    if plan is not None:
-        video_hz = plan.schedule.camera_rate_hz
-        imaging_hz = plan.schedule.imaging_rate_hz or DEFAULT_RATE_HZ
-    return OutputSchedule(
-        sample_rate_hz=fs,
-        n_samples=round(seconds * fs),
-        camera_rate_hz=video_hz,
-        imaging_rate_hz=imaging_hz if imaging else None,
-        speaker_calibration=rig.speaker.points(),
-    )
-
-
-def _record(daq: Any, sources: dict[str, FrameSource], schedule: OutputSchedule) -> _Recording:
-    rec = _Recording(schedule, {CAMERA_EXPOSURE: [], FRAME_CLOCK: []})
-    daq.configure(schedule)
-    for section, source in sources.items():
-        source.start(max(1, expected_frames(schedule, STREAMS[section][0])))
-        rec.frames[section], rec.faults[section] = 0, []
-    daq.start()
-    duration = schedule.duration_s
-    give_up = time.monotonic() + 2 * duration + 5.0
-    t_s = 0.0
-    while t_s < duration:
-        t_s = daq.wait(min(t_s + STEP_S, duration))
-        _take(rec, daq.read_edges(), sources)
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"the DAQ clock reached only {t_s:.2f} s of {duration:g} s")
-    daq.safe_state()
-    _take(rec, daq.read_edges(), sources)
-    deadline = time.monotonic() + DRAIN_S
-    for section in sources:
-        line = STREAMS[section][1]
-        while rec.frames[section] < len(rec.rising[line]) and time.monotonic() < deadline:
-            time.sleep(0.01)
-            _take(rec, {}, {section: sources[section]})
-    return rec
-
-
-def _take(rec: _Recording, edges: dict[str, Edges], sources: dict[str, FrameSource]) -> None:
-    for line, e in edges.items():
-        if line in rec.rising:
-            rec.rising[line] += e.samples[e.rising].tolist()
-    for section, source in sources.items():
-        rec.frames[section] += len(source.read_frames())
-        drain: Callable[[], list] | None = getattr(source, "drain_faults", None)
-        if callable(drain):
-            rec.faults[section] += [f[1] if isinstance(f, tuple) else str(f) for f in drain()]
 
 
 def _frame_clock(rec: _Recording) -> Check:
@@ -357,14 +387,15 @@ def _rate(edges: list[int], fs: float) -> float:
 
 
 def _frames(section: str, rec: _Recording) -> Check:
-    stream, line = STREAMS[section]
+    stream = STREAM_OF_SECTION[section]
+    line = STREAM_EDGE_LINE[stream]
     sched = rec.schedule
     rate = sched.camera_rate_hz if stream == "video" else sched.imaging_rate_hz
     triggers = expected_frames(sched, stream)
-    edges, frames = len(rec.rising[line]), rec.frames[section]
+    edges, frames = len(rec.rising[line]), rec.frames(stream)
     edge_name = "exposure edges" if stream == "video" else "frame clock edges"
     detail = f"{frames} frames, {edges} {edge_name}, {triggers} expected at {rate:g} Hz"
-    faults = rec.faults.get(section) or []
+    faults = rec.stream_faults(stream)
     if faults:
         detail += f"; {faults[0]}" + (f" (+{len(faults) - 1} more)" if len(faults) > 1 else "")
     ok = edges > 0 and frames == edges and abs(edges - triggers) <= 1 and not faults
@@ -378,7 +409,7 @@ def _disk(rig: RigFile, plan: Any, out_dir: Path) -> Check:
         where = _existing(out_dir)
         free = shutil.disk_usage(where).free
     except Exception as exc:
-        return Check("disk", "free space", "fail", one_line(exc))
+        return Check("disk", "free space", "fail", error_line(exc))
     need = estimate * DISK_HEADROOM
     detail = (
         f"{_gb(free)} free at {where}; {what} needs ~{_gb(estimate)} "
@@ -415,10 +446,6 @@ def _existing(path: Path) -> Path:
 
 def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
-
-
-def _flat(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 # ----------------------------------------------------------------------------- safety

@@ -16,15 +16,19 @@ from typing import Any
 import numpy as np
 import zarr
 
-from rig.devices import BuildContext
-from rig.engine import Engine, RigDevices, SessionResult
+from rig.devices import SECTIONS, BuildContext
 from rig.inputfile import InputError, Problem
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.protocol import LoadedProtocol, load_protocol
 from rig.recording import recording_problems
 from rig.rigfile import RigFile, load_rig
+from rig.run.abort import Abort
+from rig.run.engine import RigDevices, RigEngine
+from rig.run.runner import Runner
+from rig.run.signals import SessionResult
+from rig.run.sinks import LiveScoring, Preview
 from rig.safety import limit_problems
-from rig.schedule import CAMERA_EXPOSURE, FRAME_CLOCK, OutputSchedule, compile_schedule
+from rig.schedule import STREAM_EDGE_LINE, OutputSchedule, compile_schedule
 from rig.scoring import score_session, write_motion
 from rig.speaker import stimuli_problems
 from rig.store import (
@@ -40,7 +44,7 @@ from rig.store import (
 from rig.sync import FrameAccounting, synchronise
 from rig.timeline import Timeline, compile_timeline
 
-STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
+SIM_ANIMALS = ".sim-animals"  # under OUT: what simulated animals learned, between sessions
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,12 @@ def prepare_session(protocol_path: str | Path, rig_path: str | Path | None = Non
     return plan_from_loaded(loaded, rig)
 
 
-def build_devices(
+def build_each(
     plan: SessionPlan, speed: float | None, animal: str, state_dir: str | None = None
-) -> RigDevices:
-    """Build every device the rig file names, through its driver."""
+) -> tuple[dict[str, Any], dict[str, Exception]]:
+    """Build every device the rig file names, through its driver, section by section (daq
+    first: the others may need it). Returns the devices built and, per section, why a driver
+    could not build its device."""
     ctx = BuildContext(
         rig=plan.rig,
         speed=speed,
@@ -96,17 +102,34 @@ def build_devices(
         state_dir=state_dir,
     )
     built: dict[str, Any] = {}
+    failed: dict[str, Exception] = {}
     try:
-        for section in ("daq", "shocker", "camera", "imaging"):
+        for section in SECTIONS:
             device = plan.rig.device(section)
             if device is None:
                 continue
             ctx.built = built
-            built[section] = device.spec.build(section, device.config, ctx)
-    except BaseException:
+            try:
+                built[section] = device.spec.build(section, device.config, ctx)
+            except Exception as exc:
+                failed[section] = exc
+    except BaseException:  # interrupted while building: leave nothing open
         for dev in built.values():
             dev.close()
         raise
+    return built, failed
+
+
+def build_devices(
+    plan: SessionPlan, speed: float | None, animal: str, state_dir: str | None = None
+) -> RigDevices:
+    """Build every device the rig file names, through its driver; the first failure raises
+    (after closing what was built)."""
+    built, failed = build_each(plan, speed, animal, state_dir)
+    if failed:
+        for dev in built.values():
+            dev.close()
+        raise next(iter(failed.values()))
     disks = [d.frame_disk() for d in built.values() if isinstance(d, FrameDiskProvider)]
     return RigDevices(
         disk=disks[0] if disks else None,
@@ -145,11 +168,18 @@ def run_session(
     out_dir: str | Path,
     animal: str,
     speed: float | None = 1.0,
-    on_engine: Callable[[Engine], None] | None = None,
-    state_dir: str | None = None,
+    on_runner: Callable[[Runner], None] | None = None,
+    state_dir: str | Path | None = None,
+    abort: Abort | None = None,
 ) -> tuple[Path, SessionResult]:
-    """Run one session; returns its folder and result. ``on_engine`` connects signals."""
-    devices = build_devices(plan, speed, animal, state_dir)
+    """Run one session; returns its folder and result.
+
+    ``on_runner`` connects to the runner's signals before it starts; ``abort`` is the request
+    the caller's Abort button or signal handlers share (made before any device); simulated
+    animals keep what they learned under ``state_dir`` (default ``OUT/.sim-animals``).
+    """
+    state = Path(state_dir) if state_dir is not None else Path(out_dir) / SIM_ANIMALS
+    devices = build_devices(plan, speed, animal, str(state))
     store = None
     try:
         store = SessionStore.create(
@@ -161,17 +191,18 @@ def run_session(
             devices.disk,
             lossless=_waits_for_writers(plan, speed),
         )
-        engine = Engine(
-            plan.timeline,
+        engine = RigEngine(
             plan.schedule,
             devices,
-            store,
             plan.rig.safety,
-            freezing_params=plan.rig.freezing,
+            {t.index: t.phase for t in plan.timeline.trials},
         )
-        if on_engine is not None:
-            on_engine(engine)
-        result = engine.run()
+        runner = Runner(plan.timeline, plan.schedule, engine, store, plan.rig.safety, abort=abort)
+        scoring = LiveScoring(plan.rig.freezing, plan.timeline, plan.schedule, runner.signals)
+        runner.sinks += [scoring, Preview(runner.signals)]
+        if on_runner is not None:
+            on_runner(runner)
+        result = runner.run()
         truth = {}
         for device in (devices.daq, devices.camera, devices.imaging):
             if isinstance(device, TruthSource):
@@ -182,15 +213,15 @@ def run_session(
             store.close_journal()
     if truth:
         write_truth(store.paths.zarr, truth)
-    if engine.scorer is not None and engine.scorer.motion:
+    if scoring.scorer is not None and scoring.scorer.motion:
         write_motion(
             store.paths.zarr,
-            np.array(engine.scorer.device_index),
-            np.array(engine.scorer.motion),
+            np.array(scoring.scorer.device_index),
+            np.array(scoring.scorer.motion),
             plan.rig.freezing.model_dump(mode="json"),
         )
     finalize_session(store.folder, result.status, result.reason, result.accounting)
-    if (engine.scorer is not None and engine.scorer.motion) or engine.wheel is not None:
+    if scoring.scored:
         try:
             score_session(store.folder)
         except ValueError as exc:  # e.g. too short to calibrate: the data is still complete

@@ -30,13 +30,22 @@ from drivers.serial_shocker import (
     load_profile,
 )
 
-FAULT_KINDS = ("no_reply", "garbage", "refuse_current", "wrong_readback", "disconnect")
+FAULT_KINDS = (
+    "no_reply",
+    "garbage",
+    "refuse_current",
+    "wrong_readback",
+    "late_reply",
+    "disconnect",
+)
 """Faults :meth:`ShockerEmulator.inject` accepts:
 
 * ``no_reply``: the device hears lines but neither executes nor answers them;
 * ``garbage``: commands execute, but every reply is corrupted bytes;
 * ``refuse_current``: set-current commands are answered with an error (code 4);
 * ``wrong_readback``: set-current sets 0.05 mA more than asked (and reads that back);
+* ``late_reply``: the next reply is held back and sent just before the reply after it (a
+  device, or a host, too slow for one deadline); once;
 * ``disconnect``: the pty master closes, like a USB adapter unplugged: the driver's reads and
   writes fail. The device itself keeps running its watchdog. Irreversible.
 """
@@ -97,6 +106,7 @@ class ShockerEmulator:
         self._fed_at = time.monotonic()
         self._faults: set[str] = set()
         self._delivered: list[DeliveredShock] = []
+        self._held = b""  # a late reply, sent before the next one
         # the most recent lines only: a long --fast session sends one heartbeat per engine step
         self._received: deque[ReceivedLine] = deque(maxlen=RECEIVED_KEPT)
         self._master: int | None = None
@@ -330,9 +340,14 @@ class ShockerEmulator:
             data = GARBAGE + self._reply_end
         if self._master is None:
             return
+        if "late_reply" in self._faults:
+            self._faults.discard("late_reply")
+            self._held = data
+            return
+        held, self._held = self._held, b""
         # The host is not reading (buffer full) or is gone: the reply is lost, as on a wire.
         with contextlib.suppress(OSError):
-            os.write(self._master, data)
+            os.write(self._master, held + data)
 
     def _reply(self, command: str, **values: Any) -> None:
         self._send(self.profile.reply_template(command).format(**values))

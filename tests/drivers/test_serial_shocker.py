@@ -159,6 +159,18 @@ def test_link_recovers_after_a_silent_spell(rig):
     assert driver.identify() == emulator.identity
 
 
+def test_a_late_reply_to_an_earlier_command_is_not_taken_for_the_next_ones(rig):
+    """Under load a heartbeat's reply can come after its deadline, just before the reply to
+    the next command: the driver must skip it, not fail the next command on 'HB 1'."""
+    driver, emulator = rig
+    emulator.inject("late_reply")
+    with pytest.raises(ShockerError, match="heartbeat: no reply"):
+        driver.heartbeat()
+    assert driver.set_current(0.5) == pytest.approx(0.5)
+    (set_record,) = [r for r in driver.command_log if r.command == "set_current"]
+    assert set_record.stale == [b"HB 0\n"] and set_record.error is None
+
+
 def test_garbage_reply_raises(rig):
     driver, emulator = rig
     emulator.inject("garbage")

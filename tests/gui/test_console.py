@@ -16,7 +16,7 @@ def _speed(console, speed):
 
 
 def _assert_rig_safe(console) -> None:
-    daq = console.runner.engine.devices.daq
+    daq = console.runner.runner.engine.devices.daq
     assert daq.stopped_at is not None
     assert daq.outputs_low_after(daq.stopped_at)
     emulator = daq.session.shocker_emulator

@@ -363,10 +363,10 @@ def test_every_shock_is_given_at_its_own_current(raw, tmp_path_factory):
     plan = plan_from_loaded(
         LoadedProtocol(protocol_from_data(raw, "c.yaml"), "", "c.yaml"), rig_with(limits)
     )
-    engines = []
-    folder, result = run_session(plan, tmp_path_factory.mktemp("run"), "m1", None, engines.append)
+    runners = []
+    folder, result = run_session(plan, tmp_path_factory.mktemp("run"), "m1", None, runners.append)
     assert result.status == "complete", result.reason
-    emulator = engines[0].devices.daq.session.shocker_emulator
+    emulator = runners[0].engine.devices.daq.session.shocker_emulator
     pulses = sorted(plan.schedule.shocks, key=lambda p: p.start_sample)
     delivered = emulator.delivered
     assert [d.onset_sample for d in delivered] == [p.start_sample for p in pulses]
@@ -419,12 +419,12 @@ def test_a_current_not_confirmed_in_time_ends_the_session_before_that_shock(tmp_
         real_set(self, shock, position)
 
     monkeypatch.setattr(CurrentSequencer, "_set", skip_second)
-    engines = []
-    _, result = run_session(plan, tmp_path, "m1", None, engines.append)
+    runners = []
+    _, result = run_session(plan, tmp_path, "m1", None, runners.append)
     assert result.status == "aborted"
     assert "was not given: its current was not read back" in result.reason
     second = sorted(plan.schedule.shocks, key=lambda p: p.start_sample)[1]
-    daq = engines[0].devices.daq
+    daq = runners[0].engine.devices.daq
     assert daq.stopped_at == second.start_sample - round(limits.current_change_lead_s * FS)
     assert daq.outputs_low_after(daq.stopped_at)
     assert [d.onset_sample for d in daq.session.shocker_emulator.delivered] == [

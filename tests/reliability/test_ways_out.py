@@ -31,7 +31,8 @@ import pytest
 import zarr
 
 import rig.session
-from rig.engine import HEARTBEAT_SESSION_S, STALL_S, STEP_S
+from rig.run.engine import HEARTBEAT_SESSION_S, STEP_S
+from rig.run.runner import STALL_S
 from rig.schedule import SHOCK_GATE, TONE_GATE
 from sim.shocker_emulator import ShockerEmulator
 from tests.conftest import SMALL_RIG, info_json, make_rig
@@ -128,31 +129,31 @@ def powered_shocker(monkeypatch):
 
 
 @pytest.fixture
-def capture_engine(monkeypatch):
-    """Run the CLI's session through a hook that keeps its engine and can act at ``at_s``."""
+def capture_runner(monkeypatch):
+    """Run the CLI's session through a hook that keeps its runner and can act at ``at_s``."""
     box: dict = {}
     real = rig.session.run_session
 
-    def run_session(plan, out_dir, animal, speed=1.0, on_engine=None, state_dir=None):
-        def hook(engine):
-            box["engine"] = engine
-            if on_engine is not None:
-                on_engine(engine)
+    def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
+        def hook(runner):
+            box["runner"] = runner
+            if on_runner is not None:
+                on_runner(runner)
             if box.get("action"):
-                engine.progress.connect(lambda p: _act(engine, p, box))
+                runner.signals.progress.connect(lambda p: _act(runner, p, box))
 
-        return real(plan, out_dir, animal, speed, hook, state_dir)
+        return real(plan, out_dir, animal, speed, hook, state_dir, abort)
 
     monkeypatch.setattr(rig.session, "run_session", run_session)
     return box
 
 
-def _act(engine, progress, box) -> None:
+def _act(runner, progress, box) -> None:
     if progress.t_s < box["at_s"] or "acted_at_s" in box:
         return
     box["acted_at_s"] = progress.t_s
     if box["action"] == "abort":
-        engine.abort("aborted by the user")
+        runner.abort("aborted by the user")
     else:  # the CLI's own handler, in the main thread, as a real signal
         signal.raise_signal(getattr(signal, box["action"]))
 
@@ -165,12 +166,12 @@ def _one_line_message(stderr: str, status: str) -> str:
 
 @pytest.mark.parametrize("way", list(WAYS_OUT.values()), ids=list(WAYS_OUT))
 def test_every_way_out_is_safe_and_keeps_the_data(
-    way, tmp_path, cli, write_yaml, capture_engine, powered_shocker
+    way, tmp_path, cli, write_yaml, capture_runner, powered_shocker
 ):
     protocol = write_yaml(PROTOCOL, "ways-out.yaml")
     extra = f"faults: [{{at_s: {way.at_s}, kind: {way.fault}}}]\n" if way.fault else ""
     rig_file = make_rig(tmp_path, extra)
-    capture_engine.update(action=way.action, at_s=way.at_s)
+    capture_runner.update(action=way.action, at_s=way.at_s)
     result = cli("run", protocol, "--fast", "--rig", rig_file, "--out", tmp_path / "out")
 
     # the exit code and one line that says why
@@ -179,10 +180,9 @@ def test_every_way_out_is_safe_and_keeps_the_data(
     assert way.words in _one_line_message(result.stderr, way.status)
 
     # the hardware's own record: outputs low from the stop on, within REACT_S of the fault
-    engine = capture_engine["engine"]
-    daq = engine.devices.daq
+    daq = capture_runner["runner"].engine.devices.daq
     fs = daq.sample_rate_hz
-    moment = capture_engine.get("acted_at_s", way.fault_moment_s or way.at_s)
+    moment = capture_runner.get("acted_at_s", way.fault_moment_s or way.at_s)
     if way.moment_from_disk:
         moment = daq.session.disk.failed_at_s
         assert moment is not None and moment >= way.at_s
@@ -249,21 +249,21 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
     box: dict = {}
     real = rig.session.run_session
 
-    def run_session(plan, out_dir, animal, speed=1.0, on_engine=None, state_dir=None):
-        signal.raise_signal(signal.SIGTERM)  # the CLI's handler is installed; no engine yet
+    def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
+        signal.raise_signal(signal.SIGTERM)  # the CLI's handler is installed; nothing built yet
 
-        def hook(engine):
-            box["engine"] = engine
-            on_engine(engine)
+        def hook(runner):
+            box["runner"] = runner
+            on_runner(runner)
 
-        return real(plan, out_dir, animal, speed, hook, state_dir)
+        return real(plan, out_dir, animal, speed, hook, state_dir, abort)
 
     monkeypatch.setattr(rig.session, "run_session", run_session)
     protocol = write_yaml(PROTOCOL, "ways-out.yaml")
     result = cli("run", protocol, "--fast", "--rig", SMALL_RIG, "--out", tmp_path / "out")
     assert result.exit_code == 1, result.output
     assert "interrupted by SIGTERM" in _one_line_message(result.stderr, "aborted")
-    daq = box["engine"].devices.daq
+    daq = box["runner"].engine.devices.daq
     assert not daq.started  # the outputs never ran
     assert daq.outputs_low_after(0)
     emulator = daq.session.shocker_emulator
@@ -274,7 +274,7 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
 
 
 def test_an_unsafe_schedule_is_refused_before_anything_is_armed(tmp_path, cli, write_yaml):
-    """The engine's own check before arming (defence in depth behind validation)."""
+    """The runner's own check before arming (defence in depth behind validation)."""
     plan = rig.session.prepare_session(write_yaml(PROTOCOL, "ways-out.yaml"), SMALL_RIG)
     too_strong = [
         dataclasses.replace(p, current_ma=plan.rig.safety.max_current_ma * 2)
@@ -285,11 +285,11 @@ def test_an_unsafe_schedule_is_refused_before_anything_is_armed(tmp_path, cli, w
     )
     box: dict = {}
     folder, result = rig.session.run_session(
-        unsafe, tmp_path, "m", None, lambda engine: box.update(engine=engine)
+        unsafe, tmp_path, "m", None, lambda runner: box.update(runner=runner)
     )
     assert result.status == "aborted"
     assert "refusing an unsafe schedule" in result.reason
-    daq = box["engine"].devices.daq
+    daq = box["runner"].engine.devices.daq
     assert not daq.started
     assert "arm" not in daq.session.shocker_emulator.commands()
     assert info_json(cli, folder)["status"] == "aborted"

@@ -50,15 +50,15 @@ def test_last_stdout_line_is_the_session_folder(demo_session):
 
 
 def _run_in_thread(plan, out, speed, when):
-    """Run a session in a thread; ``when(engine)`` is called from the engine's progress."""
+    """Run a session in a thread; ``when(runner, progress)`` is called from its progress."""
     box: dict = {}
 
-    def on_engine(engine):
-        box["engine"] = engine
-        engine.progress.connect(lambda p: when(engine, p))
+    def on_runner(runner):
+        box["runner"] = runner
+        runner.signals.progress.connect(lambda p: when(runner, p))
 
     def target():
-        box["folder"], box["result"] = run_session(plan, out, "m", speed, on_engine)
+        box["folder"], box["result"] = run_session(plan, out, "m", speed, on_runner)
 
     thread = threading.Thread(target=target)
     thread.start()
@@ -67,8 +67,8 @@ def _run_in_thread(plan, out, speed, when):
     return box
 
 
-def _assert_safe(engine):
-    daq = engine.devices.daq
+def _assert_safe(runner):
+    daq = runner.engine.devices.daq
     assert daq.stopped_at is not None
     assert daq.outputs_low_after(daq.stopped_at)
     emulator = daq.session.shocker_emulator
@@ -78,17 +78,17 @@ def _assert_safe(engine):
 def test_abort_mid_run_ends_aborted_and_safe(tmp_path, cli):
     plan = prepare_session(PROTOCOLS / "demo.yaml", SMALL_RIG)
 
-    def abort_during_first_shock(engine, p):
+    def abort_during_first_shock(runner, p):
         if p.shocks_delivered == 0 and p.next_shock_in_s is not None and p.next_shock_in_s < 0.5:
-            engine.abort("aborted by the user")
+            runner.abort("aborted by the user")
 
     box = _run_in_thread(plan, tmp_path, 20.0, abort_during_first_shock)
     assert box["result"].status == "aborted"
-    _assert_safe(box["engine"])
+    _assert_safe(box["runner"])
     info = info_json(cli, box["folder"])
     assert info["status"] == "aborted"
     assert info["end_reason"] == "aborted by the user"
-    commands = box["engine"].devices.daq.session.shocker_emulator.commands()
+    commands = box["runner"].engine.devices.daq.session.shocker_emulator.commands()
     assert commands[-1] == "disarm"
 
 

@@ -1,4 +1,4 @@
-"""The progress display never raises from an engine callback, whatever stderr does."""
+"""The progress display never raises from a session callback, whatever stderr does."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from rig.engine import Progress
 from rig.progress import ProgressDisplay
+from rig.run.signals import Progress
 
 
 class GoneStream(io.TextIOBase):

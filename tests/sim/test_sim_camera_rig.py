@@ -24,7 +24,7 @@ def run_demo(tmp_path: Path, extra: str = ""):
         tmp_path / "sessions",
         "sim-mouse",
         speed=None,
-        on_engine=lambda engine: cameras.append(engine.devices.camera),
+        on_runner=lambda runner: cameras.append(runner.engine.devices.camera),
         state_dir=str(tmp_path / "animals"),
     )
     return folder, result, cameras[0]
