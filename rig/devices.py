@@ -66,13 +66,3 @@ def available_drivers() -> dict[str, DriverSpec]:
         for spec in specs:
             found[spec.name] = spec
     return found
-
-
-def find_driver(name: str, section: str) -> DriverSpec:
-    """The driver called ``name`` for ``section``; ``KeyError`` with a readable message if none."""
-    drivers = available_drivers()
-    spec = drivers.get(name)
-    if spec is None or section not in spec.sections:
-        choices = sorted(n for n, s in drivers.items() if section in s.sections)
-        raise KeyError(f"unknown driver {name!r} for {section}; installed: {', '.join(choices)}")
-    return spec

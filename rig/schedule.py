@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from rig.protocol import Shock
+from rig.protocol import Pips, Shock
 from rig.speaker import SoundLimits
 
 if TYPE_CHECKING:
@@ -29,14 +29,6 @@ INPUT_LINES = (FRAME_CLOCK, CAMERA_EXPOSURE, TONE_GATE, SHOCK_GATE)
 STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
 """The recorded line whose rising edges time each frame stream's frames."""
 WHEEL = "wheel"  # optional: rotary encoder counts, one rising edge per count (input)
-
-
-@dataclass(frozen=True)
-class Pips:
-    """A pip train inside a sound: ``on_s`` of sound at the start of every ``1/rate_hz``."""
-
-    rate_hz: float
-    on_s: float
 
 
 @dataclass(frozen=True)
@@ -162,7 +154,7 @@ def compile_schedule(
                 level_db=cs.level_db,
                 frequency_hz=getattr(cs, "frequency_hz", None),
                 ramp_ms=cs.ramp_ms,
-                pips=Pips(pips.rate_hz, pips.on_s) if pips else None,
+                pips=pips,
                 seed=protocol.seed * 1000 + trial.index,
                 stimulus=trial.cs,
             )

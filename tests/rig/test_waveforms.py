@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, Pips, ShockPulse, SoundBlock
+from rig.protocol import Pips
+from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, ShockPulse, SoundBlock
 from rig.speaker import SoundLimits
 from rig.waveforms import (
     IMAGING_START,
@@ -27,7 +28,13 @@ def schedule(**kw) -> OutputSchedule:
     sounds = (
         SoundBlock(1000, 21000, "tone", 70.0, frequency_hz=2000.0, ramp_ms=5, stimulus="cs"),
         SoundBlock(
-            30000, 70000, "tone", 64.0, frequency_hz=4000.0, pips=Pips(2.0, 0.25), stimulus="pip"
+            30000,
+            70000,
+            "tone",
+            64.0,
+            frequency_hz=4000.0,
+            pips=Pips(rate_hz=2.0, on_s=0.25),
+            stimulus="pip",
         ),
         SoundBlock(80000, 90000, "white_noise", 65.0, seed=7, stimulus="noise"),
     )
