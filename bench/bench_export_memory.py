@@ -1,7 +1,7 @@
 """Does ``rig export --tiff/--nwb`` stream, i.e. does its memory stay flat as sessions grow?
 
 Writes 512x512 uint16 frames into a Zarr array laid out as a session's 30-Hz two-photon stream
-(``rig.store.create_frame_array``: a chunk per frame, a shard per 15 frames), then exports it
+(``rig.data.folder.create_frame_array``: a chunk per frame, a shard per 15 frames), then exports it
 as the TIFF and the NWB TwoPhotonSeries data would be, each in a fresh process, at two lengths.
 Reports the peak resident memory above the process's peak before the export; flat across
 lengths means bounded. Prints a table, writes bench/results/export_memory.json.
@@ -25,7 +25,7 @@ import json, resource, sys, time
 from datetime import datetime, timezone
 import numpy as np, zarr
 kind, n, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-from rig.store import create_frame_array, frames_per_shard
+from rig.data.folder import create_frame_array, frames_per_shard
 image = zarr.open_group(f"{folder}/frames.zarr", mode="w")
 z = create_frame_array(image, n, 512, 512, "uint16", 30.0)  # a session's layout, 30 Hz
 assert frames_per_shard(30.0) == 15

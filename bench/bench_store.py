@@ -232,7 +232,7 @@ def write_acquire_zarr(path: Path, frames, n, rate, lat) -> None:
 def write_zarr_python(path: Path, frames, n, rate, lat) -> None:
     import zarr
 
-    from rig.store import frame_compressor
+    from rig.data.folder import frame_compressor
 
     h, w = frames.shape[1:]
     arr = zarr.create_array(

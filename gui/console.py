@@ -45,10 +45,11 @@ from gui.frame_view import FrameView
 from gui.session_runner import RunRequest, SessionRunner
 from gui.timeline_plot import CS_MINUS, add_stimulus_shading, stimulus_colors
 from gui.video_roi import VideoView
+from rig.data.folder import SessionFolder
 from rig.plan import fmt_bytes, fmt_duration
 from rig.rigfile import RigFile
 from rig.run.signals import Progress
-from rig.scoring import FreezingSample, freezing_summary, score_session, stored_freezing
+from rig.scoring import FreezingSample, freezing_summary, score_session
 from rig.timeline import Timeline
 
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]
@@ -97,9 +98,10 @@ def _free_disk(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def _rescore(folder: Path, regions: dict[str, Any] | None) -> dict[str, Any] | None:
+def _rescore(path: Path, regions: dict[str, Any] | None) -> dict[str, Any] | None:
+    folder = SessionFolder.open(path)
     if regions is None:
-        return stored_freezing(folder)
+        return folder.freezing_record()
     return score_session(folder, roi=regions["roi"], exclude=regions["exclude"])
 
 

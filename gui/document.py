@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from rig.atomic import write_text_atomic
+from rig.data.atomic import write_text_atomic
 from rig.inputfile import InputError, Problem, parse_yaml_text
 from rig.plan import totals, warnings
 from rig.protocol import LoadedProtocol, protocol_from_data

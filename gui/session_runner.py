@@ -26,7 +26,6 @@ from rig.run.runner import Runner
 from rig.run.signals import Progress, RunState, SessionResult
 from rig.scoring import FreezingSample
 from rig.session import SessionPlan, run_session
-from rig.store import update_root_attrs
 
 UPDATE_EVERY_S = 0.05
 
@@ -115,8 +114,8 @@ class SessionRunner(QObject):
         self.runner = runner
         r = self.request
         # who ran it is stored with the session from its start
-        update_root_attrs(runner.recorder.paths.zarr, experimenter=r.experimenter, notes=r.notes)
-        self.folder = runner.recorder.folder
+        runner.recorder.folder.update_attrs(experimenter=r.experimenter, notes=r.notes)
+        self.folder = runner.recorder.folder.path
         signals = runner.signals
         signals.progress.connect(self._on_progress)
         signals.event.connect(self._on_event)

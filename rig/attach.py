@@ -18,7 +18,6 @@ complete, so an interrupted attach leaves the session as it was.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,13 @@ import numpy as np
 import tifffile
 import zarr
 
+from rig.data.folder import SessionFolder, utc_now
 from rig.export import FRAME_BLOCK_BYTES
-from rig.frame_table import require_finalized
 from rig.inputfile import InputError, Problem
-from rig.schedule import FRAME_CLOCK, expected_frames
-from rig.session import schedule_from_attrs
-from rig.store import create_frame_array, frames_per_shard, ome_attrs, update_root_attrs, utc_now
+from rig.schedule import FRAME_CLOCK, IMAGING
 from rig.sync import FrameAccounting, frame_timestamps
 
-STREAM = "imaging"
+STREAM = IMAGING
 
 
 class CountMismatch(Exception):
@@ -92,25 +89,18 @@ def inspect_tiff(path: Path) -> TiffSource:
     return TiffSource(path, count, tuple(first.shape), np.dtype(first.dtype), path.stat().st_size)
 
 
-def _frame_clock_edges(root: zarr.Group, folder: Path) -> np.ndarray:
-    if "edges" not in root or FRAME_CLOCK not in root["edges"]:
+def _frame_clock_edges(folder: SessionFolder) -> np.ndarray:
+    edges = folder.rising_edges(FRAME_CLOCK)
+    if edges is None:
         raise InputError(str(folder), [Problem("edges", "no frame clock was recorded")])
-    clock = root["edges"][FRAME_CLOCK]
-    return clock["samples"][:][clock["rising"][:]]
+    return edges
 
 
-def _write_stream(
-    target: Path, sources: list[TiffSource], stamps: np.ndarray, rate_hz: float
-) -> None:
-    height, width = sources[0].shape
+def _copy_pages(sources: list[TiffSource], frames: zarr.Array) -> None:
+    """Copy the files' pages, in order, into ``frames``, whole shards at a time."""
+    _, height, width = frames.shape
     dtype = sources[0].dtype
-    n = sum(s.frames for s in sources)
-    chunk_t = frames_per_shard(rate_hz)
-    image = zarr.open_group(str(target), mode="w", zarr_format=3)
-    image.attrs.put(ome_attrs(STREAM, rate_hz))
-    frames = create_frame_array(image, n, height, width, dtype, rate_hz)
-    image.create_array("device_index", data=np.arange(n, dtype=np.int64), chunks=(chunk_t,))
-    image.create_array("timestamps_s", data=stamps)
+    chunk_t = frames.shards[0] if frames.shards else frames.chunks[0]
     frame_bytes = height * width * dtype.itemsize
     block_t = max(chunk_t, FRAME_BLOCK_BYTES // frame_bytes // chunk_t * chunk_t)
     block = np.empty((block_t, height, width), dtype)
@@ -127,20 +117,20 @@ def _write_stream(
         frames[start : start + filled] = block[:filled]
 
 
-def attach_tiffs(folder: Path, files: list[Path], allow_mismatch: bool = False) -> dict[str, Any]:
+def attach_tiffs(
+    folder: SessionFolder, files: list[Path], allow_mismatch: bool = False
+) -> dict[str, Any]:
     """Import ``files`` (in order) as the two-photon stream; returns the stored record.
 
     Raises :class:`CountMismatch` (session unchanged) when the frame and edge counts differ
     and ``allow_mismatch`` is False, :class:`InputError` for anything else wrong.
     """
-    attrs = require_finalized(folder)
-    zpath = folder / "session.zarr"
-    root = zarr.open_group(str(zpath), mode="r")
-    if STREAM in root:
+    attrs = folder.require_finalized()
+    if STREAM in folder.stream_groups():
         raise InputError(
             str(folder), [Problem(STREAM, "the session already has a two-photon stream")]
         )
-    edges = _frame_clock_edges(root, folder)
+    edges = _frame_clock_edges(folder)
     sources = [inspect_tiff(Path(f)) for f in files]
     kinds = {(s.shape, s.dtype) for s in sources}
     if len(kinds) != 1:
@@ -161,20 +151,15 @@ def attach_tiffs(folder: Path, files: list[Path], allow_mismatch: bool = False) 
             "edges_without_frame": max(0, m - n),
             "message": message + "; frame i is timed at edge i",
         }
-    fs = float(attrs["sample_rate_hz"])
+    fs = attrs.sample_rate_hz
     stamps = frame_timestamps(np.arange(n), edges, fs)
-    rate = (attrs["protocol"].get("recording", {}).get("imaging") or {}).get("frame_rate_hz")
+    rate = attrs.imaging_rate_hz
     if not rate:
         rate = fs / float(np.median(np.diff(edges))) if m > 1 else 30.0
     files_record = [s.record() for s in sources]
-    tmp = zpath / f".{STREAM}-attaching"
-    shutil.rmtree(tmp, ignore_errors=True)  # left by an attach that was killed
-    try:
-        _write_stream(tmp, sources, stamps, float(rate))
-        tmp.rename(zpath / STREAM)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    shape = (n, *sources[0].shape)
+    with folder.adding_stream(STREAM, shape, sources[0].dtype, float(rate), stamps) as frames:
+        _copy_pages(sources, frames)
     record = {
         "kind": "attached",
         "attached_utc": utc_now(),
@@ -184,11 +169,11 @@ def attach_tiffs(folder: Path, files: list[Path], allow_mismatch: bool = False) 
         "mismatch": mismatch,
     }
     accounting = FrameAccounting(
-        STREAM, expected_frames(schedule_from_attrs(attrs), STREAM), edges=m, received=n, written=n
+        STREAM, folder.frames_expected(STREAM), edges=m, received=n, written=n
     )
     accounting.without_edge = int(np.isnan(stamps).sum())
     accounting.edges_without_frame = max(0, m - n)
-    streams = dict(attrs.get("streams") or {})
+    streams = dict(attrs.streams or {})
     streams[STREAM] = accounting.to_dict()
-    update_root_attrs(zpath, imaging_source=record, streams=streams)
+    folder.update_attrs(imaging_source=record, streams=streams)
     return record

@@ -202,11 +202,11 @@ def run(
 @handles_errors
 def info(session: Path, as_json: bool) -> None:
     """Summarise a session: status, trials, shocks, frame accounting."""
+    from rig.data.folder import SessionFolder
     from rig.info import session_info
     from rig.report import info_text
-    from rig.session import ensure_input
 
-    data = session_info(ensure_input(session))
+    data = session_info(SessionFolder.open(session))
     click.echo(json.dumps(data, indent=2) if as_json else info_text(data))
 
 
@@ -252,10 +252,10 @@ def score(
     as_json: bool,
 ) -> None:
     """Re-score freezing from the stored motion index; per-trial and per-epoch results."""
+    from rig.data.folder import SessionFolder
     from rig.scoring import freezing_summary, score_session
-    from rig.session import ensure_input
 
-    folder = ensure_input(session)
+    folder = SessionFolder.open(session)
     try:
         record = score_session(
             folder,
@@ -294,19 +294,18 @@ def score(
 @handles_errors
 def recover(session: Path) -> None:
     """Make an interrupted session consistent (status ``recovered``)."""
-    from rig.info import effective_status
-    from rig.session import ensure_input, finalize_session
-    from rig.store import read_root_attrs
+    from rig.data.finalize import SessionStillRunning, recover_session
+    from rig.data.folder import SessionFolder
 
-    folder = ensure_input(session)
-    status = effective_status(read_root_attrs(folder / "session.zarr"))
-    if status == "running":
-        raise click.ClickException("the session is still being written by a live process")
-    if status != "interrupted":
-        click.echo(f"{folder}: status is {status}; nothing to recover")
+    folder = SessionFolder.open(session)
+    try:
+        recovery = recover_session(folder)
+    except SessionStillRunning:
+        raise click.ClickException("the session is still being written by a live process") from None
+    if recovery.attrs is None:
+        click.echo(f"{folder}: status is {recovery.status}; nothing to recover")
         return
-    attrs = finalize_session(folder, "recovered", "recovered after an interruption")
-    for name, acc in attrs.get("streams", {}).items():
+    for name, acc in (recovery.attrs.streams or {}).items():
         click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
     click.echo(f"{folder}: recovered")
 
@@ -338,11 +337,11 @@ def export(
     compress: bool,
 ) -> None:
     """Export a session for analysis tools; prints each written file's path."""
-    from rig.session import ensure_input
+    from rig.data.folder import SessionFolder
 
     if not (as_csv or tiff or nwb):
         raise click.UsageError("give at least one of --csv, --tiff, --nwb")
-    folder = ensure_input(session)
+    folder = SessionFolder.open(session)
     if as_csv:
         from rig.export import export_csv
 
@@ -370,9 +369,9 @@ def export(
 def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None:
     """Import microscope-written TIFFs (in order) as the session's two-photon stream."""
     from rig.attach import CountMismatch, attach_tiffs
-    from rig.session import ensure_input
+    from rig.data.folder import SessionFolder
 
-    folder = ensure_input(session)
+    folder = SessionFolder.open(session)
     try:
         record = attach_tiffs(folder, list(files), allow_mismatch=allow_mismatch)
     except CountMismatch as exc:

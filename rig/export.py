@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,20 +18,14 @@ import numpy as np
 import tifffile
 import zarr
 
-from rig.frame_table import (
-    COLUMNS,
-    CS_OTHER,
-    FrameTable,
-    build_frame_table,
-    cs_roles,
-    require_finalized,
-    session_protocol,
-)
+from rig.data.atomic import open_atomic
+from rig.data.folder import SessionFolder
+from rig.data.trials import TIME_EVENTS, measured_trials, trials_table
+from rig.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
 from rig.freezing import freezing_by_epoch
-from rig.info import trials_table
 from rig.inputfile import InputError, Problem
-from rig.scoring import freezing_summary, stored_freezing
-from rig.session import read_events
+from rig.schedule import FRAME_CLOCK, IMAGING
+from rig.scoring import freezing_summary
 
 EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "role", "detail")
 TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
@@ -42,30 +34,14 @@ BIGTIFF_ABOVE_BYTES = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a m
 FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr needs ~3x this)
 
 
-def export_folder(folder: Path, out: Path | None) -> Path:
+def export_folder(folder: SessionFolder, out: Path | None) -> Path:
     """Where a session's exports go: ``out`` if given, else ``SESSION/export``."""
-    target = Path(out) if out is not None else folder / "export"
+    target = Path(out) if out is not None else folder.path / "export"
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(str(target), [Problem("", f"cannot write exports here: {exc}")]) from None
     return target
-
-
-@contextmanager
-def atomic_output(path: Path, mode: str = "w") -> Iterator[Any]:
-    """Open a temporary file next to ``path``; rename it to ``path`` only on success."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    kwargs: dict[str, Any] = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _cell(value: Any) -> Any:
@@ -93,7 +69,7 @@ def _write_rows(f: TextIO, header: tuple[str, ...] | list[str], rows: Iterator[l
 def write_frames_csv(table: FrameTable, path: Path) -> Path:
     """The frame table, one row per frame (columns: :data:`rig.frame_table.COLUMNS`)."""
     cols = [table.columns[c] for c in COLUMNS]
-    with atomic_output(path) as f:
+    with open_atomic(path) as f:
         _write_rows(f, COLUMNS, (list(row) for row in zip(*cols, strict=True)))
     return path
 
@@ -116,15 +92,7 @@ def event_rows(events: list[dict[str, Any]], roles: dict[str, str]) -> list[list
     return rows
 
 
-def _true_freezing(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    truth = root.get("truth")
-    if truth is None or "freezing" not in truth or "behaviour_frame_times_s" not in truth:
-        return None
-    return truth["behaviour_frame_times_s"][:], truth["freezing"][:].astype(bool)
-
-
-def freezing_tables(folder: Path, attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def freezing_tables(folder: SessionFolder) -> dict[str, dict[str, Any]]:
     """Percent freezing per trial and per phase epoch, scored and (simulated) true.
 
     Returns ``{"trials": {index: {"percent_cs": .., "true_percent_cs": .., ...}}, "phases":
@@ -132,7 +100,7 @@ def freezing_tables(folder: Path, attrs: dict[str, Any]) -> dict[str, dict[str, 
     """
     trials: dict[int, dict[str, Any]] = {}
     phases: dict[str, dict[str, Any]] = {}
-    record = stored_freezing(folder)
+    record = folder.freezing_record()
     if record is not None:
         for row in freezing_summary(record):
             trials[row["index"]] = {f"percent_{e}": row.get(f"percent_{e}") for e in TRIAL_EPOCHS}
@@ -140,14 +108,15 @@ def freezing_tables(folder: Path, attrs: dict[str, Any]) -> dict[str, dict[str, 
             phases[p["name"]] = {
                 f"percent_{e}": (v["percent"] if v else None) for e, v in p["epochs"].items()
             }
-    truth = _true_freezing(folder)
+    truth = folder.true_freezing()
     if truth is not None:
         times, frozen = truth
         ok = np.isfinite(times)
         phase_spans = [
-            {k: p[k] for k in ("name", "start_s", "end_s")} for p in attrs["timeline"]["phases"]
+            {"name": p.name, "start_s": p.start_s, "end_s": p.end_s}
+            for p in folder.attrs.timeline.phases
         ]
-        results = freezing_by_epoch(times[ok], frozen[ok], trials_table(folder, attrs), phase_spans)
+        results = freezing_by_epoch(times[ok], frozen[ok], trials_table(folder), phase_spans)
         for t in results["trials"]:
             row = trials.setdefault(t["index"], {})
             for e, v in t["epochs"].items():
@@ -159,31 +128,27 @@ def freezing_tables(folder: Path, attrs: dict[str, Any]) -> dict[str, dict[str, 
     return {"trials": trials, "phases": phases}
 
 
-def trial_records(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+def trial_records(folder: SessionFolder) -> list[dict[str, Any]]:
     """One record per planned trial: roles, measured times (None if not delivered), freezing."""
-    table = {t["index"]: t for t in trials_table(folder, attrs)}
-    roles = cs_roles(session_protocol(attrs))
-    measured: dict[tuple[int, str], float] = {}
-    for e in read_events(folder):
-        if e.get("kind") in ("cs_on", "cs_off", "us_on", "us_off") and e.get("trial") is not None:
-            measured[(e["trial"], e["kind"])] = e["t_s"]
-    freezing = freezing_tables(folder, attrs)["trials"]
+    timeline = folder.attrs.timeline
+    roles = cs_roles(folder.protocol())
+    freezing = freezing_tables(folder)["trials"]
     out = []
-    for t in attrs["timeline"]["trials"]:
-        i = t["index"]
+    for t, measured in zip(
+        timeline.trials, measured_trials(timeline, folder.events()), strict=True
+    ):
+        i = t.index
         row: dict[str, Any] = {
             "trial": i,
-            "phase": t["phase"],
-            "phase_trial": t["phase_trial"],
-            "cs": t["cs"],
-            "cs_role": roles.get(t["cs"], CS_OTHER),
-            "us": t["us"] or "",
-            "delivered": (i, "cs_on") in measured,
+            "phase": t.phase,
+            "phase_trial": t.phase_trial,
+            "cs": t.cs,
+            "cs_role": roles.get(t.cs, CS_OTHER),
+            "us": t.us or "",
+            "delivered": measured["cs_onset_s"] is not None,
         }
-        for k in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s"):
-            row[k] = measured.get((i, k.replace("_onset_s", "_on").replace("_offset_s", "_off")))
-        for k in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s"):
-            row[f"planned_{k}"] = table[i]["planned"][k]
+        row.update({k: measured[k] for k in TIME_EVENTS})
+        row.update({f"planned_{k}": planned for k, planned in measured["planned"].items()})
         for prefix in ("percent_", "true_percent_"):
             for e in TRIAL_EPOCHS:
                 row[prefix + e] = freezing.get(i, {}).get(prefix + e)
@@ -191,53 +156,58 @@ def trial_records(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def phase_records(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+def phase_records(folder: SessionFolder) -> list[dict[str, Any]]:
     """One record per phase: its span and percent freezing per phase epoch."""
-    freezing = freezing_tables(folder, attrs)["phases"]
+    freezing = freezing_tables(folder)["phases"]
     out = []
-    for p in attrs["timeline"]["phases"]:
-        row = {k: p[k] for k in ("name", "start_s", "end_s", "n_trials")}
+    for p in folder.attrs.timeline.phases:
+        row: dict[str, Any] = {
+            "name": p.name,
+            "start_s": p.start_s,
+            "end_s": p.end_s,
+            "n_trials": p.n_trials,
+        }
         for prefix in ("percent_", "true_percent_"):
             for e in PHASE_EPOCHS:
-                row[prefix + e] = freezing.get(p["name"], {}).get(prefix + e)
+                row[prefix + e] = freezing.get(p.name, {}).get(prefix + e)
         out.append(row)
     return out
 
 
 def _write_records(records: list[dict[str, Any]], path: Path) -> Path:
     header = list(records[0]) if records else []
-    with atomic_output(path) as f:
+    with open_atomic(path) as f:
         _write_rows(f, header, ([r[k] for k in header] for r in records))
     return path
 
 
-def export_csv(folder: Path, out: Path | None = None) -> list[Path]:
+def export_csv(folder: SessionFolder, out: Path | None = None) -> list[Path]:
     """Write frames.csv, events.csv, trials.csv and phases.csv; returns their paths."""
-    attrs = require_finalized(folder)
+    folder.require_finalized()
     target = export_folder(folder, out)
     table = build_frame_table(folder)
     paths = [write_frames_csv(table, target / "frames.csv")]
     events_path = target / "events.csv"
-    with atomic_output(events_path) as f:
-        rows = event_rows(read_events(folder), table.roles)
+    with open_atomic(events_path) as f:
+        rows = event_rows(folder.events(), table.roles)
         _write_rows(f, [*EVENT_COLUMNS, "extra"], iter(rows))
     paths.append(events_path)
-    paths.append(_write_records(trial_records(folder, attrs), target / "trials.csv"))
-    paths.append(_write_records(phase_records(folder, attrs), target / "phases.csv"))
+    paths.append(_write_records(trial_records(folder), target / "trials.csv"))
+    paths.append(_write_records(phase_records(folder), target / "phases.csv"))
     return paths
 
 
-def imaging_frames(folder: Path) -> zarr.Array:
+def imaging_frames(folder: SessionFolder) -> zarr.Array:
     """The stored two-photon frames; :class:`InputError` when the session has none."""
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    if "imaging" not in root or "0" not in root["imaging"] or root["imaging"]["0"].shape[0] == 0:
+    imaging = folder.stream(IMAGING)
+    if imaging is None or imaging.n_frames == 0:
         hint = (
             "frame clock recorded but no frames: import the microscope's files with `rig attach`"
-            if "edges" in root and "frame_clock" in root["edges"]
+            if folder.edges(FRAME_CLOCK) is not None
             else "no imaging in this session"
         )
         raise InputError(str(folder), [Problem("imaging", f"no two-photon frames ({hint})")])
-    return root["imaging"]["0"]
+    return imaging.frames
 
 
 def iter_frame_blocks(frames: zarr.Array, block_bytes: int = FRAME_BLOCK_BYTES) -> Iterator:
@@ -251,7 +221,7 @@ def iter_frame_blocks(frames: zarr.Array, block_bytes: int = FRAME_BLOCK_BYTES) 
 
 
 def export_tiff(
-    folder: Path,
+    folder: SessionFolder,
     out: Path | None = None,
     bigtiff: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
@@ -260,7 +230,7 @@ def export_tiff(
 
     BigTIFF when ``bigtiff`` or when the data would not fit a classic TIFF.
     """
-    require_finalized(folder)
+    folder.require_finalized()
     frames = imaging_frames(folder)
     target = export_folder(folder, out)
     path = target / "imaging.tif"
@@ -274,7 +244,7 @@ def export_tiff(
             if on_progress is not None:
                 on_progress(start + len(block), n)
 
-    with atomic_output(path, "wb") as f, tifffile.TiffWriter(f, bigtiff=big) as tif:
+    with open_atomic(path, "wb") as f, tifffile.TiffWriter(f, bigtiff=big) as tif:
         tif.write(
             pages(),
             shape=frames.shape,

@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
-from rig.info import effective_status
-from rig.inputfile import InputError, Problem
-from rig.protocol import Protocol, protocol_from_text
-from rig.schedule import FRAME_CLOCK
-from rig.session import read_events
-from rig.store import read_root_attrs
+from rig.data.folder import SessionFolder
+from rig.protocol import Protocol
+from rig.schedule import FRAME_CLOCK, IMAGING, VIDEO
+from rig.timeline import PhaseSpan, Timeline
 
 CS_PLUS, CS_MINUS, CS_OTHER = "cs_plus", "cs_minus", "cs"
 COLUMNS = (
@@ -97,14 +93,14 @@ class StimulusInterval:
 
 
 def stimulus_intervals(
-    events: list[dict[str, Any]], attrs: dict[str, Any], roles: dict[str, str]
+    events: list[dict[str, Any]], timeline: Timeline, roles: dict[str, str]
 ) -> list[StimulusInterval]:
     """Every stimulus with a measured onset, from the events.
 
     The offset is the measured one; a stimulus whose offset was never logged (the session
     ended during it) ends at the planned offset or at the session's end, whichever is first.
     """
-    planned = {t["index"]: t for t in attrs["timeline"]["trials"]}
+    planned = {t.index: t for t in timeline.trials}
     ends = [e["t_s"] for e in events if e.get("kind") == "session_end"]
     session_end = ends[-1] if ends else np.inf
     onsets: dict[tuple[int, str], dict[str, Any]] = {}
@@ -122,7 +118,7 @@ def stimulus_intervals(
     for (trial, which), e in sorted(onsets.items(), key=lambda kv: kv[1]["t_s"]):
         stop = offsets.get((trial, which))
         if stop is None:
-            plan = planned.get(trial, {}).get(f"{which}_offset_s")
+            plan = getattr(planned[trial], f"{which}_offset_s") if trial in planned else None
             stop = min(plan if plan is not None else np.inf, session_end)
         stimulus = e.get("stimulus") or ""
         role = "us" if which == "us" else roles.get(stimulus, CS_OTHER)
@@ -147,40 +143,18 @@ class FrameTable:
         return len(self.columns["frame"])
 
 
-def require_finalized(folder: Path) -> dict[str, Any]:
-    """Root attributes of a session whose journal is folded in (not running, not interrupted)."""
-    attrs = read_root_attrs(folder / "session.zarr")
-    status = effective_status(attrs)
-    if status == "running":
-        raise InputError(str(folder), [Problem("status", "the session is still being written")])
-    if status == "interrupted":
-        raise InputError(
-            str(folder),
-            [Problem("status", f"the session was interrupted: run `rig recover {folder}` first")],
-        )
-    return attrs
-
-
-def session_protocol(attrs: dict[str, Any]) -> Protocol:
-    """The session's protocol, validated again from the exact text it ran."""
-    return protocol_from_text(
-        attrs["protocol_text"], attrs.get("protocol_file") or "<protocol>"
-    ).protocol
-
-
-def frame_times(root: zarr.Group, attrs: dict[str, Any]) -> tuple[str, np.ndarray]:
+def frame_times(folder: SessionFolder) -> tuple[str, np.ndarray]:
     """The rows of the frame table: (stream, session-clock times) as the module doc says."""
-    imaging = root.get("imaging")
-    if imaging is not None and "timestamps_s" in imaging and imaging["timestamps_s"].shape[0]:
-        return "imaging", imaging["timestamps_s"][:]
-    if "edges" in root and FRAME_CLOCK in root["edges"]:
-        clock = root["edges"][FRAME_CLOCK]
-        samples = clock["samples"][:][clock["rising"][:]]
-        if len(samples):
-            return "frame_clock", samples / float(attrs["sample_rate_hz"])
-    if "video" in root and "timestamps_s" in root["video"]:
-        return "video", root["video"]["timestamps_s"][:]
-    return "video", np.empty(0)
+    imaging = folder.stream(IMAGING)
+    stamps = imaging.timestamps_s() if imaging is not None else None
+    if stamps is not None and len(stamps):
+        return IMAGING, stamps
+    clock = folder.rising_edges(FRAME_CLOCK)
+    if clock is not None and len(clock):
+        return "frame_clock", clock / folder.attrs.sample_rate_hz
+    video = folder.stream(VIDEO)
+    stamps = video.timestamps_s() if video is not None else None
+    return VIDEO, stamps if stamps is not None else np.empty(0)
 
 
 def resample_nearest(
@@ -214,41 +188,31 @@ def resample_nearest(
     return out
 
 
-def _phases_at(times_s: np.ndarray, phases: list[dict[str, Any]]) -> np.ndarray:
+def _phases_at(times_s: np.ndarray, phases: tuple[PhaseSpan, ...]) -> np.ndarray:
     out = np.full(times_s.shape, "", dtype=object)
     for p in phases:
-        out[(times_s >= p["start_s"]) & (times_s < p["end_s"])] = p["name"]
+        out[(times_s >= p.start_s) & (times_s < p.end_s)] = p.name
     return out
 
 
 def _trials_at(
-    times_s: np.ndarray, phase_of: np.ndarray, attrs: dict[str, Any], intervals: list
+    times_s: np.ndarray, phase_of: np.ndarray, timeline: Timeline, intervals: list
 ) -> np.ndarray:
     measured = {iv.trial: iv.start_s for iv in intervals if iv.kind == "cs"}
     out = np.full(times_s.shape, -1, np.int64)
-    for t in sorted(attrs["timeline"]["trials"], key=lambda t: t["cs_onset_s"]):
-        onset = measured.get(t["index"], t["cs_onset_s"])
-        out[(times_s >= onset) & (phase_of == t["phase"])] = t["index"]
+    for t in sorted(timeline.trials, key=lambda t: t.cs_onset_s):
+        onset = measured.get(t.index, t.cs_onset_s)
+        out[(times_s >= onset) & (phase_of == t.phase)] = t.index
     return out
 
 
-def _stored(root: zarr.Group, group: str, times: str, values: str) -> tuple | None:
-    if group in root and times in root[group] and values in root[group]:
-        g = root[group]
-        src, vals = g[times][:], g[values][:]
-        if len(src) == len(vals):
-            return src, vals.astype(float)
-    return None
-
-
-def build_frame_table(folder: Path) -> FrameTable:
+def build_frame_table(folder: SessionFolder) -> FrameTable:
     """The frame table of a finalised session folder (see the module docstring)."""
-    attrs = require_finalized(folder)
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    stream, times = frame_times(root, attrs)
+    timeline = folder.require_finalized().timeline
+    stream, times = frame_times(folder)
     times = np.asarray(times, float)
-    roles = cs_roles(session_protocol(attrs))
-    intervals = stimulus_intervals(read_events(folder), attrs, roles)
+    roles = cs_roles(folder.protocol())
+    intervals = stimulus_intervals(folder.events(), timeline, roles)
     n = len(times)
     cs_name = np.full(n, "", dtype=object)
     on = {role: np.zeros(n, np.uint8) for role in (CS_PLUS, CS_MINUS, "us")}
@@ -258,24 +222,31 @@ def build_frame_table(folder: Path) -> FrameTable:
             cs_name[inside] = iv.stimulus
         if iv.role in on:
             on[iv.role][inside] = 1
-    phase = _phases_at(times, attrs["timeline"]["phases"])
+    phase = _phases_at(times, timeline.phases)
     columns: dict[str, np.ndarray] = {
         "frame": np.arange(n, dtype=np.int64),
         "time_s": times,
         "phase": phase,
-        "trial": _trials_at(times, phase, attrs, intervals),
+        "trial": _trials_at(times, phase, timeline, intervals),
         "cs": cs_name,
         "cs_plus_on": on[CS_PLUS],
         "cs_minus_on": on[CS_MINUS],
         "shock_on": on["us"],
     }
+    scores = folder.scores()
     sources = {
-        "motion_index": ("scores", "times_s", "motion_index"),
-        "wheel_speed_cm_s": ("scores", "times_s", "wheel_speed_cm_s"),
-        "freezing": ("scores", "times_s", "freezing"),
-        "true_freezing": ("truth", "behaviour_frame_times_s", "freezing"),
+        "motion_index": scores.timed(scores.motion_index) if scores else None,
+        "wheel_speed_cm_s": scores.timed(scores.wheel_speed_cm_s) if scores else None,
+        "freezing": scores.timed(scores.freezing) if scores else None,
+        "true_freezing": _timed(folder.true_freezing()),
     }
-    for name, where in sources.items():
-        found = _stored(root, *where)
+    for name, found in sources.items():
         columns[name] = resample_nearest(times, *found) if found else np.full(n, np.nan)
     return FrameTable(stream, columns, roles, intervals)
+
+
+def _timed(series: tuple[np.ndarray, np.ndarray] | None) -> tuple | None:
+    """A stored (times, values) pair when both have one value per time."""
+    if series is None or len(series[0]) != len(series[1]):
+        return None
+    return series

@@ -2,121 +2,51 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-from pathlib import Path
 from typing import Any
 
-from rig.session import read_events
-from rig.store import read_root_attrs
+from rig.data.folder import SessionFolder
+from rig.data.trials import measured_trials
+from rig.scoring import freezing_summary
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def effective_status(attrs: dict[str, Any]) -> str:
-    """``running`` only while the writing process lives; a dead writer means ``interrupted``."""
-    status = attrs.get("status", "interrupted")
-    if status != "running":
-        return status
-    same_host = attrs.get("host") == socket.gethostname()
-    if same_host and not _process_alive(int(attrs.get("pid", -1))):
-        return "interrupted"
-    return status
-
-
-def trials_table(folder: Path, attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trials with measured stimulus times (planned times where a measurement is missing)."""
-    rows = []
-    for t in _trials(attrs, read_events(folder)):
-        row = dict(t)
-        for key, planned in t["planned"].items():
-            if row[key] is None:
-                row[key] = planned
-        rows.append(row)
-    return rows
-
-
-def _trials(attrs: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    measured: dict[tuple[int, str], float] = {}
-    for e in events:
-        if e.get("kind") in ("cs_on", "cs_off", "us_on", "us_off") and e.get("trial") is not None:
-            measured[(e["trial"], e["kind"])] = e["t_s"]
-    out = []
-    for t in attrs["timeline"]["trials"]:
-        i = t["index"]
-        out.append(
-            {
-                "index": i,
-                "phase": t["phase"],
-                "cs": t["cs"],
-                "us": t["us"],
-                "cs_onset_s": measured.get((i, "cs_on")),
-                "cs_offset_s": measured.get((i, "cs_off")),
-                "us_onset_s": measured.get((i, "us_on")),
-                "us_offset_s": measured.get((i, "us_off")),
-                "planned": {
-                    k: t[k] for k in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s")
-                },
-            }
-        )
-    return out
-
-
-def _streams_in_progress(folder: Path) -> dict[str, Any]:
-    streams = {}
-    for f in (folder / "journal").glob("progress-*.json"):
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        streams[f.stem.removeprefix("progress-")] = {"written": data.get("written", 0)}
-    return streams
-
-
-def session_info(folder: Path) -> dict[str, Any]:
+def session_info(folder: SessionFolder) -> dict[str, Any]:
     """Everything ``rig info --json`` prints."""
-    zpath = folder / "session.zarr"
-    attrs = read_root_attrs(zpath)
-    events = read_events(folder)
-    trials = _trials(attrs, events)
+    attrs = folder.attrs
+    events = folder.events()
     return {
         "path": str(folder),
-        "status": effective_status(attrs),
-        "end_reason": attrs.get("end_reason"),
-        "simulated": attrs.get("simulated"),
-        "mode": attrs.get("mode"),
-        "rig": attrs.get("rig_name"),
+        "status": folder.status,
+        "end_reason": attrs.end_reason,
+        "simulated": attrs.simulated,
+        "mode": attrs.mode,
+        "rig": attrs.rig_name,
         "protocol": {
-            "name": attrs.get("protocol_name"),
-            "sha256": attrs.get("protocol_sha256"),
-            "seed": attrs.get("seed"),
-            "file": attrs.get("protocol_file"),
+            "name": attrs.protocol_name,
+            "sha256": attrs.protocol_sha256,
+            "seed": attrs.seed,
+            "file": attrs.protocol_file,
         },
-        "animal": attrs.get("animal"),
-        "started_utc": attrs.get("started_utc"),
-        "ended_utc": attrs.get("ended_utc"),
-        "software_version": attrs.get("software_version"),
-        "duration_s": _duration(events, attrs),
-        "planned_duration_s": attrs["timeline"]["duration_s"],
-        "trials": trials,
+        "animal": attrs.animal,
+        "started_utc": attrs.started_utc,
+        "ended_utc": attrs.ended_utc,
+        "software_version": attrs.software_version,
+        "duration_s": _duration(events),
+        "planned_duration_s": attrs.timeline.duration_s,
+        "trials": measured_trials(attrs.timeline, events),
         "shocks_delivered": sum(1 for e in events if e.get("kind") == "us_on"),
-        "streams": attrs.get("streams") or _streams_in_progress(folder),
+        "streams": attrs.streams or _streams_in_progress(folder),
         "freezing": _freezing(folder),
         "faults": [e for e in events if e.get("kind") == "fault"],
         "events": events,
     }
 
 
-def _duration(events: list[dict[str, Any]], attrs: dict[str, Any]) -> float | None:
+def _streams_in_progress(folder: SessionFolder) -> dict[str, Any]:
+    """Frames on disk per stream, from the journal (a running or interrupted session)."""
+    return {s: {"written": p.written} for s, p in folder.journal.progress_by_stream().items()}
+
+
+def _duration(events: list[dict[str, Any]]) -> float | None:
     ends = [e["t_s"] for e in events if e.get("kind") == "session_end"]
     if ends:
         return ends[-1]
@@ -124,10 +54,8 @@ def _duration(events: list[dict[str, Any]], attrs: dict[str, Any]) -> float | No
     return max(times) if times else None
 
 
-def _freezing(folder: Path) -> dict[str, Any] | None:
-    from rig.scoring import freezing_summary, stored_freezing
-
-    record = stored_freezing(folder)
+def _freezing(folder: SessionFolder) -> dict[str, Any] | None:
+    record = folder.freezing_record()
     if record is None:
         return None
     return {

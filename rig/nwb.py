@@ -17,7 +17,6 @@ The file is written under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -34,6 +33,8 @@ from pynwb.image import ImageSeries
 from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
 from rig import __version__
+from rig.data.atomic import atomic_path
+from rig.data.folder import SessionFolder, parse_utc
 from rig.export import (
     FRAME_BLOCK_BYTES,
     export_folder,
@@ -41,22 +42,14 @@ from rig.export import (
     iter_frame_blocks,
     trial_records,
 )
-from rig.frame_table import (
-    cs_roles,
-    frame_times,
-    require_finalized,
-    session_protocol,
-    stimulus_intervals,
-)
-from rig.session import read_events
+from rig.frame_table import cs_roles, frame_times, stimulus_intervals
+from rig.schedule import IMAGING, VIDEO
 
 NWB_NAME = "session.nwb"
 
 
 def _datetime(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(timezone.utc)
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return parse_utc(text) if text else datetime.now(timezone.utc)
 
 
 def _streamed(frames: zarr.Array, compress: bool) -> H5DataIO:
@@ -84,14 +77,14 @@ def _nan(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _add_imaging(nwb: NWBFile, root: zarr.Group, attrs: dict, compress: bool) -> None:
-    protocol = attrs["protocol"]
-    rate = float((protocol.get("recording", {}).get("imaging") or {}).get("frame_rate_hz") or 0)
-    if "imaging" in root and "0" in root["imaging"] and root["imaging"]["0"].shape[0]:
-        image = root["imaging"]
+def _add_imaging(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
+    attrs = folder.attrs
+    rate = attrs.imaging_rate_hz or 0.0
+    image = folder.stream(IMAGING)
+    if image is not None and image.n_frames:
         device = nwb.create_device(
             name="microscope",
-            description=f"two-photon microscope of rig {attrs.get('rig_name')}",
+            description=f"two-photon microscope of rig {attrs.rig_name}",
         )
         plane = nwb.create_imaging_plane(
             name="imaging_plane",
@@ -105,14 +98,14 @@ def _add_imaging(nwb: NWBFile, root: zarr.Group, attrs: dict, compress: bool) ->
             location="unknown",
             imaging_rate=rate or float("nan"),
         )
-        source = attrs.get("imaging_source") or {}
+        source = attrs.imaging_source or {}
         nwb.add_acquisition(
             TwoPhotonSeries(
                 name="two_photon",
-                data=_streamed(image["0"], compress),
+                data=_streamed(image.frames, compress),
                 imaging_plane=plane,
                 unit="n.a.",
-                timestamps=image["timestamps_s"][:],
+                timestamps=image.timestamps_s(),
                 description=(
                     "frames in NWB (frame, x, y) order; timestamps from the frame-clock edges "
                     "on the DAQ clock"
@@ -121,7 +114,7 @@ def _add_imaging(nwb: NWBFile, root: zarr.Group, attrs: dict, compress: bool) ->
             )
         )
         return
-    stream, times = frame_times(root, attrs)
+    stream, times = frame_times(folder)
     if stream == "frame_clock":
         nwb.add_acquisition(
             TimeSeries(
@@ -135,17 +128,17 @@ def _add_imaging(nwb: NWBFile, root: zarr.Group, attrs: dict, compress: bool) ->
         )
 
 
-def _add_video(nwb: NWBFile, root: zarr.Group, compress: bool) -> None:
-    if "video" not in root or root["video"]["0"].shape[0] == 0:
+def _add_video(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
+    video = folder.stream(VIDEO)
+    if video is None or video.n_frames == 0:
         return
-    video = root["video"]
     nwb.add_acquisition(
         ImageSeries(
             name="behaviour_video",
-            data=_streamed(video["0"], compress),
+            data=_streamed(video.frames, compress),
             unit="n.a.",
             format="raw",
-            timestamps=video["timestamps_s"][:],
+            timestamps=video.timestamps_s(),
             description="behaviour camera frames in NWB (frame, x, y) order; timestamps from "
             "the camera exposure edges on the DAQ clock",
         )
@@ -166,8 +159,8 @@ TRIAL_COLUMNS = {
 }
 
 
-def _add_trials(nwb: NWBFile, folder: Path, attrs: dict) -> None:
-    records = trial_records(folder, attrs)
+def _add_trials(nwb: NWBFile, folder: SessionFolder) -> None:
+    records = trial_records(folder)
     if not records:
         return
     percent = [k for k in records[0] if "percent_" in k]
@@ -199,8 +192,9 @@ def _add_trials(nwb: NWBFile, folder: Path, attrs: dict) -> None:
         nwb.add_trial(**row)
 
 
-def _add_intervals(nwb: NWBFile, folder: Path, attrs: dict) -> None:
-    roles = cs_roles(session_protocol(attrs))
+def _add_intervals(nwb: NWBFile, folder: SessionFolder) -> None:
+    timeline = folder.attrs.timeline
+    roles = cs_roles(folder.protocol())
     stimuli = TimeIntervals(name="stimuli", description="every delivered stimulus (measured)")
     for name, text in (
         ("stimulus", "stimulus name in the protocol"),
@@ -210,7 +204,7 @@ def _add_intervals(nwb: NWBFile, folder: Path, attrs: dict) -> None:
         ("phase", "protocol phase"),
     ):
         stimuli.add_column(name=name, description=text)
-    intervals = stimulus_intervals(read_events(folder), attrs, roles)
+    intervals = stimulus_intervals(folder.events(), timeline, roles)
     for iv in intervals:
         stimuli.add_interval(
             start_time=iv.start_s,
@@ -223,50 +217,53 @@ def _add_intervals(nwb: NWBFile, folder: Path, attrs: dict) -> None:
         )
     if intervals:
         nwb.add_time_intervals(stimuli)
-    phases = freezing_tables(folder, attrs)["phases"]
+    phases = freezing_tables(folder)["phases"]
     keys = sorted({k for row in phases.values() for k in row})
     for key in keys:
         nwb.add_epoch_column(name=key, description=f"{key.replace('_', ' ')} in the phase")
-    for p in attrs["timeline"]["phases"]:
-        extra = {k: _nan(phases.get(p["name"], {}).get(k)) for k in keys}
-        nwb.add_epoch(start_time=p["start_s"], stop_time=p["end_s"], tags=[p["name"]], **extra)
+    for p in timeline.phases:
+        extra = {k: _nan(phases.get(p.name, {}).get(k)) for k in keys}
+        nwb.add_epoch(start_time=p.start_s, stop_time=p.end_s, tags=[p.name], **extra)
 
 
-# scores/ arrays exported as TimeSeries: (array, NWB name, unit, description)
-SCORE_SERIES = (
-    ("motion_index", "motion_index", "fraction of ROI pixels changed", "per-frame motion index"),
-    ("wheel_speed_cm_s", "wheel_speed", "cm/s", "wheel speed from the rotary encoder edges"),
-    ("freezing", "freezing", "n.a.", "scored freezing (1 frozen)"),
-)
+MOTION_UNIT = "fraction of ROI pixels changed"
 
 
-def _add_behaviour(nwb: NWBFile, root: zarr.Group) -> None:
+def _add_behaviour(nwb: NWBFile, folder: SessionFolder) -> None:
     series = []
-    scores = root.get("scores")
-    if scores is not None and "times_s" in scores:
-        times = scores["times_s"][:]
-        record = dict(scores.attrs).get("freezing") or {}
-        for key, name, unit, text in SCORE_SERIES:
-            if key not in scores or scores[key].shape[0] != len(times):
-                continue
-            data = scores[key][:]
-            if key == "freezing":
-                data = data.astype(np.uint8)
-                text += (
-                    f", {record.get('measure', '')} threshold {record.get('threshold')}, "
-                    f"min freeze {record.get('min_freeze_s')} s"
+    scores = folder.scores()
+    if scores is not None:
+        record = scores.record or {}
+        scored = (
+            f"scored freezing (1 frozen), {record.get('measure', '')} threshold "
+            f"{record.get('threshold')}, min freeze {record.get('min_freeze_s')} s"
+        )
+        freezing = scores.freezing.astype(np.uint8) if scores.freezing is not None else None
+        candidates = [  # (values, NWB name, unit, description)
+            (scores.motion_index, "motion_index", MOTION_UNIT, "per-frame motion index"),
+            (
+                scores.wheel_speed_cm_s,
+                "wheel_speed",
+                "cm/s",
+                "wheel speed from the rotary encoder edges",
+            ),
+            (freezing, "freezing", "n.a.", scored),
+        ]
+        for values, name, unit, text in candidates:
+            timed = scores.timed(values)
+            if timed is not None:
+                times, data = timed
+                series.append(
+                    TimeSeries(name=name, data=data, unit=unit, timestamps=times, description=text)
                 )
-            series.append(
-                TimeSeries(name=name, data=data, unit=unit, timestamps=times, description=text)
-            )
-    truth = root.get("truth")
-    if truth is not None and "freezing" in truth and "behaviour_frame_times_s" in truth:
+    truth = folder.true_freezing()
+    if truth is not None:
         series.append(
             TimeSeries(
                 name="true_freezing",
-                data=truth["freezing"][:].astype(np.uint8),
+                data=truth[1].astype(np.uint8),
                 unit="n.a.",
-                timestamps=truth["behaviour_frame_times_s"][:],
+                timestamps=truth[0],
                 description="the simulated animal's true freezing (1 frozen)",
             )
         )
@@ -276,43 +273,35 @@ def _add_behaviour(nwb: NWBFile, root: zarr.Group) -> None:
             module.add(s)
 
 
-def build_nwbfile(folder: Path, root: zarr.Group, attrs: dict, compress: bool) -> NWBFile:
+def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
     """The in-memory NWBFile of a session (frames stay iterators until written)."""
-    protocol = attrs["protocol"]
+    attrs = folder.attrs
     nwb = NWBFile(
-        session_description=protocol.get("description") or attrs.get("protocol_name") or "",
+        session_description=attrs.protocol.description or attrs.protocol_name or "",
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"fear-rig:{folder.name}")),
-        session_start_time=_datetime(attrs.get("started_utc")),
+        session_start_time=_datetime(attrs.started_utc),
         session_id=folder.name,
-        experiment_description=f"fear-rig protocol {attrs.get('protocol_name')} "
-        f"(sha256 {attrs.get('protocol_sha256')}), status {attrs.get('status')}",
-        protocol=attrs.get("protocol_text") or "",
-        notes=f"{'SIMULATED' if attrs.get('simulated') else 'LIVE'} rig {attrs.get('rig_name')}; "
-        f"end: {attrs.get('end_reason')}; fear-rig {__version__}",
+        experiment_description=f"fear-rig protocol {attrs.protocol_name} "
+        f"(sha256 {attrs.protocol_sha256}), status {attrs.status}",
+        protocol=attrs.protocol_text or "",
+        notes=f"{'SIMULATED' if attrs.simulated else 'LIVE'} rig {attrs.rig_name}; "
+        f"end: {attrs.end_reason}; fear-rig {__version__}",
         source_script="fear-rig rig export --nwb",
         source_script_file_name="rig/nwb.py",
-        subject=Subject(subject_id=str(attrs.get("animal") or "unknown"), species="Mus musculus"),
+        subject=Subject(subject_id=str(attrs.animal or "unknown"), species="Mus musculus"),
     )
-    _add_imaging(nwb, root, attrs, compress)
-    _add_video(nwb, root, compress)
-    _add_trials(nwb, folder, attrs)
-    _add_intervals(nwb, folder, attrs)
-    _add_behaviour(nwb, root)
+    _add_imaging(nwb, folder, compress)
+    _add_video(nwb, folder, compress)
+    _add_trials(nwb, folder)
+    _add_intervals(nwb, folder)
+    _add_behaviour(nwb, folder)
     return nwb
 
 
-def export_nwb(folder: Path, out: Path | None = None, compress: bool = False) -> Path:
+def export_nwb(folder: SessionFolder, out: Path | None = None, compress: bool = False) -> Path:
     """Write ``session.nwb`` (atomically); returns its path. ``compress``: gzip the frames."""
-    attrs = require_finalized(folder)
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    target = export_folder(folder, out)
-    path = target / NWB_NAME
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # pynwb wants the .nwb suffix
-    try:
-        with NWBHDF5IO(str(tmp), "w") as io:
-            io.write(build_nwbfile(folder, root, attrs, compress))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    folder.require_finalized()
+    path = export_folder(folder, out) / NWB_NAME
+    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
+        io.write(build_nwbfile(folder, compress))
     return path

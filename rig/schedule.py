@@ -26,9 +26,10 @@ CAMERA_EXPOSURE = "camera_exposure"  # behaviour camera exposure-out (input)
 TONE_GATE = "tone"  # loopback of the sound output envelope (recorded)
 SHOCK_GATE = "shock_gate"  # loopback of the shock gate (recorded)
 INPUT_LINES = (FRAME_CLOCK, CAMERA_EXPOSURE, TONE_GATE, SHOCK_GATE)
-STREAM_EDGE_LINE = {"video": CAMERA_EXPOSURE, "imaging": FRAME_CLOCK}
-"""The recorded line whose rising edges time each frame stream's frames."""
 WHEEL = "wheel"  # optional: rotary encoder counts, one rising edge per count (input)
+VIDEO, IMAGING = "video", "imaging"  # the frame streams: behaviour camera, two-photon microscope
+STREAM_EDGE_LINE = {VIDEO: CAMERA_EXPOSURE, IMAGING: FRAME_CLOCK}
+"""The recorded line whose rising edges time each frame stream's frames."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def frame_trigger_samples(
 
 def expected_frames(schedule: OutputSchedule, stream: str) -> int:
     """Frames the ``video`` or ``imaging`` stream should deliver in this session."""
-    if stream == "video":
+    if stream == VIDEO:
         rate, start = schedule.camera_rate_hz, 0
     else:
         if schedule.imaging_rate_hz is None:

@@ -9,11 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import zarr
 from matplotlib.ticker import MaxNLocator
 
-from rig.info import trials_table
-from rig.store import read_root_attrs
+from rig.data.folder import SessionFolder
+from rig.data.trials import trials_table
 
 CS_COLOURS = {"cs_plus": "#d62728", "cs_minus": "#1f77b4"}
 
@@ -22,18 +21,17 @@ def _colour(name: str, i: int) -> str:
     return CS_COLOURS.get(name, plt.cm.tab10(i % 10))
 
 
-def plot_freezing(folder: Path, out: Path | None = None) -> Path:
+def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
     """Draw the report for a scored session; returns the PNG's path."""
-    zpath = folder / "session.zarr"
-    attrs = read_root_attrs(zpath)
-    root = zarr.open_group(str(zpath), mode="r")
-    scores = root["scores"]
-    record = dict(scores.attrs["freezing"])
+    attrs = folder.attrs
+    scores = folder.scores()
+    if scores is None or scores.record is None or scores.times_s is None:
+        raise ValueError("the session has not been scored: run `rig score` first")
+    record = scores.record
     locomotion = record.get("measure") == "locomotion"
-    motion = scores["wheel_speed_cm_s" if locomotion else "motion_index"][:]
-    frozen = scores["freezing"][:]
-    times = scores["times_s"][:]
-    trials = trials_table(folder, attrs)
+    motion = scores.wheel_speed_cm_s if locomotion else scores.motion_index
+    frozen, times = scores.freezing, scores.times_s
+    trials = trials_table(folder)
 
     fig, (ax_t, ax_r) = plt.subplots(
         2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [1, 1.3]}, constrained_layout=True
@@ -51,7 +49,7 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
     ax_t.set_ylim(-5, 105)
     ax_t.legend(frameon=False)
     ax_t.set_title(
-        f"{attrs.get('animal')} - {attrs.get('protocol_name')} - threshold "
+        f"{attrs.animal} - {attrs.protocol_name} - threshold "
         f"{record['threshold']:.3g}{' (auto)' if record['threshold_auto'] else ''}, "
         f"min freeze {record['min_freeze_s']:g} s"
     )
@@ -79,7 +77,7 @@ def plot_freezing(folder: Path, out: Path | None = None) -> Path:
     ax_r.set_xlabel("session time (s, DAQ clock)")
     ax_r.set_ylabel(trace_name)
     ax_r.legend(loc="upper right", ncol=6, frameon=False, fontsize=8)
-    out = out or folder / "freezing.png"
+    out = out or folder.path / "freezing.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

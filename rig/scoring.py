@@ -17,12 +17,13 @@ import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
+from rig.data.folder import FrameStream, SessionFolder, utc_now
+from rig.data.trials import trials_table
 from rig.freezing import (
     FreezingParams,
     LiveFreezing,
@@ -33,8 +34,8 @@ from rig.freezing import (
     score_locomotion_freezing,
 )
 from rig.motion import MotionScorer
-from rig.store import read_root_attrs, utc_now
-from rig.timeline import Timeline
+from rig.schedule import VIDEO, WHEEL
+from rig.timeline import PhaseSpan, Timeline
 
 DEFAULT_CALIBRATION_S = 60.0
 
@@ -154,16 +155,17 @@ class LiveLocomotion:
         return out
 
 
-def _score_locomotion(root: zarr.Group, attrs: dict, params: FreezingParams) -> tuple:
+def _score_locomotion(folder: SessionFolder, params: FreezingParams) -> tuple:
     """Offline: wheel speed per bin from the recorded encoder edges, centred window."""
-    fs = float(attrs["sample_rate_hz"])
+    attrs = folder.attrs
+    fs = attrs.sample_rate_hz
     bin_ = max(1, round(fs / LOCOMOTION_RATE_HZ))
     rate = fs / bin_
-    n = int(np.ceil(attrs["timeline"]["duration_s"] * rate))
+    n = int(np.ceil(attrs.timeline.duration_s * rate))
     counts = np.zeros(n, np.int64)
-    if "edges" in root and "wheel" in root["edges"]:
-        samples = root["edges"]["wheel"]["samples"][:]
-        np.add.at(counts, np.minimum(samples // bin_, n - 1), 1)
+    wheel = folder.edges(WHEEL)
+    if wheel is not None:
+        np.add.at(counts, np.minimum(wheel.samples // bin_, n - 1), 1)
     speed = encoder_speed(
         counts, rate, params.encoder_counts_per_rev, params.wheel_diameter_cm, params.speed_window_s
     )
@@ -177,27 +179,16 @@ def _score_locomotion(root: zarr.Group, attrs: dict, params: FreezingParams) -> 
 # ---------------------------------------------------------------------------- stored scores
 
 
-def write_motion(
-    zarr_path: Path, device_index: np.ndarray, motion: np.ndarray, params: dict
-) -> None:
-    """Store the per-frame motion index under ``scores/`` (``rig score`` reads it back)."""
-    root = zarr.open_group(str(zarr_path), mode="a")
-    scores = root.require_group("scores")
-    scores.create_array("device_index", data=np.asarray(device_index, np.int64), overwrite=True)
-    scores.create_array("motion_index", data=np.asarray(motion, np.float32), overwrite=True)
-    scores.attrs["motion_params"] = params
-
-
-def _video_times(root: zarr.Group, device_index: np.ndarray) -> np.ndarray:
-    video = root["video"]
-    stamps = video["timestamps_s"][:]
-    frame_dev = video["device_index"][:]
+def _video_times(video: FrameStream, device_index: np.ndarray) -> np.ndarray:
+    stamps, frame_dev = video.timestamps_s(), video.device_index()
+    if stamps is None or frame_dev is None:
+        raise ValueError("the video has no timestamps: run `rig recover` on this session first")
     lookup = dict(zip(frame_dev.tolist(), stamps.tolist(), strict=False))
     return np.array([lookup.get(int(k), np.nan) for k in device_index], float)
 
 
 def score_session(
-    folder: Path,
+    folder: SessionFolder,
     threshold: float | None = None,
     min_freeze_s: float | None = None,
     roi: Any = None,
@@ -208,15 +199,18 @@ def score_session(
     ``threshold``/``min_freeze_s`` override the rig file's values and reuse the stored index;
     ``roi``/``exclude`` (regions in pixels) recompute the index from the stored video.
     """
-    zpath = folder / "session.zarr"
-    attrs = read_root_attrs(zpath)
-    root = zarr.open_group(str(zpath), mode="a")
-    params = FreezingParams.model_validate(attrs.get("freezing_params", {}), strict=False)
-    stored = dict(root["scores"].attrs).get("motion_params") if "scores" in root else None
-    if stored and roi is None and exclude is None:
+    attrs = folder.attrs
+    params = FreezingParams.model_validate(attrs.freezing_params, strict=False)
+    stored = folder.scores()
+    motion_params = stored.motion_params if stored is not None else None
+    if motion_params and roi is None and exclude is None:
         # Reusing the stored index: it was computed with these regions, so report those.
         params = FreezingParams.model_validate(
-            {**params.model_dump(mode="json"), "roi": stored["roi"], "exclude": stored["exclude"]},
+            {
+                **params.model_dump(mode="json"),
+                "roi": motion_params["roi"],
+                "exclude": motion_params["exclude"],
+            },
             strict=False,
         )
     changes: dict[str, Any] = {}
@@ -231,20 +225,16 @@ def score_session(
     )
     if params.threshold != "auto" and threshold is None:
         threshold = float(params.threshold)
-    fps = float(attrs["protocol"]["recording"]["video"]["fps"])
-    timeline = Timeline.from_dict(attrs["timeline"])
-    phases = [_phase(p) for p in attrs["timeline"]["phases"]]
-    scores = root.require_group("scores")
+    fps = attrs.video_fps
+    timeline = attrs.timeline
+    phases = [_phase(p) for p in timeline.phases]
     if params.measure == "locomotion":
         if threshold is not None:
             params = FreezingParams.model_validate(
                 {**params.model_dump(mode="json"), "speed_threshold_cm_s": threshold}, strict=False
             )
-        times, speed, frozen = _score_locomotion(root, attrs, params)
-        scores.create_array("times_s", data=times, overwrite=True)
-        scores.create_array("wheel_speed_cm_s", data=speed.astype(np.float32), overwrite=True)
-        scores.create_array("freezing", data=frozen, overwrite=True)
-        results = freezing_by_epoch(times, frozen, _trials_for_scoring(folder, attrs), phases)
+        times, speed, frozen = _score_locomotion(folder, params)
+        results = freezing_by_epoch(times, frozen, trials_table(folder), phases)
         record = {
             "scored_utc": utc_now(),
             "measure": "locomotion",
@@ -258,34 +248,30 @@ def score_session(
             "percent_frozen": float(100 * frozen.mean()) if len(frozen) else None,
             "results": results,
         }
-        scores.attrs["freezing"] = record
+        folder.write_freezing(times, frozen, record, wheel_speed_cm_s=speed)
         return record
-    if "video" not in root:
+    video = folder.stream(VIDEO)
+    if video is None:
         raise ValueError("this session has no behaviour video to score")
-    if roi is not None or exclude is not None or "motion_index" not in scores:
-        frames = root["video"]["0"]
-        device_index = root["video"]["device_index"][:]
+    if roi is not None or exclude is not None or stored is None or stored.motion_index is None:
+        frames = video.frames
+        device_index = video.device_index()
+        if device_index is None:
+            raise ValueError("the video has no frame numbers: run `rig recover` first")
         scorer = MotionScorer(frames.shape[2], frames.shape[1], fps, params)
         motion = np.array([scorer.push(f) for f in _frames_iter(frames)], float)
-        write_motion(zpath, device_index, motion, params.model_dump(mode="json"))
-        root = zarr.open_group(str(zpath), mode="a")  # re-read: its attributes changed on disk
-        scores = root["scores"]
-    device_index = scores["device_index"][:]
-    motion = scores["motion_index"][:].astype(float)
-    times = _video_times(root, device_index)
-    scores.create_array("times_s", data=times, overwrite=True)
+        folder.write_motion(device_index, motion, params.model_dump(mode="json"))
+        stored = folder.scores()
+        assert stored is not None and stored.motion_index is not None
+    device_index = stored.device_index
+    motion = stored.motion_index.astype(float)
+    times = _video_times(video, device_index)
     window = calibration_window(params, timeline)
     auto = threshold is None
     if auto:
         threshold = auto_threshold(motion, fps, params, times, window)
     frozen = score_freezing(motion, fps, float(threshold), params.min_freeze_s, params.gap_s)
-    scores.create_array("freezing", data=frozen, overwrite=True)
-    results = freezing_by_epoch(
-        times,
-        frozen,
-        _trials_for_scoring(folder, attrs),
-        [_phase(p) for p in attrs["timeline"]["phases"]],
-    )
+    results = freezing_by_epoch(times, frozen, trials_table(folder), phases)
     record = {
         "scored_utc": utc_now(),
         "measure": "motion",
@@ -299,7 +285,7 @@ def score_session(
         "percent_frozen": float(100 * frozen.mean()) if len(frozen) else None,
         "results": results,
     }
-    scores.attrs["freezing"] = record
+    folder.write_freezing(times, frozen, record)
     return record
 
 
@@ -308,23 +294,8 @@ def _frames_iter(frames: zarr.Array, block: int = 256):
         yield from frames[start : start + block]
 
 
-def _phase(p: dict) -> dict:
-    return {"name": p["name"], "start_s": p["start_s"], "end_s": p["end_s"]}
-
-
-def _trials_for_scoring(folder: Path, attrs: dict) -> list[dict]:
-    from rig.info import trials_table
-
-    return trials_table(folder, attrs)
-
-
-def stored_freezing(folder: Path) -> dict[str, Any] | None:
-    """The last scoring record of a session, or None when it was never scored."""
-    try:
-        root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-        return dict(root["scores"].attrs["freezing"])
-    except (KeyError, FileNotFoundError):
-        return None
+def _phase(p: PhaseSpan) -> dict:
+    return {"name": p.name, "start_s": p.start_s, "end_s": p.end_s}
 
 
 def freezing_summary(record: dict[str, Any]) -> list[dict[str, Any]]:

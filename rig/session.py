@@ -1,23 +1,21 @@
-"""A session from files to folder: validate, compile, build the rig, run, and fold the journal.
+"""A session from files to folder: validate, compile, build the rig and run.
 
-``prepare_session`` is what ``rig validate`` and ``rig plan`` run; ``run_session`` is ``rig run``;
-``finalize_session`` turns a session's journal into its final Zarr layout, at the end of a run
-and in ``rig recover`` after a crash.
+``prepare_session`` is what ``rig validate`` and ``rig plan`` run; ``run_session`` is ``rig run``
+(the fold of the journal at its end is :mod:`rig.data.finalize`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
+from rig.data.finalize import finalize_session
 from rig.devices import SECTIONS, BuildContext
-from rig.inputfile import InputError, Problem
+from rig.inputfile import InputError
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.protocol import LoadedProtocol, load_protocol
 from rig.recording import recording_problems
@@ -28,20 +26,10 @@ from rig.run.runner import Runner
 from rig.run.signals import SessionResult
 from rig.run.sinks import LiveScoring, Preview
 from rig.safety import limit_problems
-from rig.schedule import STREAM_EDGE_LINE, OutputSchedule, compile_schedule
-from rig.scoring import score_session, write_motion
+from rig.schedule import OutputSchedule, compile_schedule
+from rig.scoring import score_session
 from rig.speaker import stimuli_problems
-from rig.store import (
-    SessionStore,
-    read_index_journal,
-    read_progress,
-    read_root_attrs,
-    trim_frames,
-    update_root_attrs,
-    utc_now,
-    write_truth,
-)
-from rig.sync import FrameAccounting, synchronise
+from rig.store import SessionStore
 from rig.timeline import Timeline, compile_timeline
 
 SIM_ANIMALS = ".sim-animals"  # under OUT: what simulated animals learned, between sessions
@@ -211,144 +199,22 @@ def run_session(
         devices.close()
         if store is not None:
             store.close_journal()
+    folder = store.folder
     if truth:
-        write_truth(store.paths.zarr, truth)
+        folder.write_truth(truth)
     if scoring.scorer is not None and scoring.scorer.motion:
-        write_motion(
-            store.paths.zarr,
+        folder.write_motion(
             np.array(scoring.scorer.device_index),
             np.array(scoring.scorer.motion),
             plan.rig.freezing.model_dump(mode="json"),
         )
-    finalize_session(store.folder, result.status, result.reason, result.accounting)
+    finalize_session(folder, result.status, result.reason, result.accounting)
     if scoring.scored:
         try:
-            score_session(store.folder)
+            score_session(folder)
         except ValueError as exc:  # e.g. too short to calibrate: the data is still complete
             result.reason += f" (freezing not scored: {exc})"
-    return store.folder, result
-
-
-# ----------------------------------------------------------------------------- journal
-
-
-def read_events(folder: Path) -> list[dict[str, Any]]:
-    """Events from the journal; a half-written last line (a crash) is ignored."""
-    path = folder / "journal" / "events.jsonl"
-    events = []
-    if not path.exists():
-        return events
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return events
-
-
-def read_edge_journal(folder: Path, line: str) -> tuple[np.ndarray, np.ndarray]:
-    path = folder / "journal" / f"edges-{line}.i64"
-    if not path.exists():
-        return np.empty(0, np.int64), np.empty(0, bool)
-    raw = path.read_bytes()
-    packed = np.frombuffer(raw[: len(raw) // 8 * 8], dtype=np.int64)
-    return packed // 2, (packed % 2).astype(bool)
-
-
-def finalize_session(
-    folder: Path,
-    status: str,
-    reason: str,
-    accounting: dict[str, FrameAccounting] | None = None,
-) -> dict[str, Any]:
-    """Fold the journal into ``session.zarr``: edges, events, timestamps, status. Idempotent."""
-    zpath = folder / "session.zarr"
-    attrs = read_root_attrs(zpath)
-    fs = float(attrs["sample_rate_hz"])
-    root = zarr.open_group(str(zpath), mode="a")
-    edges_group = root.require_group("edges")
-    edges_group.attrs["sample_rate_hz"] = fs
-    edges: dict[str, np.ndarray] = {}
-    for f in sorted((folder / "journal").glob("edges-*.i64")):
-        line = f.stem.removeprefix("edges-")
-        samples, rising = read_edge_journal(folder, line)
-        g = edges_group.require_group(line)
-        g.create_array("samples", data=samples, overwrite=True)
-        g.create_array("rising", data=rising, overwrite=True)
-        edges[line] = samples[rising]
-    events = read_events(folder)
-    root.require_group("events").attrs.put({"events": events})
-    streams = {}
-    for name, line in STREAM_EDGE_LINE.items():
-        if name not in root:
-            continue
-        if "0" not in root[name]:  # killed while setting the stream up: no frame was written
-            del root[name]
-            continue
-        acc = accounting[name] if accounting else None
-        streams[name] = _finalize_stream(folder, root[name], acc, attrs, edges.get(line), line, fs)
-    return update_root_attrs(
-        zpath, status=status, end_reason=reason, ended_utc=utc_now(), streams=streams
-    )
-
-
-def _finalize_stream(
-    folder: Path,
-    image: zarr.Group,
-    acc: FrameAccounting | None,
-    attrs: dict[str, Any],
-    edges: np.ndarray | None,
-    line: str,
-    fs: float,
-) -> dict[str, Any]:
-    """Trim a stream to the frames on disk, store their device numbers and timestamps, and
-    return its accounting with the sync report under ``sync``."""
-    name = image.basename
-    journal = folder / "journal"
-    index = read_index_journal(journal, name)
-    progress = read_progress(journal, name)
-    written = acc.written if acc is not None else min(int(progress.get("written", 0)), len(index))
-    index = index[:written]
-    frames = image["0"]
-    if frames.shape[0] != written:
-        trim_frames(frames, written)
-    image.create_array("device_index", data=index, overwrite=True)
-    if acc is None:
-        acc = _recovered_accounting(name, index, attrs, progress)
-    edges = edges if edges is not None else np.empty(0, np.int64)
-    sync = synchronise(name, line, index, edges, fs, _stream_rate(image))
-    image.create_array("timestamps_s", data=sync.timestamps_s, overwrite=True)
-    image.attrs["sync"] = sync.report.to_dict()
-    acc.edges = len(edges)
-    acc.without_edge = sync.report.frames_without_edge
-    acc.edges_without_frame = sync.report.edges_without_frame
-    return {**acc.to_dict(), "sync": sync.report.to_dict()}
-
-
-def _stream_rate(image: zarr.Group) -> float:
-    """The nominal frame rate, from the OME-NGFF time scale of the image."""
-    scale = image.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
-    return 1.0 / float(scale["scale"][0])
-
-
-def _recovered_accounting(
-    name: str, index: np.ndarray, attrs: dict, progress: dict[str, Any]
-) -> FrameAccounting:
-    from rig.schedule import expected_frames
-
-    plan_expected = attrs.get("frames_expected", {}).get(name)
-    if plan_expected is None:
-        sched = schedule_from_attrs(attrs)
-        plan_expected = expected_frames(sched, name)
-    acc = FrameAccounting(name, plan_expected)
-    # frames received after the last shard written are lost with the process: not counted
-    acc.written = len(index)
-    acc.dropped_by_queue = int(progress.get("dropped_by_queue", 0))
-    acc.received = acc.written + acc.dropped_by_queue
-    if len(index):
-        gaps = int(index.max()) + 1 - len(index)  # device drops and queue drops both leave gaps
-        acc.dropped_by_device = max(0, gaps - acc.dropped_by_queue)
-    return acc
+    return folder.path, result
 
 
 def _waits_for_writers(plan: SessionPlan, speed: float | None) -> bool:
@@ -357,25 +223,3 @@ def _waits_for_writers(plan: SessionPlan, speed: float | None) -> bool:
     point is a writer that falls behind (and whose delay runs on that same clock)."""
     slow_disk = any(f.kind == "slow_disk" for f in plan.rig.core.faults)
     return plan.rig.simulated and speed is None and not slow_disk
-
-
-def schedule_from_attrs(attrs: dict) -> OutputSchedule:
-    """The schedule a session ran, rebuilt from the protocol text it stored (for sessions
-    written before ``frames_expected`` was stored at stream setup). From the exact text that
-    ran: the dumped model does not validate again (an ITI dumps as {"fixed": ..., "uniform": ...},
-    which the file format rejects)."""
-    from rig.protocol import protocol_from_text
-
-    protocol = protocol_from_text(attrs["protocol_text"], attrs.get("protocol_file") or "").protocol
-    timeline = Timeline.from_dict(attrs["timeline"])
-    return compile_schedule(protocol, timeline, float(attrs["sample_rate_hz"]))
-
-
-def ensure_input(path: str | Path) -> Path:
-    """A session folder (or its session.zarr); :class:`InputError` if it is not one."""
-    p = Path(path)
-    if p.name == "session.zarr":
-        p = p.parent
-    if not (p / "session.zarr" / "zarr.json").is_file():
-        raise InputError(str(path), [Problem("", "not a fear-rig session (no session.zarr here)")])
-    return p

@@ -1,158 +1,39 @@
-"""The session store (design section 6): one folder per session holding ``session.zarr``.
+"""Writing a session during a run (design section 6): the frame writer and the session store.
 
-During a session the store is crash-safe by construction:
+The store is crash-safe by construction:
 
 - Frames go from a bounded queue to a writer thread that writes whole Zarr shards (about 0.5 s
   of frames each, one frame per inner chunk, blosc-lz4) into arrays preallocated at the
   expected frame count, each shard atomically (temporary file, then rename), so a crash loses
-  at most the shard being filled and the queue; ``journal/index-STREAM.i64`` holds the device
-  frame numbers written and ``journal/progress-STREAM.json`` (atomic) how many are on disk.
-- Events are appended to ``journal/events.jsonl`` (flushed to the OS at once) and fsync'ed by a
-  background thread at every trial boundary, so the engine never waits for the disk.
-- Recorded edges are appended to ``journal/edges-LINE.i64`` as they arrive.
-- Root attributes are rewritten atomically (temporary file, then rename).
+  at most the shard being filled and the queue; the stream's journal records the device frame
+  numbers written and how many frames are on disk.
+- Events and recorded edges go to the journal (:class:`rig.data.journal.JournalWriter`): in
+  the OS at once, fsync'ed by a background thread at every trial boundary, so the engine never
+  waits for the disk.
+- Root attributes are rewritten atomically (:meth:`rig.data.folder.SessionFolder.update_attrs`).
 
-:meth:`SessionStore.finish` (or ``rig recover`` after a crash) folds the journal into the Zarr
-store: events, edges, per-frame timestamps and the final status. ``docs/format.md`` documents
-the layout.
+At the end of the run (or in ``rig recover`` after a crash) :mod:`rig.data.finalize` folds the
+journal into the Zarr store: events, edges, per-frame timestamps and the final status.
+``docs/format.md`` documents the layout.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import queue
-import re
-import shutil
-import socket
 import threading
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
-from zarr.core.sync import sync as zarr_sync
 
-from rig import __version__
-from rig.atomic import write_json_atomic
+from rig.data.folder import SessionFolder, create_frame_array, frames_per_shard, ome_attrs
+from rig.data.journal import JournalWriter, StreamJournal, StreamProgress
 from rig.disk import LocalDisk
 from rig.ports import Edges, Frame, FrameDisk, StreamInfo
 from rig.shards import ShardEncoder
 from rig.sync import FrameAccounting
-
-FORMAT = "fear-rig-session"
-FORMAT_VERSION = 1
-STATUSES = ("running", "complete", "aborted", "interrupted", "recovered")
-CHUNK_SECONDS = 0.5  # the most frames a crash can lose, in seconds of stream
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def safe_name(text: str, fallback: str = "x") -> str:
-    """A file-name-safe version of user text: no separators, no dot-dot, bounded length."""
-    cleaned = _SAFE_NAME.sub("-", text).strip(".-")[:64]
-    return cleaned or fallback
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def root_attrs_path(zarr_path: Path) -> Path:
-    return zarr_path / "zarr.json"
-
-
-def read_root_attrs(zarr_path: Path) -> dict[str, Any]:
-    meta = json.loads(root_attrs_path(zarr_path).read_text(encoding="utf-8"))
-    return meta.get("attributes", {})
-
-
-def update_root_attrs(zarr_path: Path, **changes: Any) -> dict[str, Any]:
-    """Atomically rewrite the root group's ``zarr.json`` with updated attributes."""
-    path = root_attrs_path(zarr_path)
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    meta.setdefault("attributes", {}).update(changes)
-    write_json_atomic(path, meta)
-    return meta["attributes"]
-
-
-def frame_compressor(dtype: np.dtype) -> BloscCodec:
-    # Bit-shuffle for 8-bit video too: camera noise lives in the low bits, so the high bit
-    # planes compress (1.5x on noisy 8-bit frames, where byte shuffle of 1-byte items is a no-op).
-    return BloscCodec(
-        cname="lz4", clevel=5, shuffle="bitshuffle", typesize=np.dtype(dtype).itemsize
-    )
-
-
-def frames_per_shard(rate_hz: float) -> int:
-    """Frames in one shard: about :data:`CHUNK_SECONDS` of the stream, 1 to 64."""
-    return max(1, min(64, round(rate_hz * CHUNK_SECONDS)))
-
-
-def create_frame_array(
-    image: zarr.Group, n_frames: int, height: int, width: int, dtype: Any, rate_hz: float
-) -> zarr.Array:
-    """The ``0`` array of a (t, y, x) frame stream: one chunk per frame, one shard per
-    :func:`frames_per_shard` frames, blosc-lz4. Every frame stream of a session uses it."""
-    shard_t = frames_per_shard(rate_hz)
-    return image.create_array(
-        "0",
-        shape=(n_frames, height, width),
-        chunks=(1, height, width),
-        shards=(shard_t, height, width),
-        dtype=dtype,
-        compressors=frame_compressor(np.dtype(dtype)),
-        fill_value=0,
-        dimension_names=("t", "y", "x"),
-    )
-
-
-def trim_frames(frames: zarr.Array, n_frames: int) -> None:
-    """Cut a frame array to its first ``n_frames`` frames, removing the shards past them.
-
-    zarr's own ``resize`` visits every chunk key of the old shape to delete it, one per frame:
-    seconds for a session aborted early in a long protocol. The shards past the end are few
-    and are found by listing the array's ``c/`` folder instead.
-    """
-    zarr_sync(frames.async_array.resize((n_frames, *frames.shape[1:]), False))
-    shard_t = frames.shards[0] if frames.shards else frames.chunks[0]
-    kept = -(-n_frames // shard_t)  # shards holding frames that stay
-    shard_dir = Path(str(frames.store_path.store.root)) / frames.path / "c"
-    if shard_dir.is_dir():
-        for entry in shard_dir.iterdir():
-            if entry.name.isdigit() and int(entry.name) >= kept:
-                shutil.rmtree(entry, ignore_errors=True)
-
-
-def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
-    """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream."""
-    return {
-        "ome": {
-            "version": "0.5",
-            "multiscales": [
-                {
-                    "name": name,
-                    "axes": [
-                        {"name": "t", "type": "time", "unit": "second"},
-                        {"name": "y", "type": "space"},
-                        {"name": "x", "type": "space"},
-                    ],
-                    "datasets": [
-                        {
-                            "path": "0",
-                            "coordinateTransformations": [
-                                {"type": "scale", "scale": [1.0 / rate_hz, 1.0, 1.0]}
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
-    }
 
 
 class StreamWriter:
@@ -199,8 +80,7 @@ class StreamWriter:
         self._encoder = ShardEncoder(self.frames)
         self._array_dir = Path(str(self.frames.store_path.store.root)) / self.frames.path
         self.accounting = FrameAccounting(name, expected_frames)
-        self._progress = journal / f"progress-{name}.json"
-        self._index = open(journal / f"index-{name}.i64", "ab")  # noqa: SIM115 - held open
+        self._journal = StreamJournal(journal, name)
         self._limit = max(4, queue_bytes // max(frame_bytes, 1))  # frames that may wait
         self._waiting: deque[Frame] = deque()  # appended here, taken by the writer thread
         self._cond = threading.Condition()  # the writer thread waits on it for a shard's worth
@@ -263,7 +143,7 @@ class StreamWriter:
             self._cond.notify_all()
         self._thread.join()
         self._disk_thread.join()
-        self._index.close()
+        self._journal.close()
         return self.accounting
 
     def _run(self) -> None:
@@ -326,19 +206,11 @@ class StreamWriter:
             key, shard, indices = item
             try:
                 self.disk.write(self._array_dir / key, shard)
-                self._index.write(indices.astype("<i8").tobytes())
-                self._index.flush()
+                self._journal.append_index(indices)
                 acc = self.accounting
                 acc.written += len(indices)
-                write_json_atomic(
-                    self._progress,
-                    {
-                        "written": acc.written,
-                        "frames_per_shard": self.chunk_t,
-                        "received": acc.received,
-                        "dropped_by_queue": acc.dropped_by_queue,
-                    },
-                    durable=False,
+                self._journal.write_progress(
+                    StreamProgress(acc.written, self.chunk_t, acc.received, acc.dropped_by_queue)
                 )
             except Exception as exc:  # a full or failing disk: keep what is written, report
                 self.error = exc
@@ -348,85 +220,25 @@ def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
 
-def read_progress(journal: Path, name: str) -> dict[str, Any]:
-    """A stream's last progress record (``{}`` if it never wrote a shard)."""
-    try:
-        return json.loads((journal / f"progress-{name}.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def read_index_journal(journal: Path, name: str) -> np.ndarray:
-    """Device frame numbers of the frames written, in order (a torn last entry is dropped)."""
-    path = journal / f"index-{name}.i64"
-    if not path.exists():
-        return np.empty(0, np.int64)
-    raw = path.read_bytes()
-    return np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<i8").astype(np.int64)
-
-
-@dataclass
-class SessionPaths:
-    folder: Path
-
-    @property
-    def zarr(self) -> Path:
-        return self.folder / "session.zarr"
-
-    @property
-    def journal(self) -> Path:
-        return self.folder / "journal"
-
-    @property
-    def events(self) -> Path:
-        return self.journal / "events.jsonl"
-
-
-def new_session_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
-    """``OUT/YYYYmmdd-HHMMSS_ANIMAL_PROTOCOL`` (made unique), always inside ``out_dir``."""
-    out_dir = out_dir.resolve()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}_{safe_name(animal, 'animal')}_{safe_name(protocol_name, 'protocol')}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for n in range(1000):
-        folder = out_dir / (base if n == 0 else f"{base}-{n}")
-        if folder.resolve().parent != out_dir:
-            raise ValueError(f"session folder would escape {out_dir}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"too many sessions named {base} in {out_dir}")
-
-
 class SessionStore:
-    """Writes one session. Create with :meth:`create`; end with :meth:`finish`."""
+    """Writes one session during its run. Create with :meth:`create`; the engine closes the
+    writers and the journal, then :func:`rig.data.finalize.finalize_session` folds it in."""
 
     def __init__(
         self,
-        paths: SessionPaths,
-        root: zarr.Group,
+        folder: SessionFolder,
         queue_bytes: int,
         disk: FrameDisk | None = None,
         lossless: bool = False,
     ):
-        self.paths = paths
-        self.root = root
+        self.folder = folder
+        self.root = folder.zarr_group()
         self.queue_bytes = queue_bytes
         self.disk = disk
         self.lossless = lossless
         self.writers: dict[str, StreamWriter] = {}
         self._frames_expected: dict[str, int] = {}
-        self._events = open(paths.events, "a", encoding="utf-8")  # noqa: SIM115 - held open
-        self._edge_files: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        # fsync runs on its own thread: on a busy disk it can take seconds, and the engine
-        # thread (which keeps the shock generator's heartbeat) must never wait for it.
-        self._sync_wanted = threading.Event()
-        self._closing = False
-        self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
-        self._syncer.start()
+        self.journal = JournalWriter(folder.journal_path)
 
     @classmethod
     def create(
@@ -441,26 +253,8 @@ class SessionStore:
     ) -> SessionStore:
         """A new session folder. ``lossless``: writers wait for room instead of dropping
         (only for a simulated clock, which waits with them; see :class:`StreamWriter`)."""
-        folder = new_session_folder(Path(out_dir), animal, protocol_name)
-        paths = SessionPaths(folder)
-        paths.journal.mkdir()
-        root = zarr.open_group(str(paths.zarr), mode="w-", zarr_format=3)
-        base = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "software_version": __version__,
-            "status": "running",
-            "started_utc": utc_now(),
-            "ended_utc": None,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-        }
-        update_root_attrs(paths.zarr, **base, **attrs)
-        return cls(paths, root, queue_mb * 1_000_000, disk, lossless)
-
-    @property
-    def folder(self) -> Path:
-        return self.paths.folder
+        folder = SessionFolder.create(out_dir, animal, protocol_name, attrs)
+        return cls(folder, queue_mb * 1_000_000, disk, lossless)
 
     def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> StreamWriter:
         writer = StreamWriter(
@@ -468,7 +262,7 @@ class SessionStore:
             name,
             info,
             expected_frames,
-            self.paths.journal,
+            self.folder.journal_path,
             self.queue_bytes,
             self.disk,
             self.lossless,
@@ -479,64 +273,21 @@ class SessionStore:
         return writer
 
     def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
-        """Append one event to the journal (at once in the OS: a killed process loses none);
-        ``durable`` also has it fsync'ed, soon, off this thread (trial boundaries, faults)."""
-        with self._lock:
-            self._events.write(json.dumps(event, default=float) + "\n")
-            self._events.flush()
-        if durable:
-            self._sync_wanted.set()
+        """Append one event to the journal (see :meth:`JournalWriter.log_event`)."""
+        self.journal.log_event(event, durable)
 
     def append_edges(self, line: str, edges: Edges) -> None:
-        if len(edges.samples) == 0:
-            return
-        f = self._edge_files.get(line)
-        if f is None:
-            f = self._edge_files[line] = open(self.paths.journal / f"edges-{line}.i64", "ab")  # noqa: SIM115
-        packed = edges.samples.astype(np.int64) * 2 + edges.rising.astype(np.int64)
-        f.write(packed.tobytes())
-        f.flush()
+        self.journal.append_edges(line, edges)
 
     def sync_journal(self) -> None:
         """Flush the journal files now and have them fsync'ed (called at trial boundaries)."""
-        with self._lock:
-            for f in [self._events, *self._edge_files.values()]:
-                f.flush()
-        self._sync_wanted.set()
-
-    def _sync_loop(self) -> None:
-        while not self._closing:
-            self._sync_wanted.wait()
-            self._sync_wanted.clear()
-            with self._lock:
-                fds = [f.fileno() for f in [self._events, *self._edge_files.values()]]
-            for fd in fds:
-                # closed meanwhile: close_journal fsyncs it
-                with contextlib.suppress(OSError, ValueError):
-                    os.fsync(fd)
+        self.journal.sync()
 
     def set_attrs(self, **changes: Any) -> None:
-        update_root_attrs(self.paths.zarr, **changes)
+        self.folder.update_attrs(**changes)
 
     def close_writers(self) -> dict[str, FrameAccounting]:
         return {name: w.close() for name, w in self.writers.items()}
 
     def close_journal(self) -> None:
-        self._closing = True
-        self._sync_wanted.set()
-        self._syncer.join(timeout=5)
-        for f in [self._events, *self._edge_files.values()]:
-            with contextlib.suppress(OSError, ValueError):  # best effort on the way out
-                f.flush()
-                os.fsync(f.fileno())
-                f.close()
-        self._edge_files.clear()
-
-
-def write_truth(root_path: Path, truth: dict[str, np.ndarray]) -> None:
-    """Save a simulated session's ground truth under ``truth/``."""
-    root = zarr.open_group(str(root_path), mode="a")
-    group = root.require_group("truth")
-    for key, value in truth.items():
-        arr = np.asarray(value)
-        group.create_array(key, data=arr, overwrite=True) if arr.ndim else None
+        self.journal.close()

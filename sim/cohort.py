@@ -12,35 +12,36 @@ import json
 from pathlib import Path
 
 import numpy as np
-import zarr
 
-from rig.info import trials_table
+from rig.data.folder import SessionFolder
+from rig.data.trials import trials_table
+from rig.schedule import VIDEO
 from rig.session import prepare_session, run_session
-from rig.store import read_root_attrs
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = ("habituation", "conditioning", "recall", "extinction")
 
 
-def cs_freezing(folder: Path) -> dict[str, dict[str, float]]:
+def cs_freezing(path: Path) -> dict[str, dict[str, float]]:
     """Mean percent freezing during CS+ and CS- trials: scored and true."""
-    zpath = folder / "session.zarr"
-    root = zarr.open_group(str(zpath), mode="r")
-    attrs = read_root_attrs(zpath)
-    scored = np.asarray(root["scores"]["freezing"][:], bool)
-    truth = np.asarray(root["truth"]["freezing"][:], bool)
-    times = root["video"]["timestamps_s"][:]
-    n = min(len(scored), len(truth), len(times))
+    folder = SessionFolder.open(path)
+    scores, truth, video = folder.scores(), folder.true_freezing(), folder.stream(VIDEO)
+    if scores is None or scores.freezing is None or truth is None or video is None:
+        raise ValueError(f"{folder}: not a scored simulated session with video")
+    scored = np.asarray(scores.freezing, bool)
+    times = video.timestamps_s()
+    times = times if times is not None else np.empty(0)
+    n = min(len(scored), len(truth[1]), len(times))
     out: dict[str, dict[str, float]] = {}
     for cs in ("cs_plus", "cs_minus"):
         sel = np.zeros(n, bool)
-        for t in trials_table(folder, attrs):
+        for t in trials_table(folder):
             if t["cs"] == cs:
                 sel |= (times[:n] >= t["cs_onset_s"]) & (times[:n] < t["cs_offset_s"])
         if sel.any():
             out[cs] = {
                 "scored": float(100 * scored[:n][sel].mean()),
-                "true": float(100 * truth[:n][sel].mean()),
+                "true": float(100 * truth[1][:n][sel].mean()),
             }
     return out
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rig.data.atomic import write_text_atomic
 from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
 
 WHITE_NOISE = "white_noise"
@@ -291,7 +292,5 @@ def save_state(state_dir: str | os.PathLike[str], state: AnimalState) -> Path:
     """Write ``state`` atomically to ``state_dir`` (created if needed); returns the file."""
     path = state_path(state_dir, state.animal_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state.model_dump(), indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(state.model_dump(), indent=2, sort_keys=True))
     return path

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import zarr
 from PyQt5.QtWidgets import QMessageBox
 
-from rig.store import read_root_attrs
+from rig.data.folder import SessionFolder
 from tests.conftest import PROTOCOLS
 
 RUN_TIMEOUT_MS = 240_000
@@ -42,8 +41,8 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(make_window, q
     assert console.result.status == "complete"
     assert console.state_label.text() == "complete"
     assert str(console.folder) in console.result_label.text()
-    attrs = read_root_attrs(console.folder / "session.zarr")
-    assert (attrs["animal"], attrs["experimenter"], attrs["notes"]) == (
+    attrs = SessionFolder.open(console.folder).attrs
+    assert (attrs.animal, attrs.experimenter, attrs.notes) == (
         "m7",
         "A. Researcher",
         "GUI test",
@@ -64,8 +63,7 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(make_window, q
     # the per-trial freezing plot shows the stored score, one bar per trial
     bars = [i for i in console.trial_plot.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
     assert len(bars) == 1 and len(bars[0].opts["x"]) == 4
-    root = zarr.open_group(str(console.folder / "session.zarr"), mode="r")
-    assert "freezing" in root["scores"].attrs
+    assert SessionFolder.open(console.folder).freezing_record() is not None
     assert window.designer.isEnabled() and console.start_button.isEnabled()
 
 
@@ -86,7 +84,7 @@ def test_abort_mid_run_ends_it_aborted_with_the_outputs_low(make_window, qtbot, 
     assert console.result.reason == "aborted by the user"
     assert console.result.duration_s < 30  # well before the 44-s end
     _assert_rig_safe(console)
-    assert read_root_attrs(console.folder / "session.zarr")["status"] == "aborted"
+    assert SessionFolder.open(console.folder).attrs.status == "aborted"
 
 
 def test_closing_the_window_during_a_run_asks_then_aborts(

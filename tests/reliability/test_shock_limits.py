@@ -383,9 +383,9 @@ def test_every_shock_is_given_at_its_own_current(raw, tmp_path_factory):
 
 
 def _events(folder: Path) -> list[dict]:
-    from rig.session import read_events
+    from rig.data.folder import SessionFolder
 
-    return read_events(folder)
+    return SessionFolder.open(folder).events()
 
 
 def test_a_current_not_confirmed_in_time_ends_the_session_before_that_shock(tmp_path, monkeypatch):

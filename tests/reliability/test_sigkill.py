@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import zarr
 
-from rig.session import read_edge_journal
+from rig.data.journal import Journal
 from tests.conftest import SMALL_RIG, info_json
 
 SESSIONS = 10
@@ -116,16 +116,16 @@ def _check_killed_session(cli, folder: Path) -> bool:
     assert result.stdout.strip().endswith("recovered")
     info = info_json(cli, folder)
     assert info["status"] == "recovered"
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
+    root = zarr.open_group(str(folder / "session.zarr"), mode="r")  # the format itself
     fs = float(root.attrs["sample_rate_hz"])
+    journal = Journal(folder / "journal")
     reached_s = 0.0
     for line in ("camera_exposure", "frame_clock", "tone", "shock_gate"):
-        samples, _ = read_edge_journal(folder, line)
+        samples = journal.edges(line).samples
         if len(samples):
             reached_s = max(reached_s, samples[-1] / fs)
     for stream, line in (("video", "camera_exposure"), ("imaging", "frame_clock")):
-        samples, rising = read_edge_journal(folder, line)
-        exposures = int(rising.sum())
+        exposures = int(journal.edges(line).rising.sum())
         if stream not in root:  # killed before the streams were set up
             assert exposures == 0
             continue

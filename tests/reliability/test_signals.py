@@ -33,8 +33,8 @@ import pytest
 import zarr
 
 import rig.session
+from rig.data.journal import Journal
 from rig.schedule import SHOCK_GATE, TONE_GATE
-from rig.store import read_progress
 from tests.conftest import SMALL_RIG, info_json
 
 # The CS is on from the first sample to 20 s, the shock from 19 s: every signal lands in the CS.
@@ -151,10 +151,14 @@ def _wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
+def _written(folder: Path, stream: str) -> int:
+    """Frames of ``stream`` on disk so far, from the journal's progress record."""
+    progress = Journal(folder / "journal").progress(stream)
+    return progress.written if progress is not None else 0
+
+
 def _frames_on_disk(folder: Path) -> bool:
-    return all(
-        read_progress(folder / "journal", s).get("written", 0) > 0 for s in ("video", "imaging")
-    )
+    return all(_written(folder, s) > 0 for s in ("video", "imaging"))
 
 
 def _recording(lines: Lines) -> Path:
@@ -274,9 +278,9 @@ def test_a_signal_started_ignored_stays_ignored(protocol, tmp_path, cli, start):
     folder = _recording(proc.lines)
     proc.send_signal(signal.SIGHUP)
     progress = folder / "journal" / "progress-video.json"
-    first = read_progress(folder / "journal", "video")["written"]
+    first = _written(folder, "video")
     _wait_until(  # still recording after the hang-up
-        lambda: read_progress(folder / "journal", "video").get("written", 0) > first,
+        lambda: _written(folder, "video") > first,
         f"more frames than {first} in {progress}",
     )
     proc.send_signal(signal.SIGTERM)

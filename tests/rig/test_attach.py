@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import tifffile
 import yaozarrs
-import zarr
 
+from rig.data.folder import SessionFolder
 from rig.frame_table import build_frame_table
-from rig.store import read_root_attrs
 
 HEIGHT, WIDTH = 32, 48
 
@@ -27,9 +26,8 @@ def session(frame_clock_session, tmp_path) -> Path:
 
 
 def _edges_s(folder: Path) -> np.ndarray:
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    clock = root["edges"]["frame_clock"]
-    return clock["samples"][:][clock["rising"][:]] / root["edges"].attrs["sample_rate_hz"]
+    session = SessionFolder.open(folder)
+    return session.rising_edges("frame_clock") / session.attrs.sample_rate_hz
 
 
 def _movie(n: int, seed: int = 0) -> np.ndarray:
@@ -69,28 +67,28 @@ def test_matching_tiffs_become_the_imaging_stream(session, tmp_path, cli):
     assert result.exit_code == 0, result.output
     assert f"attached {n} frames from 3 file(s) to {n} frame-clock edges" in result.stdout
 
-    root = zarr.open_group(str(session / "session.zarr"), mode="r")
-    image = root["imaging"]
-    np.testing.assert_array_equal(image["0"][:], movie)
-    np.testing.assert_array_equal(image["timestamps_s"][:], _edges_s(session))
-    np.testing.assert_array_equal(image["device_index"][:], np.arange(n))
-    yaozarrs.validate_zarr_store(str(session / "session.zarr" / "imaging"))
-    assert image.attrs["ome"]["multiscales"][0]["axes"][0]["name"] == "t"
+    folder = SessionFolder.open(session)
+    image = folder.stream("imaging")
+    np.testing.assert_array_equal(image.frames[:], movie)
+    np.testing.assert_array_equal(image.timestamps_s(), _edges_s(session))
+    np.testing.assert_array_equal(image.device_index(), np.arange(n))
+    yaozarrs.validate_zarr_store(str(session / "session.zarr" / "imaging"))  # the format itself
+    assert image.group.attrs["ome"]["multiscales"][0]["axes"][0]["name"] == "t"
 
-    attrs = read_root_attrs(session / "session.zarr")
-    source = attrs["imaging_source"]
+    attrs = folder.attrs
+    source = attrs.imaging_source
     assert source["frames"] == source["edges"] == n and source["mismatch"] is None
     assert [f["name"] for f in source["files"]] == [p.name for p in files]
     assert [f["frames"] for f in source["files"]] == [60, 60, 30]
     for f, p in zip(source["files"], files, strict=True):
         assert f["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
         assert f["size_bytes"] == p.stat().st_size
-    stream = attrs["streams"]["imaging"]
+    stream = attrs.streams["imaging"]
     assert stream["written"] == stream["edges"] == stream["frames_expected"] == n
     assert stream["complete"]
     assert not list((session / "session.zarr").glob(".*"))  # no half-written group left
 
-    table = build_frame_table(session)
+    table = build_frame_table(folder)
     assert table.stream == "imaging" and len(table) == n
     export = cli("export", session, "--tiff", "--out", tmp_path / "out")
     assert export.exit_code == 0, export.output
@@ -115,25 +113,25 @@ def test_allow_mismatch_keeps_the_alignment_from_the_start(session, tmp_path, cl
     result = cli("attach", session, *files, "--allow-mismatch")
     assert result.exit_code == 0, result.output
     assert "MISMATCH: 153 frames in the TIFF files, 150 frame-clock edges" in result.stdout
-    image = zarr.open_group(str(session / "session.zarr"), mode="r")["imaging"]
-    stamps = image["timestamps_s"][:]
+    folder = SessionFolder.open(session)
+    image = folder.stream("imaging")
+    stamps = image.timestamps_s()
     np.testing.assert_array_equal(stamps[:150], _edges_s(session))
     assert np.isnan(stamps[150:]).all()
-    np.testing.assert_array_equal(image["0"][:], movie)
-    attrs = read_root_attrs(session / "session.zarr")
-    mismatch = attrs["imaging_source"]["mismatch"]
+    np.testing.assert_array_equal(image.frames[:], movie)
+    mismatch = folder.attrs.imaging_source["mismatch"]
     assert mismatch["frames_without_edge"] == 3 and mismatch["edges_without_frame"] == 0
-    stream = attrs["streams"]["imaging"]
+    stream = folder.attrs.streams["imaging"]
     assert stream["without_edge"] == 3 and not stream["complete"]
 
 
 def test_allow_mismatch_with_fewer_frames(session, tmp_path, cli):
     files = _scanimage_files(tmp_path / "scanimage", _movie(120), [120])
     assert cli("attach", session, *files, "--allow-mismatch").exit_code == 0
-    attrs = read_root_attrs(session / "session.zarr")
-    assert attrs["imaging_source"]["mismatch"]["edges_without_frame"] == 30
-    assert attrs["streams"]["imaging"]["edges_without_frame"] == 30
-    table = build_frame_table(session)
+    folder = SessionFolder.open(session)
+    assert folder.attrs.imaging_source["mismatch"]["edges_without_frame"] == 30
+    assert folder.attrs.streams["imaging"]["edges_without_frame"] == 30
+    table = build_frame_table(folder)
     np.testing.assert_array_equal(table.columns["time_s"], _edges_s(session)[:120])
 
 

@@ -17,12 +17,11 @@ import numpy as np
 import pynwb
 import pytest
 import tifffile
-import zarr
 
+from rig.data.folder import SessionFolder
 from rig.export import EVENT_COLUMNS, iter_frame_blocks
 from rig.frame_table import COLUMNS
-from rig.scoring import freezing_summary, stored_freezing
-from rig.store import read_root_attrs
+from rig.scoring import freezing_summary
 from tests.conftest import SMALL_RIG
 
 
@@ -33,6 +32,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def _num(text: str) -> float:
     return float(text) if text != "" else float("nan")
+
+
+@pytest.fixture(scope="module")
+def session(imaging_session) -> SessionFolder:
+    return SessionFolder.open(imaging_session)
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +59,20 @@ def test_csv_export_prints_the_paths_it_wrote(csv_export):
     assert not list(out.glob(".*"))  # no temporary files left
 
 
-def test_frames_csv_matches_the_plan_and_the_store(csv_export, imaging_session):
+def test_frames_csv_matches_the_plan_and_the_store(csv_export, session):
     rows = _rows(csv_export[0] / "frames.csv")
-    root = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")
-    attrs = read_root_attrs(imaging_session / "session.zarr")
     assert list(rows[0]) == list(COLUMNS)
-    stamps = root["imaging"]["timestamps_s"][:]
+    stamps = session.stream("imaging").timestamps_s()
     assert len(rows) == len(stamps)
     np.testing.assert_array_equal([float(r["time_s"]) for r in rows], stamps)
     assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
     t = stamps
     period = 1 / 15
-    plan = {tr["cs"]: tr for tr in attrs["timeline"]["trials"]}
+    plan = {tr.cs: tr for tr in session.attrs.timeline.trials}
     for column, start, stop in [
-        ("cs_plus_on", plan["tone_a"]["cs_onset_s"], plan["tone_a"]["cs_offset_s"]),
-        ("cs_minus_on", plan["tone_b"]["cs_onset_s"], plan["tone_b"]["cs_offset_s"]),
-        ("shock_on", plan["tone_a"]["us_onset_s"], plan["tone_a"]["us_offset_s"]),
+        ("cs_plus_on", plan["tone_a"].cs_onset_s, plan["tone_a"].cs_offset_s),
+        ("cs_minus_on", plan["tone_b"].cs_onset_s, plan["tone_b"].cs_offset_s),
+        ("shock_on", plan["tone_a"].us_onset_s, plan["tone_a"].us_offset_s),
     ]:
         on = np.array([r[column] == "1" for r in rows])
         assert set(r[column] for r in rows) == {"0", "1"}
@@ -93,15 +95,15 @@ def test_events_csv_has_every_event_with_the_cs_role(csv_export, imaging_session
     assert json.loads(end["extra"]) == {"status": "complete"}
 
 
-def test_trials_csv_has_measured_times_and_the_scored_percentages(csv_export, imaging_session):
+def test_trials_csv_has_measured_times_and_the_scored_percentages(csv_export, session):
     rows = _rows(csv_export[0] / "trials.csv")
-    attrs = read_root_attrs(imaging_session / "session.zarr")
-    summary = {r["index"]: r for r in freezing_summary(stored_freezing(imaging_session))}
-    assert [r["cs"] for r in rows] == [t["cs"] for t in attrs["timeline"]["trials"]]
+    planned_trials = session.attrs.timeline.trials
+    summary = {r["index"]: r for r in freezing_summary(session.freezing_record())}
+    assert [r["cs"] for r in rows] == [t.cs for t in planned_trials]
     assert [r["cs_role"] for r in rows] == ["cs_plus", "cs_minus"]
     assert [r["delivered"] for r in rows] == ["1", "1"]
-    for row, planned in zip(rows, attrs["timeline"]["trials"], strict=True):
-        assert float(row["cs_onset_s"]) == pytest.approx(planned["cs_onset_s"], abs=1e-4)
+    for row, planned in zip(rows, planned_trials, strict=True):
+        assert float(row["cs_onset_s"]) == pytest.approx(planned.cs_onset_s, abs=1e-4)
         for epoch in ("pre", "cs", "us", "iti"):
             expected = summary[int(row["trial"])][f"percent_{epoch}"]
             got = _num(row[f"percent_{epoch}"])
@@ -113,12 +115,12 @@ def test_trials_csv_has_measured_times_and_the_scored_percentages(csv_export, im
     assert phases[0]["percent_baseline"] != "" and phases[1]["percent_baseline"] == ""
 
 
-def test_tiff_holds_the_frames_of_the_store(imaging_session, tmp_path, cli):
+def test_tiff_holds_the_frames_of_the_store(imaging_session, session, tmp_path, cli):
     result = cli("export", imaging_session, "--tiff", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     path = Path(result.stdout.strip())
     assert path == tmp_path / "imaging.tif"
-    frames = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"][:]
+    frames = session.stream("imaging").frames[:]
     with tifffile.TiffFile(path) as tif:
         assert len(tif.pages) == frames.shape[0]  # suite2p counts pages
         assert not tif.is_bigtiff
@@ -135,8 +137,8 @@ def test_bigtiff_on_request(imaging_session, tmp_path, cli):
         assert tif.pages[7].asarray().shape == (64, 64)
 
 
-def test_frames_are_read_in_bounded_blocks_of_whole_chunks(imaging_session):
-    frames = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"]
+def test_frames_are_read_in_bounded_blocks_of_whole_chunks(session):
+    frames = session.stream("imaging").frames
     chunk_t = frames.chunks[0]
     frame_bytes = 64 * 64 * 2
     blocks = list(iter_frame_blocks(frames, block_bytes=3 * chunk_t * frame_bytes))
@@ -171,36 +173,36 @@ def test_nwb_validates(nwb_file):
     assert pynwb.validate(path=str(nwb_file)) == []
 
 
-def test_nwb_frames_and_timestamps_equal_the_store(nwb_file, imaging_session):
-    root = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")
+def test_nwb_frames_and_timestamps_equal_the_store(nwb_file, session):
+    imaging, video_stream, scores = (
+        session.stream("imaging"),
+        session.stream("video"),
+        session.scores(),
+    )
     with pynwb.NWBHDF5IO(str(nwb_file), "r") as io:
         nwb = io.read()
         two_photon = nwb.acquisition["two_photon"]
-        np.testing.assert_array_equal(two_photon.timestamps[:], root["imaging"]["timestamps_s"][:])
+        np.testing.assert_array_equal(two_photon.timestamps[:], imaging.timestamps_s())
         # NWB stores (frame, x, y)
-        np.testing.assert_array_equal(
-            two_photon.data[:].transpose(0, 2, 1), root["imaging"]["0"][:]
-        )
+        np.testing.assert_array_equal(two_photon.data[:].transpose(0, 2, 1), imaging.frames[:])
         video = nwb.acquisition["behaviour_video"]
-        np.testing.assert_array_equal(video.timestamps[:], root["video"]["timestamps_s"][:])
-        assert video.data.shape == (root["video"]["0"].shape[0], 160, 120)
-        np.testing.assert_array_equal(video.data[5].T, root["video"]["0"][5])
+        np.testing.assert_array_equal(video.timestamps[:], video_stream.timestamps_s())
+        assert video.data.shape == (video_stream.n_frames, 160, 120)
+        np.testing.assert_array_equal(video.data[5].T, video_stream.frames[5])
         behaviour = nwb.processing["behavior"]
         np.testing.assert_array_equal(
-            behaviour["freezing"].data[:], root["scores"]["freezing"][:].astype(np.uint8)
+            behaviour["freezing"].data[:], scores.freezing.astype(np.uint8)
         )
+        np.testing.assert_array_equal(behaviour["freezing"].timestamps[:], scores.times_s)
         np.testing.assert_array_equal(
-            behaviour["freezing"].timestamps[:], root["scores"]["times_s"][:]
+            behaviour["true_freezing"].data[:], session.true_freezing()[1].astype(np.uint8)
         )
-        np.testing.assert_array_equal(
-            behaviour["true_freezing"].data[:], root["truth"]["freezing"][:].astype(np.uint8)
-        )
-        assert behaviour["motion_index"].data.shape == root["scores"]["motion_index"].shape
+        assert behaviour["motion_index"].data.shape == scores.motion_index.shape
 
 
-def test_nwb_trials_stimuli_and_phases(nwb_file, imaging_session):
-    attrs = read_root_attrs(imaging_session / "session.zarr")
-    summary = freezing_summary(stored_freezing(imaging_session))
+def test_nwb_trials_stimuli_and_phases(nwb_file, session):
+    attrs = session.attrs
+    summary = freezing_summary(session.freezing_record())
     with pynwb.NWBHDF5IO(str(nwb_file), "r") as io:
         nwb = io.read()
         trials = nwb.trials.to_dataframe()
@@ -208,8 +210,8 @@ def test_nwb_trials_stimuli_and_phases(nwb_file, imaging_session):
         assert list(trials["cs_role"]) == ["cs_plus", "cs_minus"]
         assert list(trials["us"]) == ["zap", ""]
         assert list(trials["phase"]) == ["conditioning", "conditioning"]
-        planned = attrs["timeline"]["trials"]
-        np.testing.assert_allclose(trials["start_time"], [t["cs_onset_s"] for t in planned])
+        planned = attrs.timeline.trials
+        np.testing.assert_allclose(trials["start_time"], [t.cs_onset_s for t in planned])
         np.testing.assert_allclose(
             trials["percent_cs"], [s["percent_cs"] for s in summary], equal_nan=True
         )
@@ -217,11 +219,11 @@ def test_nwb_trials_stimuli_and_phases(nwb_file, imaging_session):
         assert list(stimuli["role"]) == ["cs_plus", "us", "cs_minus"]
         assert list(stimuli["stimulus"]) == ["tone_a", "zap", "tone_b"]
         us = stimuli[stimuli["kind"] == "us"].iloc[0]
-        assert us["start_time"] == pytest.approx(planned[0]["us_onset_s"], abs=1e-4)
+        assert us["start_time"] == pytest.approx(planned[0].us_onset_s, abs=1e-4)
         epochs = nwb.epochs.to_dataframe()
         assert [list(t) for t in epochs["tags"]] == [["baseline"], ["conditioning"]]
         assert nwb.subject.subject_id == "sim-mouse"
-        assert nwb.protocol == attrs["protocol_text"]
+        assert nwb.protocol == attrs.protocol_text
 
 
 def test_not_a_session_is_a_one_line_error(tmp_path, cli):
@@ -283,10 +285,11 @@ def test_interrupted_session_exports_after_recover(killed_session, tmp_path, cli
     before = cli("export", folder, "--csv")
     assert before.exit_code == 2 and "rig recover" in before.stderr
     assert cli("recover", folder).exit_code == 0
-    assert read_root_attrs(folder / "session.zarr")["status"] == "recovered"
+    recovered = SessionFolder.open(folder)
+    assert recovered.attrs.status == "recovered"
     result = cli("export", folder, "--csv", "--tiff", "--nwb")
     assert result.exit_code == 0, result.output
-    kept = zarr.open_group(str(folder / "session.zarr"), mode="r")["imaging"]["0"].shape[0]
+    kept = recovered.stream("imaging").n_frames
     assert 40 <= kept < 150  # the session was cut short
     assert len(_rows(folder / "export" / "frames.csv")) == kept
     assert tifffile.TiffFile(folder / "export" / "imaging.tif").series[0].shape[0] == kept
@@ -296,9 +299,8 @@ def test_interrupted_session_exports_after_recover(killed_session, tmp_path, cli
 def test_frame_clock_only_session_exports_its_edges(frame_clock_session, tmp_path, cli):
     result = cli("export", frame_clock_session, "--csv", "--nwb", "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    root = zarr.open_group(str(frame_clock_session / "session.zarr"), mode="r")
-    clock = root["edges"]["frame_clock"]
-    edges = clock["samples"][:][clock["rising"][:]] / root["edges"].attrs["sample_rate_hz"]
+    session = SessionFolder.open(frame_clock_session)
+    edges = session.rising_edges("frame_clock") / session.attrs.sample_rate_hz
     rows = _rows(tmp_path / "frames.csv")
     np.testing.assert_array_equal([float(r["time_s"]) for r in rows], edges)
     assert sum(r["cs_plus_on"] == "1" for r in rows) == 30  # 2 s of CS+ at 15 Hz
@@ -310,12 +312,12 @@ def test_frame_clock_only_session_exports_its_edges(frame_clock_session, tmp_pat
         np.testing.assert_array_equal(nwb.acquisition["frame_clock"].data[:], np.arange(150))
 
 
-def test_nwb_compressed_frames_read_back_equal(imaging_session, tmp_path, cli):
+def test_nwb_compressed_frames_read_back_equal(imaging_session, session, tmp_path, cli):
     import h5py
 
     result = cli("export", imaging_session, "--nwb", "--compress", "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    frames = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"]
+    frames = session.stream("imaging").frames
     with h5py.File(tmp_path / "session.nwb", "r") as f:
         data = f["acquisition/two_photon/data"]
         assert data.compression == "gzip" and data.chunks[0] == frames.chunks[0]

@@ -9,19 +9,18 @@ import sys
 
 import numpy as np
 import pytest
-import zarr
 
+from rig.data.folder import SessionFolder
 from rig.frame_table import (
     COLUMNS,
     build_frame_table,
     cs_roles,
-    require_finalized,
     resample_nearest,
     stimulus_intervals,
 )
 from rig.inputfile import InputError
 from rig.protocol import protocol_from_text
-from rig.store import read_root_attrs, update_root_attrs
+from rig.timeline import PlannedTrial, Timeline
 from tests.conftest import SHORT_PROTOCOL
 
 
@@ -83,36 +82,36 @@ def test_resample_nearest_within_tolerance_else_nan():
 
 
 @pytest.fixture(scope="module")
-def table(imaging_session):
-    return build_frame_table(imaging_session)
+def session(imaging_session):
+    return SessionFolder.open(imaging_session)
 
 
 @pytest.fixture(scope="module")
-def root(imaging_session):
-    return zarr.open_group(str(imaging_session / "session.zarr"), mode="r")
+def table(session):
+    return build_frame_table(session)
 
 
-def test_one_row_per_two_photon_frame_at_its_recorded_time(table, root):
+def test_one_row_per_two_photon_frame_at_its_recorded_time(table, session):
     assert table.stream == "imaging"
     assert list(table.columns) == list(COLUMNS)
-    stamps = root["imaging"]["timestamps_s"][:]
-    assert len(table) == root["imaging"]["0"].shape[0] == len(stamps) > 0
+    imaging = session.stream("imaging")
+    stamps = imaging.timestamps_s()
+    assert len(table) == imaging.n_frames == len(stamps) > 0
     np.testing.assert_array_equal(table.columns["time_s"], stamps)
-    clock = root["edges"]["frame_clock"]
-    edges = clock["samples"][:][clock["rising"][:]] / root["edges"].attrs["sample_rate_hz"]
+    edges = session.rising_edges("frame_clock") / session.attrs.sample_rate_hz
     np.testing.assert_array_equal(table.columns["time_s"], edges[: len(stamps)])
 
 
-def test_stimulus_columns_match_the_plan_within_one_frame(table, imaging_session):
-    attrs = read_root_attrs(imaging_session / "session.zarr")
-    period = 1 / attrs["protocol"]["recording"]["imaging"]["frame_rate_hz"]
+def test_stimulus_columns_match_the_plan_within_one_frame(table, session):
+    attrs = session.attrs
+    period = 1 / attrs.imaging_rate_hz
     t = table.columns["time_s"]
-    trials = {tr["cs"]: tr for tr in attrs["timeline"]["trials"]}
+    trials = {tr.cs: tr for tr in attrs.timeline.trials}
     assert table.roles == {"tone_a": "cs_plus", "tone_b": "cs_minus"}
     for column, start, stop in [
-        ("cs_plus_on", trials["tone_a"]["cs_onset_s"], trials["tone_a"]["cs_offset_s"]),
-        ("cs_minus_on", trials["tone_b"]["cs_onset_s"], trials["tone_b"]["cs_offset_s"]),
-        ("shock_on", trials["tone_a"]["us_onset_s"], trials["tone_a"]["us_offset_s"]),
+        ("cs_plus_on", trials["tone_a"].cs_onset_s, trials["tone_a"].cs_offset_s),
+        ("cs_minus_on", trials["tone_b"].cs_onset_s, trials["tone_b"].cs_offset_s),
+        ("shock_on", trials["tone_a"].us_onset_s, trials["tone_a"].us_offset_s),
     ]:
         on = np.flatnonzero(table.columns[column])
         assert len(on) and np.all(np.diff(on) == 1), column  # one contiguous run
@@ -126,27 +125,20 @@ def test_stimulus_columns_match_the_plan_within_one_frame(table, imaging_session
     assert set(cs[silent]) == {""}
 
 
-def test_phase_and_trial_in_progress(table, imaging_session):
-    attrs = read_root_attrs(imaging_session / "session.zarr")
+def test_phase_and_trial_in_progress(table, session):
     t, phase, trial = table.columns["time_s"], table.columns["phase"], table.columns["trial"]
     base = t < 3.0
     assert set(phase[base]) == {"baseline"} and set(trial[base]) == {-1}
     assert set(phase[~base]) == {"conditioning"}
-    second = attrs["timeline"]["trials"][1]["cs_onset_s"]
+    second = session.attrs.timeline.trials[1].cs_onset_s
     assert set(trial[(t >= 3.0) & (t < second)]) == {0}
     assert set(trial[t >= second]) == {1}
 
 
-def test_freezing_is_the_scored_and_true_freezing_at_the_frame_times(table, root):
-    scores, truth = root["scores"], root["truth"]
-    by_time = dict(zip(scores["times_s"][:].tolist(), scores["freezing"][:].tolist(), strict=True))
-    true_by_time = dict(
-        zip(
-            truth["behaviour_frame_times_s"][:].tolist(),
-            truth["freezing"][:].tolist(),
-            strict=True,
-        )
-    )
+def test_freezing_is_the_scored_and_true_freezing_at_the_frame_times(table, session):
+    scores, (true_times, true_frozen) = session.scores(), session.true_freezing()
+    by_time = dict(zip(scores.times_s.tolist(), scores.freezing.tolist(), strict=True))
+    true_by_time = dict(zip(true_times.tolist(), true_frozen.tolist(), strict=True))
     # imaging at 15 Hz and video at 30 Hz on one clock: every imaging frame has a video frame
     for t, frozen, true in zip(
         table.columns["time_s"],
@@ -161,11 +153,10 @@ def test_freezing_is_the_scored_and_true_freezing_at_the_frame_times(table, root
 
 
 def test_frame_clock_only_session_has_a_row_per_edge(frame_clock_session):
-    table = build_frame_table(frame_clock_session)
-    root = zarr.open_group(str(frame_clock_session / "session.zarr"), mode="r")
-    assert "imaging" not in root
-    clock = root["edges"]["frame_clock"]
-    n_edges = int(clock["rising"][:].sum())
+    session = SessionFolder.open(frame_clock_session)
+    table = build_frame_table(session)
+    assert session.stream_groups() == ["video"]  # no imaging/ group
+    n_edges = len(session.rising_edges("frame_clock"))
     assert table.stream == "frame_clock" and len(table) == n_edges == 150
 
 
@@ -174,11 +165,10 @@ def test_video_rows_when_the_session_has_no_imaging(tmp_path, cli, small_rig):
     protocol.write_text(SHORT_PROTOCOL.replace("  imaging: {frame_rate_hz: 15}\n", ""))
     result = cli("run", protocol, "--fast", "--rig", small_rig, "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    folder = result.stdout.strip().splitlines()[-1]
-    table = build_frame_table(type(tmp_path)(folder))
-    video = zarr.open_group(f"{folder}/session.zarr", mode="r")["video"]
+    session = SessionFolder.open(result.stdout.strip().splitlines()[-1])
+    table = build_frame_table(session)
     assert table.stream == "video"
-    np.testing.assert_array_equal(table.columns["time_s"], video["timestamps_s"][:])
+    np.testing.assert_array_equal(table.columns["time_s"], session.stream("video").timestamps_s())
 
 
 def _dead_pid() -> int:
@@ -190,20 +180,18 @@ def _dead_pid() -> int:
 def test_an_interrupted_session_must_be_recovered_first(imaging_session, tmp_path):
     copy = tmp_path / imaging_session.name
     shutil.copytree(imaging_session, copy)
-    update_root_attrs(copy / "session.zarr", status="running", pid=_dead_pid())
+    session = SessionFolder(copy)
+    session.update_attrs(status="running", pid=_dead_pid())
     with pytest.raises(InputError, match="rig recover"):
-        require_finalized(copy)
+        session.require_finalized()
 
 
 def test_a_stimulus_cut_short_ends_with_the_session():
-    attrs = {
-        "timeline": {
-            "trials": [
-                {"index": 0, "cs_offset_s": 10.0, "us_offset_s": 10.0},
-                {"index": 1, "cs_offset_s": 30.0, "us_offset_s": None},
-            ]
-        }
-    }
+    trials = (
+        PlannedTrial(0, "p", 0, "a", "zap", 5.0, 10.0, 9.0, 10.0, 5.0),
+        PlannedTrial(1, "p", 1, "b", None, 25.0, 30.0, None, None, None),
+    )
+    timeline = Timeline("p", 1, 40.0, (), trials)
     events = [
         {"kind": "cs_on", "t_s": 5.0, "trial": 0, "phase": "p", "stimulus": "a"},
         {"kind": "us_on", "t_s": 9.0, "trial": 0, "phase": "p", "stimulus": "zap"},
@@ -211,7 +199,7 @@ def test_a_stimulus_cut_short_ends_with_the_session():
         {"kind": "cs_on", "t_s": 25.0, "trial": 1, "phase": "p", "stimulus": "b"},
         {"kind": "session_end", "t_s": 27.5, "trial": None},
     ]
-    intervals = stimulus_intervals(events, attrs, {"a": "cs_plus", "b": "cs_minus"})
+    intervals = stimulus_intervals(events, timeline, {"a": "cs_plus", "b": "cs_minus"})
     got = [(iv.kind, iv.role, iv.start_s, iv.stop_s) for iv in intervals]
     # the US's offset was never logged: its planned offset; the last CS: the session's end
     assert got == [

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import zarr
-
+from rig.data.folder import SessionFolder
 from tests.conftest import PROTOCOLS, ROOT, info_json
 
 
@@ -25,9 +23,9 @@ def test_session_is_scored_live_and_rescored_from_the_stored_index(cli, demo_ses
     assert record["threshold"] == 0.5 and record["threshold_auto"] is False
     assert record["min_freeze_s"] == 2
     assert record["percent_frozen"] > live["percent_frozen"]  # everything is below 0.5
-    root = zarr.open_group(str(demo_session / "session.zarr"), mode="r")
-    assert dict(root["scores"].attrs["freezing"])["threshold"] == 0.5
-    assert root["scores"]["motion_index"].shape[0] == root["video"]["0"].shape[0]
+    session = SessionFolder.open(demo_session)
+    assert session.freezing_record()["threshold"] == 0.5
+    assert len(session.scores().motion_index) == session.stream("video").n_frames
 
     cli("score", demo_session)  # back to the rig file's parameters
     assert info_json(cli, demo_session)["freezing"]["threshold_auto"] is True
@@ -42,10 +40,9 @@ def test_plot_writes_a_report(cli, demo_session):
 
 
 def test_scored_freezing_tracks_the_truth(cli, demo_session):
-    root = zarr.open_group(str(demo_session / "session.zarr"), mode="r")
     cli("score", demo_session)
-    scored = np.asarray(root["scores"]["freezing"][:])
-    truth = np.asarray(root["truth"]["freezing"][:])
+    session = SessionFolder.open(demo_session)
+    scored, truth = session.scores().freezing, session.true_freezing()[1]
     n = min(len(scored), len(truth))
     assert (scored[:n] == truth[:n]).mean() >= 0.9
 
@@ -69,11 +66,10 @@ def test_head_fixed_mouse_is_scored_from_the_wheel(cli, tmp_path):
     folder = Path(result.stdout.strip().splitlines()[-1])
     info = info_json(cli, folder)
     assert info["freezing"]["threshold"] == 1.0
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    assert dict(root["scores"].attrs["freezing"])["measure"] == "locomotion"
-    assert root["edges"]["wheel"]["samples"].shape[0] > 1000
-    scored = np.asarray(root["scores"]["freezing"][:])
-    truth = np.asarray(root["truth"]["freezing"][:])
+    session = SessionFolder.open(folder)
+    assert session.freezing_record()["measure"] == "locomotion"
+    assert len(session.edges("wheel").samples) > 1000
+    scored, truth = session.scores().freezing, session.true_freezing()[1]
     n = min(len(scored), len(truth))
     assert truth[:n].any()
     assert (scored[:n] == truth[:n]).mean() >= 0.9

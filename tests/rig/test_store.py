@@ -11,15 +11,11 @@ import pytest
 import yaozarrs
 import zarr
 
+from rig.data.folder import frame_compressor, trim_frames
+from rig.data.journal import Journal
 from rig.ports import Frame, StreamInfo
 from rig.shards import ShardEncoder, ShardLayoutError
-from rig.store import (
-    StreamWriter,
-    frame_compressor,
-    read_index_journal,
-    read_progress,
-    trim_frames,
-)
+from rig.store import StreamWriter
 
 
 def calcium_like(n: int, shape=(64, 48), seed=0) -> np.ndarray:
@@ -91,8 +87,8 @@ def test_a_full_queue_drops_and_counts_frames_and_never_blocks(tmp_path):
     assert acc.written == accepted.count(True)
     assert acc.written + acc.dropped_by_queue == 200
     kept = np.flatnonzero(accepted)
-    np.testing.assert_array_equal(read_index_journal(journal, "imaging"), kept)
-    assert read_progress(journal, "imaging")["written"] == acc.written
+    np.testing.assert_array_equal(Journal(journal).index("imaging"), kept)
+    assert Journal(journal).progress("imaging").written == acc.written
     np.testing.assert_array_equal(root["imaging"]["0"][: acc.written], frames[kept])
     assert any("writer queue full" in p for p in acc.problems())
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivers.mm_camera import MMCamera
+from rig.data.folder import SessionFolder
 from rig.protocol import load_protocol
 from rig.rigfile import rig_from_text
-from rig.session import plan_from_loaded, read_events, run_session
+from rig.session import plan_from_loaded, run_session
 from sim.frames import SimFrameSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,5 +62,5 @@ def test_dropped_frames_are_counted_and_logged(tmp_path):
     video = result.accounting["video"]
     assert video.dropped_by_device == 3
     assert video.written == video.edges - 3
-    faults = [e for e in read_events(folder) if e["kind"] == "fault"]
+    faults = [e for e in SessionFolder.open(folder).events() if e["kind"] == "fault"]
     assert any("video" in e["detail"] and "missing" in e["detail"] for e in faults), faults

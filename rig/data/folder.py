@@ -1,0 +1,611 @@
+"""One session folder: its layout, and every read and write of it outside the frame writer.
+
+A session folder (design section 6, ``docs/format.md``) holds ``session.zarr`` and the
+``journal/`` the run writes (:mod:`rig.data.journal`). Every path of the folder and every key
+of ``session.zarr`` is defined in this module and nowhere else; readers (``rig info``,
+``score``, ``export``, ``attach``, ``recover``, the GUI) go through :class:`SessionFolder`:
+
+- ``SessionFolder.open(path)``: an existing session (an :class:`InputError`, exit 2, when the
+  path is not one or its root attributes are malformed); ``SessionFolder.create(...)``: a new one;
+- root attributes through one typed model (:class:`~rig.data.attrs.SessionAttrs`);
+- the effective status (``running`` turns ``interrupted`` when its writer is gone);
+- events, recorded edges, frame streams, scores and (simulated sessions) truth.
+
+Folding the journal into ``session.zarr`` is :mod:`rig.data.finalize`; writing frames during
+a run is :class:`rig.store.StreamWriter`, into arrays made by :func:`create_frame_array`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from pydantic import ValidationError
+from zarr.codecs import BloscCodec
+from zarr.core.sync import sync as zarr_sync
+
+from rig import __version__
+from rig.data.atomic import atomic_path, write_json_atomic
+from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
+from rig.data.journal import Journal
+from rig.inputfile import InputError, Problem, problems_from_validation
+from rig.ports import Edges
+from rig.schedule import STREAM_EDGE_LINE, expected_frames
+
+if TYPE_CHECKING:
+    from rig.protocol import Protocol
+    from rig.schedule import OutputSchedule
+
+# ------------------------------------------------------------------------------ the layout
+ZARR_STORE = "session.zarr"
+JOURNAL = "journal"
+ROOT_METADATA = "zarr.json"  # the root group's metadata; its "attributes" are SessionAttrs
+# a frame stream's group is named by the stream (rig.schedule.STREAM_EDGE_LINE)
+FRAMES, DEVICE_INDEX, TIMESTAMPS = "0", "device_index", "timestamps_s"
+OME, SYNC = "ome", "sync"  # stream group attributes
+EDGES, EDGE_SAMPLES, EDGE_RISING, SAMPLE_RATE = "edges", "samples", "rising", "sample_rate_hz"
+EVENTS = "events"  # group; its attribute of the same name holds the events
+SCORES = "scores"
+MOTION_INDEX, SCORE_TIMES, FREEZING, WHEEL_SPEED = (
+    "motion_index",
+    "times_s",
+    "freezing",
+    "wheel_speed_cm_s",
+)
+MOTION_PARAMS, FREEZING_RECORD = "motion_params", "freezing"  # scores attributes
+TRUTH = "truth"
+TRUE_FREEZING, TRUE_FREEZING_TIMES = "freezing", "behaviour_frame_times_s"
+
+CHUNK_SECONDS = 0.5  # a shard of frames, in seconds of stream: the most frames a crash can lose
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(text: str, fallback: str = "x") -> str:
+    """A file-name-safe version of user text: no separators, no dot-dot, bounded length."""
+    cleaned = _SAFE_NAME.sub("-", text).strip(".-")[:64]
+    return cleaned or fallback
+
+
+def utc_now() -> str:
+    """Now, as the session's UTC stamps are written (``started_utc``, ``scored_utc``...)."""
+    return datetime.now(timezone.utc).strftime(UTC_FORMAT)
+
+
+def parse_utc(text: str) -> datetime:
+    """A UTC stamp written by :func:`utc_now`, as an aware datetime."""
+    return datetime.strptime(text, UTC_FORMAT).replace(tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------ the layout of frames
+def frame_compressor(dtype: np.dtype) -> BloscCodec:
+    # Bit-shuffle for 8-bit video too: camera noise lives in the low bits, so the high bit
+    # planes compress (1.5x on noisy 8-bit frames, where byte shuffle of 1-byte items is a no-op).
+    return BloscCodec(
+        cname="lz4", clevel=5, shuffle="bitshuffle", typesize=np.dtype(dtype).itemsize
+    )
+
+
+def frames_per_shard(rate_hz: float) -> int:
+    """Frames in one shard: about :data:`CHUNK_SECONDS` of the stream, 1 to 64."""
+    return max(1, min(64, round(rate_hz * CHUNK_SECONDS)))
+
+
+def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
+    """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream."""
+    return {
+        OME: {
+            "version": "0.5",
+            "multiscales": [
+                {
+                    "name": name,
+                    "axes": [
+                        {"name": "t", "type": "time", "unit": "second"},
+                        {"name": "y", "type": "space"},
+                        {"name": "x", "type": "space"},
+                    ],
+                    "datasets": [
+                        {
+                            "path": FRAMES,
+                            "coordinateTransformations": [
+                                {"type": "scale", "scale": [1.0 / rate_hz, 1.0, 1.0]}
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+
+
+def create_frame_array(
+    image: zarr.Group, n_frames: int, height: int, width: int, dtype: Any, rate_hz: float
+) -> zarr.Array:
+    """The frames array of a (t, y, x) frame stream: one chunk per frame, one shard per
+    :func:`frames_per_shard` frames, blosc-lz4. Every frame stream of a session uses it."""
+    shard_t = frames_per_shard(rate_hz)
+    return image.create_array(
+        FRAMES,
+        shape=(n_frames, height, width),
+        chunks=(1, height, width),
+        shards=(shard_t, height, width),
+        dtype=dtype,
+        compressors=frame_compressor(np.dtype(dtype)),
+        fill_value=0,
+        dimension_names=("t", "y", "x"),
+    )
+
+
+def trim_frames(frames: zarr.Array, n_frames: int) -> None:
+    """Cut a frame array to its first ``n_frames`` frames, removing the shards past them.
+
+    zarr's own ``resize`` visits every chunk key of the old shape to delete it, one per frame:
+    seconds for a session aborted early in a long protocol. The shards past the end are few
+    and are found by listing the array's ``c/`` folder instead.
+    """
+    zarr_sync(frames.async_array.resize((n_frames, *frames.shape[1:]), False))
+    shard_t = frames.shards[0] if frames.shards else frames.chunks[0]
+    kept = -(-n_frames // shard_t)  # shards holding frames that stay
+    shard_dir = Path(str(frames.store_path.store.root)) / frames.path / "c"
+    if shard_dir.is_dir():
+        for entry in shard_dir.iterdir():
+            if entry.name.isdigit() and int(entry.name) >= kept:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------- what is stored
+@dataclass(frozen=True)
+class FrameStream:
+    """One stored frame stream (``video/``, ``imaging/``): an OME-NGFF image of (t, y, x)."""
+
+    name: str
+    group: zarr.Group
+
+    @property
+    def frames(self) -> zarr.Array:
+        return self.group[FRAMES]  # type: ignore[return-value]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def rate_hz(self) -> float:
+        """The nominal frame rate, from the OME-NGFF time scale of the image."""
+        dataset = self.group.attrs[OME]["multiscales"][0]["datasets"][0]  # type: ignore[index]
+        return 1.0 / float(dataset["coordinateTransformations"][0]["scale"][0])
+
+    def timestamps_s(self) -> np.ndarray | None:
+        """Each frame's time on the session clock (None until the journal is folded in)."""
+        return self._array(TIMESTAMPS)
+
+    def device_index(self) -> np.ndarray | None:
+        """Each frame's number on its device (None until the journal is folded in)."""
+        return self._array(DEVICE_INDEX)
+
+    @property
+    def sync(self) -> dict[str, Any] | None:
+        """The sync report of a recorded stream (None for an attached one)."""
+        value = self.group.attrs.get(SYNC)
+        return dict(value) if isinstance(value, dict) else None
+
+    def _array(self, key: str) -> np.ndarray | None:
+        return self.group[key][:] if key in self.group else None  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What is stored under ``scores/``: the motion index (per video frame, from the run or
+    ``rig score``), the last scoring's series on ``times_s``, and its record."""
+
+    device_index: np.ndarray | None  # video frame number of each motion_index value
+    motion_index: np.ndarray | None
+    motion_params: dict[str, Any] | None  # the freezing parameters the index was computed with
+    times_s: np.ndarray | None
+    freezing: np.ndarray | None
+    wheel_speed_cm_s: np.ndarray | None
+    record: dict[str, Any] | None  # the last scoring record
+
+    def timed(self, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(times_s, values)`` when ``values`` is a series on ``times_s``, else None."""
+        if values is None or self.times_s is None or len(values) != len(self.times_s):
+            return None
+        return self.times_s, values
+
+
+def _read(group: zarr.Group, key: str) -> np.ndarray | None:
+    return group[key][:] if key in group else None  # type: ignore[index]
+
+
+# ------------------------------------------------------------------------- the folder
+class SessionFolder:
+    """A session folder. Get one with :meth:`open` (existing) or :meth:`create` (new)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._attrs: SessionAttrs | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> SessionFolder:
+        """The session at ``path`` (its folder or its ``session.zarr``), attributes checked.
+
+        :class:`InputError` when it is not a session or its root attributes are malformed."""
+        p = Path(path)
+        if p.name == ZARR_STORE:
+            p = p.parent
+        folder = cls(p)
+        if not folder.attrs_path.is_file():
+            raise InputError(
+                str(path), [Problem("", "not a fear-rig session (no session.zarr here)")]
+            )
+        folder.attrs  # noqa: B018 - read and check them now, not halfway through a command
+        return folder
+
+    @classmethod
+    def create(
+        cls, out_dir: str | Path, animal: str, protocol_name: str, attrs: dict[str, Any]
+    ) -> SessionFolder:
+        """A new session folder ``OUT/YYYYmmdd-HHMMSS_ANIMAL_PROTOCOL`` with its journal folder
+        and ``session.zarr``, whose root attributes are ``attrs`` plus the format, version,
+        status ``running``, start time and the writing process."""
+        folder = cls(_new_folder(Path(out_dir), animal, protocol_name))
+        folder.journal_path.mkdir()
+        zarr.open_group(str(folder.zarr_path), mode="w-", zarr_format=3)
+        folder.update_attrs(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            software_version=__version__,
+            status="running",
+            started_utc=utc_now(),
+            ended_utc=None,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            **attrs,
+        )
+        return folder
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"SessionFolder({str(self.path)!r})"
+
+    # -------------------------------------------------------------------- paths
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def zarr_path(self) -> Path:
+        return self.path / ZARR_STORE
+
+    @property
+    def attrs_path(self) -> Path:
+        return self.zarr_path / ROOT_METADATA
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / JOURNAL
+
+    @property
+    def journal(self) -> Journal:
+        return Journal(self.journal_path)
+
+    # --------------------------------------------------------------- attributes
+    @property
+    def attrs(self) -> SessionAttrs:
+        """The root attributes (read once; :meth:`update_attrs` keeps them current)."""
+        if self._attrs is None:
+            self._attrs = self._validate(self._read_metadata().get("attributes", {}))
+        return self._attrs
+
+    def update_attrs(self, **changes: Any) -> SessionAttrs:
+        """Change root attributes: checked against the model, then ``zarr.json`` is replaced
+        atomically (and durably: the status is what ``rig recover`` goes by)."""
+        meta = self._read_metadata()
+        merged = {**meta.get("attributes", {}), **changes}
+        attrs = self._validate(merged)
+        meta["attributes"] = merged
+        write_json_atomic(self.attrs_path, meta)
+        self._attrs = attrs
+        return attrs
+
+    @property
+    def status(self) -> str:
+        """The effective status: ``running`` only while the writing process lives (checked on
+        the host that wrote it); a session whose writer is gone is ``interrupted``."""
+        attrs = self.attrs
+        if attrs.status != "running":
+            return attrs.status
+        if attrs.host == socket.gethostname() and not _process_alive(attrs.pid):
+            return "interrupted"
+        return "running"
+
+    def require_finalized(self) -> SessionAttrs:
+        """The attributes of a session whose journal is folded in; :class:`InputError` for a
+        running or interrupted one."""
+        status = self.status
+        if status == "running":
+            raise InputError(str(self), [Problem("status", "the session is still being written")])
+        if status == "interrupted":
+            raise InputError(
+                str(self),
+                [Problem("status", f"the session was interrupted: run `rig recover {self}` first")],
+            )
+        return self.attrs
+
+    def protocol(self) -> Protocol:
+        """The session's protocol, validated again from the exact text it ran."""
+        from rig.protocol import protocol_from_text
+
+        attrs = self.attrs
+        return protocol_from_text(attrs.protocol_text, attrs.protocol_file or "<protocol>").protocol
+
+    def schedule(self) -> OutputSchedule:
+        """The output schedule the session ran, compiled again from its protocol text and
+        timeline (the stored protocol model does not validate again: an ITI dumps as
+        ``{"fixed": ..., "uniform": ...}``, which the file format rejects)."""
+        from rig.schedule import compile_schedule
+
+        attrs = self.attrs
+        return compile_schedule(self.protocol(), attrs.timeline, attrs.sample_rate_hz)
+
+    def frames_expected(self, stream: str) -> int:
+        """Frames ``stream`` should have delivered: stored at stream setup, or (sessions that
+        did not set the stream up) from the compiled schedule."""
+        stored = self.attrs.frames_expected.get(stream)
+        return stored if stored is not None else expected_frames(self.schedule(), stream)
+
+    # ----------------------------------------------------------- events and edges
+    def events(self) -> list[dict[str, Any]]:
+        """Every event, in order: folded into ``events/`` at the end, else from the journal."""
+        root = self._root()
+        if EVENTS in root:
+            return list(root[EVENTS].attrs[EVENTS])  # type: ignore[arg-type]
+        return self.journal.events()
+
+    def edges(self, line: str) -> Edges | None:
+        """The edges recorded on ``line`` (folded in at the end); None if it has none."""
+        root = self._root()
+        if EDGES not in root or line not in root[EDGES]:  # type: ignore[operator]
+            return None
+        group = root[EDGES][line]  # type: ignore[index]
+        return Edges(group[EDGE_SAMPLES][:], group[EDGE_RISING][:])  # type: ignore[index]
+
+    def rising_edges(self, line: str) -> np.ndarray | None:
+        """Samples of the rising edges recorded on ``line``; None if it has none stored."""
+        edges = self.edges(line)
+        return None if edges is None else edges.samples[edges.rising]
+
+    # ------------------------------------------------------------------ streams
+    def stream(self, name: str) -> FrameStream | None:
+        """The stored frame stream ``name`` (``video``, ``imaging``); None if it has no frames
+        array (not recorded, or the process was killed while setting it up)."""
+        root = self._root()
+        if name not in root or FRAMES not in root[name]:  # type: ignore[operator]
+            return None
+        return FrameStream(name, root[name])  # type: ignore[arg-type]
+
+    def stream_groups(self) -> list[str]:
+        """The frame streams that have a group in ``session.zarr`` (complete or not)."""
+        root = self._root()
+        return [name for name in STREAM_EDGE_LINE if name in root]
+
+    # ------------------------------------------------------------------- scores
+    def scores(self) -> Scores | None:
+        """What is stored under ``scores/``; None when nothing is."""
+        root = self._root()
+        if SCORES not in root:
+            return None
+        group: zarr.Group = root[SCORES]  # type: ignore[assignment]
+        attrs = dict(group.attrs)
+        return Scores(
+            device_index=_read(group, DEVICE_INDEX),
+            motion_index=_read(group, MOTION_INDEX),
+            motion_params=attrs.get(MOTION_PARAMS),
+            times_s=_read(group, SCORE_TIMES),
+            freezing=_read(group, FREEZING),
+            wheel_speed_cm_s=_read(group, WHEEL_SPEED),
+            record=attrs.get(FREEZING_RECORD),
+        )
+
+    def freezing_record(self) -> dict[str, Any] | None:
+        """The last scoring record, or None when the session was never scored."""
+        root = self._root()
+        if SCORES not in root:
+            return None
+        record = root[SCORES].attrs.get(FREEZING_RECORD)
+        return dict(record) if isinstance(record, dict) else None  # type: ignore[arg-type]
+
+    def write_motion(
+        self, device_index: np.ndarray, motion: np.ndarray, params: dict[str, Any]
+    ) -> None:
+        """Store the per-frame motion index and the parameters it was computed with."""
+        scores = self._group(SCORES)
+        scores.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64), overwrite=True)
+        scores.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32), overwrite=True)
+        scores.attrs[MOTION_PARAMS] = params
+
+    def write_freezing(
+        self,
+        times_s: np.ndarray,
+        freezing: np.ndarray,
+        record: dict[str, Any],
+        wheel_speed_cm_s: np.ndarray | None = None,
+    ) -> None:
+        """Store a scoring: its times, freezing (and wheel speed), then its record."""
+        scores = self._group(SCORES)
+        scores.create_array(SCORE_TIMES, data=np.asarray(times_s, float), overwrite=True)
+        if wheel_speed_cm_s is not None:
+            speed = np.asarray(wheel_speed_cm_s, np.float32)
+            scores.create_array(WHEEL_SPEED, data=speed, overwrite=True)
+        scores.create_array(FREEZING, data=np.asarray(freezing, bool), overwrite=True)
+        scores.attrs[FREEZING_RECORD] = record
+
+    # -------------------------------------------------------------------- truth
+    def truth(self, key: str) -> np.ndarray | None:
+        """One array of a simulated session's ground truth; None when not stored."""
+        root = self._root()
+        if TRUTH not in root or key not in root[TRUTH]:  # type: ignore[operator]
+            return None
+        return root[TRUTH][key][:]  # type: ignore[index]
+
+    def true_freezing(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(video frame times, frozen)`` of a simulated animal; None on a real rig."""
+        times, frozen = self.truth(TRUE_FREEZING_TIMES), self.truth(TRUE_FREEZING)
+        if times is None or frozen is None:
+            return None
+        return times, frozen.astype(bool)
+
+    def write_truth(self, truth: dict[str, np.ndarray]) -> None:
+        """Save a simulated session's ground truth (arrays; scalars are not stored)."""
+        group = self._group(TRUTH)
+        for key, value in truth.items():
+            arr = np.asarray(value)
+            if arr.ndim:
+                group.create_array(key, data=arr, overwrite=True)
+
+    # ---------------------------------------------- the fold of the journal (finalize)
+    def write_edges(self, sample_rate_hz: float, edges: dict[str, Edges]) -> None:
+        """Store every recorded line's edges under ``edges/``."""
+        group = self._group(EDGES)
+        group.attrs[SAMPLE_RATE] = sample_rate_hz
+        for line, e in edges.items():
+            g = group.require_group(line)
+            g.create_array(EDGE_SAMPLES, data=e.samples, overwrite=True)
+            g.create_array(EDGE_RISING, data=e.rising, overwrite=True)
+
+    def write_events(self, events: list[dict[str, Any]]) -> None:
+        """Store the events under ``events/``."""
+        self._group(EVENTS).attrs.put({EVENTS: events})
+
+    def write_stream_timing(
+        self,
+        name: str,
+        device_index: np.ndarray,
+        timestamps_s: np.ndarray,
+        sync: dict[str, Any] | None,
+    ) -> None:
+        """Store a stream's device frame numbers, timestamps and sync report."""
+        group = self._group(name)
+        group.create_array(DEVICE_INDEX, data=device_index, overwrite=True)
+        group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
+        if sync is not None:
+            group.attrs[SYNC] = sync
+
+    def trim_stream(self, name: str, n_frames: int) -> None:
+        """Cut stream ``name`` to its first ``n_frames`` frames (see :func:`trim_frames`)."""
+        trim_frames(self._group(name)[FRAMES], n_frames)  # type: ignore[arg-type]
+
+    def remove_stream(self, name: str) -> None:
+        """Remove a stream group that holds no frames array (set up, never written)."""
+        root = zarr.open_group(str(self.zarr_path), mode="a")
+        if FRAMES in root[name]:  # type: ignore[operator]
+            raise ValueError(f"refusing to remove {name}: it holds frames")
+        del root[name]
+
+    # -------------------------------------------------------- a new stream (attach)
+    @contextlib.contextmanager
+    def adding_stream(
+        self,
+        name: str,
+        frames_shape: tuple[int, int, int],
+        dtype: Any,
+        rate_hz: float,
+        timestamps_s: np.ndarray,
+    ) -> Iterator[zarr.Array]:
+        """Make stream ``name`` (frames numbered 0..T-1 with these timestamps) beside the
+        store, yield its frames array to fill, and move it into place when the block ends
+        without an exception: an interrupted import leaves the session as it was."""
+        if (self.zarr_path / name).exists():
+            raise ValueError(f"{self}: {name} exists already")
+        for stale in self.zarr_path.glob(f".{name}.*.tmp"):  # left by an import that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        n, height, width = frames_shape
+        with atomic_path(self.zarr_path / name) as tmp:
+            image = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+            image.attrs.put(ome_attrs(name, rate_hz))
+            frames = create_frame_array(image, n, height, width, dtype, rate_hz)
+            index = np.arange(n, dtype=np.int64)
+            image.create_array(DEVICE_INDEX, data=index, chunks=(frames_per_shard(rate_hz),))
+            image.create_array(TIMESTAMPS, data=np.asarray(timestamps_s, float))
+            yield frames
+
+    # ------------------------------------------------------------ the frame writer
+    def zarr_group(self) -> zarr.Group:
+        """The root group, open for writing (the frame writer makes its streams in it)."""
+        return zarr.open_group(str(self.zarr_path), mode="a")
+
+    # ----------------------------------------------------------------- internals
+    def _read_metadata(self) -> dict[str, Any]:
+        file = str(self.attrs_path)
+        try:
+            meta = json.loads(self.attrs_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(
+                str(self), [Problem("", "not a fear-rig session (no session.zarr here)")]
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise InputError(file, [Problem("", f"unreadable: {exc}")]) from None
+        if not isinstance(meta, dict):
+            raise InputError(file, [Problem("", "expected a JSON object")])
+        if not isinstance(meta.get("attributes", {}), dict):
+            raise InputError(file, [Problem("attributes", "expected a JSON object")])
+        return meta
+
+    def _validate(self, attributes: dict[str, Any]) -> SessionAttrs:
+        try:
+            return SessionAttrs.model_validate(attributes)
+        except ValidationError as exc:
+            raise InputError(str(self.attrs_path), problems_from_validation(exc)) from None
+
+    def _root(self) -> zarr.Group:
+        return zarr.open_group(str(self.zarr_path), mode="r")
+
+    def _group(self, name: str) -> zarr.Group:
+        """A group under the root, created if missing, open for writing."""
+        return zarr.open_group(str(self.zarr_path), mode="a").require_group(name)
+
+
+def _new_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
+    """``OUT/YYYYmmdd-HHMMSS_ANIMAL_PROTOCOL`` (made unique), always inside ``out_dir``."""
+    out_dir = out_dir.resolve()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}_{safe_name(animal, 'animal')}_{safe_name(protocol_name, 'protocol')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        folder = out_dir / (base if n == 0 else f"{base}-{n}")
+        if folder.resolve().parent != out_dir:
+            raise ValueError(f"session folder would escape {out_dir}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"too many sessions named {base} in {out_dir}")
+
+
+def _process_alive(pid: int | None) -> bool:
+    if pid is None or pid <= 0:  # no writer recorded (0 and -1 would name a process group)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or a pid this OS cannot have: do not guess dead
+    return True
