@@ -200,7 +200,7 @@ def score_session(
     ``roi``/``exclude`` (regions in pixels) recompute the index from the stored video.
     """
     attrs = folder.attrs
-    params = FreezingParams.model_validate(attrs.freezing_params, strict=False)
+    params = folder.attr_as("freezing_params", FreezingParams)
     stored = folder.scores()
     motion_params = stored.motion_params if stored is not None else None
     if motion_params and roi is None and exclude is None:

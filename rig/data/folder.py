@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import zarr
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from zarr.codecs import BloscCodec
 from zarr.core.sync import sync as zarr_sync
 
@@ -46,6 +46,8 @@ from rig.schedule import STREAM_EDGE_LINE, expected_frames
 if TYPE_CHECKING:
     from rig.protocol import Protocol
     from rig.schedule import OutputSchedule
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # ------------------------------------------------------------------------------ the layout
 ZARR_STORE = "session.zarr"
@@ -323,6 +325,16 @@ class SessionFolder:
         write_json_atomic(self.attrs_path, meta)
         self._attrs = attrs
         return attrs
+
+    def attr_as(self, name: str, model: type[ModelT]) -> ModelT:
+        """Root attribute ``name`` validated by ``model``: for attributes whose model lives in
+        a package above this one (the freezing parameters). :class:`InputError` naming the
+        field when it does not validate."""
+        try:
+            return model.model_validate(getattr(self.attrs, name), strict=False)
+        except ValidationError as exc:
+            problems = problems_from_validation(exc, prefix=(name,))
+            raise InputError(str(self.attrs_path), problems) from None
 
     @property
     def status(self) -> str:

@@ -207,3 +207,14 @@ def test_a_damaged_zarr_json_is_bad_input_naming_the_field(session_copy, cli, da
     assert any(line.startswith(where) and message in line for line in lines), result.stderr
     assert "Traceback" not in result.output
     assert {p: p.read_bytes() for p in session_copy.rglob("*") if p.is_file()} == before
+
+
+def test_freezing_parameters_of_the_wrong_type_are_bad_input_for_rig_score(session_copy, cli):
+    meta = _metadata(session_copy)
+    meta["attributes"]["freezing_params"]["min_freeze_s"] = "long"
+    _write_metadata(session_copy, meta)
+    assert cli("info", session_copy).exit_code == 0  # info does not read them
+    result = cli("score", session_copy)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    path = session_copy / "session.zarr" / "zarr.json"
+    assert result.stderr.startswith(f"{path}: freezing_params.min_freeze_s: ")
