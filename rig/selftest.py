@@ -41,7 +41,9 @@ from rig.run.runner import Runner
 from rig.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
+    IMAGING,
     STREAM_EDGE_LINE,
+    VIDEO,
     OutputSchedule,
     compile_schedule,
     expected_frames,
@@ -56,7 +58,7 @@ DISK_HEADROOM = 1.25  # free space must exceed the estimate by this factor
 RATE_TOLERANCE = 0.01  # measured frame clock rate within 1 % of the expected rate
 
 Status = Literal["pass", "fail", "skip"]
-STREAM_OF_SECTION = {"camera": "video", "imaging": "imaging"}
+STREAM_OF_SECTION = {"camera": VIDEO, "imaging": IMAGING}  # rig-file section -> its stream
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ def _frame_clock(rec: _Recording) -> Check:
     sched = rec.schedule
     expected_hz = sched.imaging_rate_hz or DEFAULT_RATE_HZ
     edges = rec.rising[FRAME_CLOCK]
-    expected = expected_frames(sched, "imaging")
+    expected = expected_frames(sched, IMAGING)
     seconds = sched.duration_s
     if not edges:
         return Check(
@@ -390,16 +392,16 @@ def _frames(section: str, rec: _Recording) -> Check:
     stream = STREAM_OF_SECTION[section]
     line = STREAM_EDGE_LINE[stream]
     sched = rec.schedule
-    rate = sched.camera_rate_hz if stream == "video" else sched.imaging_rate_hz
+    rate = sched.camera_rate_hz if stream == VIDEO else sched.imaging_rate_hz
     triggers = expected_frames(sched, stream)
     edges, frames = len(rec.rising[line]), rec.frames(stream)
-    edge_name = "exposure edges" if stream == "video" else "frame clock edges"
+    edge_name = "exposure edges" if stream == VIDEO else "frame clock edges"
     detail = f"{frames} frames, {edges} {edge_name}, {triggers} expected at {rate:g} Hz"
     faults = rec.stream_faults(stream)
     if faults:
         detail += f"; {faults[0]}" + (f" (+{len(faults) - 1} more)" if len(faults) > 1 else "")
     ok = edges > 0 and frames == edges and abs(edges - triggers) <= 1 and not faults
-    name = "frames at trigger rate" if stream == "video" else "frames at frame clock"
+    name = "frames at trigger rate" if stream == VIDEO else "frames at frame clock"
     return Check(section, name, "pass" if ok else "fail", detail)
 
 

@@ -28,7 +28,7 @@ from rig.ports import (
     StreamInfo,
 )
 from rig.rigfile import SafetyLimits
-from rig.schedule import OutputSchedule, expected_frames
+from rig.schedule import IMAGING, VIDEO, OutputSchedule, expected_frames
 from rig.shock_current import CurrentSequencer
 
 # Session time a step advances at most. A real-time loop comes round every MAX_WAIT_S of host
@@ -56,7 +56,7 @@ class RigDevices:
     disk: FrameDisk | None = None  # where frames are written; None: the local file system
 
     def frame_sources(self) -> dict[str, FrameSource]:
-        named = {"video": self.camera, "imaging": self.imaging}
+        named = {VIDEO: self.camera, IMAGING: self.imaging}
         return {name: source for name, source in named.items() if source is not None}
 
     def close(self) -> None:
@@ -149,7 +149,7 @@ class RigEngine:
         and a microscope someone runs by hand is not a stalled stream)."""
         sources = self.devices.frame_sources()
         if self.schedule.imaging_rate_hz is None:
-            sources.pop("imaging", None)
+            sources.pop(IMAGING, None)
         return sources
 
     def preflight(self) -> list[PreflightCheck]:

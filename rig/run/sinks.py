@@ -16,7 +16,7 @@ import numpy as np
 from rig.freezing import FreezingParams
 from rig.run.engine import Step, StreamPlan
 from rig.run.signals import SessionSignals
-from rig.schedule import CAMERA_EXPOSURE, WHEEL, OutputSchedule
+from rig.schedule import CAMERA_EXPOSURE, VIDEO, WHEEL, OutputSchedule
 from rig.scoring import LiveLocomotion, LiveScorer
 from rig.timeline import Timeline
 
@@ -54,8 +54,8 @@ class LiveScoring:
         self._exposures = array("q")  # camera exposure samples; typed: one per frame, for hours
 
     def start(self, streams: dict[str, StreamPlan]) -> None:
-        if self.params.measure == "motion" and "video" in streams:
-            info = streams["video"].info
+        if self.params.measure == "motion" and VIDEO in streams:
+            info = streams[VIDEO].info
             self.scorer = LiveScorer(
                 self.params, info.width, info.height, info.rate_hz, self.timeline
             )
@@ -71,7 +71,7 @@ class LiveScoring:
             samples = wheel.samples[wheel.rising] if wheel is not None else np.empty(0, np.int64)
             for sample in self.wheel.push(samples, round(step.t_s * self.fs)):
                 self.signals.freezing.emit(sample)
-        frames = step.frames.get("video")
+        frames = step.frames.get(VIDEO)
         if self.scorer is not None and frames:
             times = []
             for frame in frames:
