@@ -1,26 +1,42 @@
 """How fast does the session store write frames, against the alternatives, on the same disk?
 
 Writes the same frames (512x512 uint16 calcium-like two-photon frames with shot noise at 30 Hz;
-640x480 uint8 behaviour video at 100 fps) with:
+640x480 uint8 behaviour video at 100 fps and at 30 fps) with:
 
-* ``fear-rig``: :class:`rig.store.StreamWriter` (bounded queue, writer thread, whole Zarr v3
-  shards of ~0.5 s, one frame per inner chunk, blosc-lz4);
-* ``tensorstore``: zarr3 driver, the same shards and codecs, shard-aligned async writes;
-* ``acquire-zarr``: its ZarrStream, the same chunks/shards, blosc-lz4, appended frame by frame;
-* ``zarr-python``: ``array[i] = frame``, one frame per chunk, blosc-lz4 (no shards: a frame
-  written into a shard rewrites the shard);
+* the session's :class:`rig.store.StreamWriter` (bounded queue, writer thread gathering whole
+  Zarr v3 shards of ~0.5 s, disk thread writing each shard atomically through the
+  ``FrameDisk`` port), with the shard's bytes encoded by each of:
+
+  - ``hand``: the hand-written ``rig.shards.ShardEncoder`` (blosc per frame on a thread
+    pool, crc32c, index), what sessions use;
+  - ``zarr-python``: zarr-python's sharding codec, one whole shard per ``array[a:b] = block``
+    into an in-memory twin of the array (``bench/shard_encoders.py``);
+  - ``tensorstore``: tensorstore's zarr3 driver writing the whole shard in memory (the same);
+
+  the same codecs for all three (one frame per inner chunk, bytes + blosc lz4 bit-shuffle +
+  crc32c; shard index bytes + crc32c at the end), so only the encoder differs;
+* ``tensorstore-direct``: tensorstore writing the store itself (file kvstore, the same shards
+  and codecs, shard-aligned async writes, no queue of ours);
+* ``acquire-zarr``: its ZarrStream, the same chunks/shards, blosc-lz4 (it has no crc32c codec),
+  appended frame by frame;
 * ``tifffile``: uncompressed BigTIFF, frame by frame;
 * ``raw``: ``numpy.tofile`` frame by frame into one file (the disk's ceiling).
 
-Each writer runs in its own subprocess (so its peak memory is its own) into a fresh folder
-of ``--dir`` (default: a temporary folder; one disk for all), which is deleted afterwards.
-Reported per writer and stream: MB/s of raw frame data (append to close, flushed), ratio to
-raw and to tensorstore, peak resident memory above the frames already in memory, and the p99.9
-time to hand one frame over (the call the acquisition makes). Missing optional writers
-(``pip install -e '.[bench]'``) are skipped with the reason. Prints a table (rich) and writes
-``bench/results/store.json``.
+Each run is its own subprocess (so its peak memory is its own) writing into a fresh folder of
+``--dir`` (default: a temporary folder; one disk for all), deleted afterwards. The machine is
+shared and noisy, so the writers take turns: ``--repeats`` rounds, each round every stream and
+writer once (the order rotated from round to round), and the ratios are taken within a round
+and then summarised (median, min, max). Reported per writer and stream: MB/s of raw frame data
+(append to close, flushed), ratio to the hand encoder and to raw, CPU time a frame (all the
+process's threads: less sensitive to the machine's load than MB/s), compression, peak resident
+memory above the frames already in memory, and the p99.9 time to hand one frame over (the call
+the acquisition makes). The summary gives, per stream, how much faster the hand encoder wrote
+than each library (issue 15's rule: keep it only if it wins by more than 20%). What the three
+encoders behind the StreamWriter wrote is read back through zarr-python, every frame. Missing
+optional writers (``pip install -e '.[bench]'``) are skipped with the reason. Prints a table
+(rich) and writes ``bench/results/store.json``.
 
-    python bench/bench_store.py [--frames 600] [--dir /data/scratch]
+    python bench/bench_store.py [--frames 600] [--repeats 3] [--dir /data/scratch]
 """
 
 from __future__ import annotations
@@ -29,20 +45,35 @@ import argparse
 import contextlib
 import json
 import platform
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import shard_encoders
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITERS = ("fear-rig", "tensorstore", "acquire-zarr", "zarr-python", "tifffile", "raw")
+ENCODERS = ("zarr-python", "hand", "tensorstore")  # behind the session's StreamWriter
+WRITERS = (*ENCODERS, "tensorstore-direct", "acquire-zarr", "tifffile", "raw")
+REFERENCE = "hand"  # the ratios' denominator: the encoder a library must come within 20% of
+LABELS = {
+    "zarr-python": "StreamWriter + zarr-python sharding codec",
+    "hand": "StreamWriter + hand-written encoder",
+    "tensorstore": "StreamWriter + tensorstore (in memory)",
+    "tensorstore-direct": "tensorstore to disk, its own writes",
+    "acquire-zarr": "acquire-zarr (no crc32c)",
+    "tifffile": "tifffile (uncompressed)",
+    "raw": "raw numpy.tofile",
+}
 STREAMS = {  # name: (height, width, dtype, rate_hz)
     "imaging": (512, 512, "uint16", 30.0),
     "video": (480, 640, "uint8", 100.0),
+    "video-30fps": (480, 640, "uint8", 30.0),
 }
 POOL = 32  # distinct frames, cycled
 
@@ -94,72 +125,73 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, all threads: the cost of writing, whatever the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _reset_peak() -> None:
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
 
 
-def write_fear_rig(path: Path, frames, n, rate, lat) -> None:
+def _stream_writer(encoder: str) -> Callable:
+    """A writer function: the session's StreamWriter with the named shard encoder."""
+
+    def write(path: Path, frames, n, rate, lat) -> None:
+        import zarr
+
+        from rig.ports import Frame, StreamInfo
+        from rig.shards import ShardEncoder
+        from rig.store import StreamWriter
+
+        factory = {
+            "zarr-python": shard_encoders.ZarrPythonShardEncoder,
+            "hand": ShardEncoder,
+            "tensorstore": shard_encoders.TensorstoreShardEncoder,
+        }[encoder]
+        root = zarr.open_group(str(path / "s.zarr"), mode="w", zarr_format=3)
+        (path / "journal").mkdir()
+        h, w = frames.shape[1:]
+        info = StreamInfo(w, h, str(frames.dtype), rate)
+        writer = StreamWriter(
+            root, "s", info, n, path / "journal", 256_000_000, shard_encoder=factory
+        )
+        for i in range(n):
+            while writer.full:  # feed at the writer's pace: a throughput run drops nothing
+                time.sleep(0.001)
+            t0 = time.perf_counter_ns()
+            writer.append(Frame(i, frames[i % POOL]))
+            lat.append(time.perf_counter_ns() - t0)
+        acc = writer.close()
+        assert acc.written == n and acc.dropped == 0, acc
+
+    return write
+
+
+def check_stream_writer(path: Path, frames: np.ndarray, n: int) -> None:
+    """Every frame reads back through zarr-python (outside the timed part)."""
     import zarr
 
-    from rig.ports import Frame, StreamInfo
-    from rig.store import StreamWriter
-
-    root = zarr.open_group(str(path / "s.zarr"), mode="w", zarr_format=3)
-    (path / "journal").mkdir()
-    h, w = frames.shape[1:]
-    info = StreamInfo(w, h, str(frames.dtype), rate)
-    writer = StreamWriter(root, "s", info, n, path / "journal", 256_000_000)
-    for i in range(n):
-        while writer.full:  # feed at the writer's pace: a throughput run drops nothing
-            time.sleep(0.0002)
-        t0 = time.perf_counter_ns()
-        writer.append(Frame(i, frames[i % POOL]))
-        lat.append(time.perf_counter_ns() - t0)
-    acc = writer.close()
-    assert acc.written == n and acc.dropped == 0, acc
     back = zarr.open_array(str(path / "s.zarr" / "s" / "0"), mode="r")
-    assert np.array_equal(back[n - 1], frames[(n - 1) % POOL])  # zarr reads our shards
+    for start in range(0, n, POOL):
+        stop = min(start + POOL, n)
+        assert np.array_equal(back[start:stop], frames[: stop - start]), start
 
 
-def write_tensorstore(path: Path, frames, n, rate, lat) -> None:
+def write_tensorstore_direct(path: Path, frames, n, rate, lat) -> None:
     import tensorstore as ts
+    import zarr
+
+    from rig.data.folder import create_frame_array, frames_per_shard
 
     h, w = frames.shape[1:]
-    per_shard = max(1, round(rate * 0.5))
-    blosc = {
-        "cname": "lz4",
-        "clevel": 5,
-        "shuffle": "bitshuffle",
-        "typesize": frames.itemsize,
-    }
-    spec = {
-        "driver": "zarr3",
-        "kvstore": {"driver": "file", "path": str(path / "ts.zarr")},
-        "metadata": {
-            "shape": [n, h, w],
-            "data_type": str(frames.dtype),
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [per_shard, h, w]}},
-            "codecs": [
-                {
-                    "name": "sharding_indexed",
-                    "configuration": {
-                        "chunk_shape": [1, h, w],
-                        "codecs": [
-                            {"name": "bytes", "configuration": {"endian": "little"}},
-                            {"name": "blosc", "configuration": blosc},
-                        ],
-                        "index_codecs": [
-                            {"name": "bytes", "configuration": {"endian": "little"}},
-                            {"name": "crc32c"},
-                        ],
-                    },
-                }
-            ],
-        },
-        "create": True,
-        "delete_existing": True,
-    }
+    per_shard = frames_per_shard(rate)
+    # the session's array (shards, codecs), made by zarr, then written by tensorstore
+    group = zarr.open_group(str(path / "ts.zarr"), mode="w", zarr_format=3)
+    create_frame_array(group, n, h, w, frames.dtype, rate)
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path / "ts.zarr/0")}}
     arr = ts.open(spec).result()
     block = np.empty((per_shard, h, w), frames.dtype)
     pending = []
@@ -229,26 +261,6 @@ def write_acquire_zarr(path: Path, frames, n, rate, lat) -> None:
     stream.close()
 
 
-def write_zarr_python(path: Path, frames, n, rate, lat) -> None:
-    import zarr
-
-    from rig.data.folder import frame_compressor
-
-    h, w = frames.shape[1:]
-    arr = zarr.create_array(
-        str(path / "zp.zarr"),
-        shape=(n, h, w),
-        chunks=(1, h, w),
-        dtype=frames.dtype,
-        compressors=frame_compressor(frames.dtype),
-        fill_value=0,
-    )
-    for i in range(n):
-        t0 = time.perf_counter_ns()
-        arr[i] = frames[i % POOL]
-        lat.append(time.perf_counter_ns() - t0)
-
-
 def write_tifffile(path: Path, frames, n, rate, lat) -> None:
     import tifffile
 
@@ -268,14 +280,17 @@ def write_raw(path: Path, frames, n, rate, lat) -> None:
 
 
 FUNCS = {
-    "fear-rig": write_fear_rig,
-    "tensorstore": write_tensorstore,
+    **{name: _stream_writer(name) for name in ENCODERS},
+    "tensorstore-direct": write_tensorstore_direct,
     "acquire-zarr": write_acquire_zarr,
-    "zarr-python": write_zarr_python,
     "tifffile": write_tifffile,
     "raw": write_raw,
 }
-IMPORTS = {"tensorstore": "tensorstore", "acquire-zarr": "acquire_zarr"}
+IMPORTS = {
+    "tensorstore": "tensorstore",
+    "tensorstore-direct": "tensorstore",
+    "acquire-zarr": "acquire_zarr",
+}
 
 
 def run_one(writer: str, stream: str, n: int, folder: Path) -> dict:
@@ -298,10 +313,14 @@ def run_one(writer: str, stream: str, n: int, folder: Path) -> dict:
     lat: list[int] = []
     base_kb = _rss_kb("VmRSS")
     _reset_peak()
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     FUNCS[writer](folder, frames, n, rate, lat)
     wall = time.perf_counter() - t0
+    cpu = _cpu_s() - cpu0
     peak_kb = _rss_kb("VmHWM")
+    if writer in ENCODERS:
+        check_stream_writer(folder, frames, n)
     on_disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     nbytes = n * frames[0].nbytes
     return {
@@ -309,6 +328,7 @@ def run_one(writer: str, stream: str, n: int, folder: Path) -> dict:
         "raw_mb": nbytes / 1e6,
         "seconds": wall,
         "mb_per_s": nbytes / 1e6 / wall,
+        "cpu_ms_per_frame": cpu * 1e3 / n,
         "compression_ratio": nbytes / max(on_disk, 1),
         "peak_mb_above_frames": max(0, peak_kb - base_kb) / 1e3,
         "handoff_p50_ms": float(np.percentile(lat, 50)) / 1e6,
@@ -317,12 +337,88 @@ def run_one(writer: str, stream: str, n: int, folder: Path) -> dict:
     }
 
 
+def run_child(writer: str, stream: str, n: int, folder: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--frames", str(n), "--one", writer, stream, str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
+        return {"skipped": f"failed: {tail[0]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": float(np.median(values)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
+
+
+def summarise(runs: list[dict], writers: list[str]) -> list[dict]:
+    """One row per stream and writer: medians over the rounds, ratios taken within a round."""
+    by = {(r["round"], r["stream"], r["writer"]): r for r in runs if "mb_per_s" in r}
+    rows = []
+    for stream in [s for s in STREAMS if any(r["stream"] == s for r in runs)]:
+        for writer in writers:
+            mine = [r for r in runs if r["stream"] == stream and r["writer"] == writer]
+            done = [r for r in mine if "mb_per_s" in r]
+            if not done:
+                reason = mine[0]["skipped"] if mine else "not run"
+                rows.append({"stream": stream, "writer": writer, "skipped": reason})
+                continue
+            row: dict = {"stream": stream, "writer": writer, "rounds": len(done)}
+            for field in (
+                "mb_per_s",
+                "cpu_ms_per_frame",
+                "compression_ratio",
+                "peak_mb_above_frames",
+            ):
+                row[field] = float(np.median([r[field] for r in done]))
+            row["handoff_p999_ms"] = float(np.max([r["handoff_p999_ms"] for r in done]))
+            row["mb_per_s_spread"] = spread([r["mb_per_s"] for r in done])
+            for ref in (REFERENCE, "raw"):
+                ratios = [
+                    r["mb_per_s"] / by[(r["round"], stream, ref)]["mb_per_s"]
+                    for r in done
+                    if (r["round"], stream, ref) in by
+                ]
+                row[f"x_{ref}"] = spread(ratios) if ratios else None
+            rows.append(row)
+    return rows
+
+
+def decision(rows: list[dict]) -> dict:
+    """Per stream and library behind the writer: how much faster the hand encoder writes
+    (median of the rounds' ratios; the issue's rule: keep it only if it wins by more than
+    20%), and how much more CPU the library spends a frame."""
+    out: dict = {}
+    for stream in STREAMS:
+        got = {r["writer"]: r for r in rows if r["stream"] == stream and "mb_per_s" in r}
+        hand = got.get(REFERENCE)
+        for library in ("zarr-python", "tensorstore"):
+            row = got.get(library)
+            if hand is None or row is None:
+                continue
+            out.setdefault(stream, {})[library] = {
+                "hand_throughput_over_library": 1.0 / row[f"x_{REFERENCE}"]["median"],
+                "library_cpu_over_hand": row["cpu_ms_per_frame"] / hand["cpu_ms_per_frame"],
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=600, help="frames per stream and writer")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of every writer")
     parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to test")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "store.json")
     parser.add_argument("--writers", default=",".join(WRITERS))
+    parser.add_argument("--streams", default=",".join(STREAMS))
     parser.add_argument(
         "--one", nargs=3, metavar=("WRITER", "STREAM", "FOLDER"), help=argparse.SUPPRESS
     )
@@ -332,85 +428,65 @@ def main() -> None:
         print(json.dumps(run_one(writer, stream, args.frames, Path(folder))))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    writers = args.writers.split(",")
+    streams = args.streams.split(",")
     base = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
-    rows = []
+    runs = []
     try:
-        for stream in STREAMS:
-            for writer in args.writers.split(","):
-                folder = base / f"{stream}-{writer}"
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--frames",
-                        str(args.frames),
-                        "--one",
-                        writer,
-                        stream,
-                        str(folder),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                )
-                shutil.rmtree(folder, ignore_errors=True)
-                if proc.returncode != 0:
-                    tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-                    result = {"skipped": f"failed: {tail[0]}"}
-                else:
-                    result = json.loads(proc.stdout.strip().splitlines()[-1])
-                rows.append({"stream": stream, "writer": writer, **result})
-                print(
-                    f"{stream:8} {writer:13} {result.get('mb_per_s', result.get('skipped'))}",
-                    file=sys.stderr,
-                )
+        for rnd in range(args.repeats):
+            for stream in streams:
+                turn = rnd % len(writers)
+                for writer in writers[turn:] + writers[:turn]:  # each round in another order
+                    result = run_child(writer, stream, args.frames, base / f"{stream}-{writer}")
+                    runs.append({"round": rnd, "stream": stream, "writer": writer, **result})
+                    shown = result.get("mb_per_s", result.get("skipped"))
+                    print(f"round {rnd} {stream:11} {writer:18} {shown}", file=sys.stderr)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    for stream in STREAMS:
-        ref = {r["writer"]: r.get("mb_per_s") for r in rows if r["stream"] == stream}
-        for r in rows:
-            if r["stream"] == stream and "mb_per_s" in r:
-                r["ratio_to_raw"] = r["mb_per_s"] / ref["raw"] if ref.get("raw") else None
-                ts_rate = ref.get("tensorstore")
-                r["ratio_to_tensorstore"] = r["mb_per_s"] / ts_rate if ts_rate else None
-    table = Table(title=f"bench_store: {args.frames} frames per stream and writer")
-    for col in (
+    rows = summarise(runs, writers)
+    title = escape(
+        f"bench_store: {args.frames} frames a run, {args.repeats} rounds: median [min-max]"
+    )
+    table = Table(title=title)
+    columns = (
         "stream",
         "writer",
         "MB/s",
+        "x hand",
         "x raw",
-        "x tensorstore",
+        "CPU ms/frame",
         "compr.",
         "peak MB",
-        "p99.9 hand-off ms",
-    ):
+        "p99.9 ms",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col in ("stream", "writer") else "right")
+
+    def ratio(value: dict | None) -> str:
+        if value is None:
+            return "-"
+        return escape(f"{value['median']:.2f} [{value['min']:.2f}-{value['max']:.2f}]")
+
     for r in rows:
         if "mb_per_s" not in r:
-            table.add_row(r["stream"], r["writer"], f"skipped: {r['skipped']}", *[""] * 5)
+            table.add_row(r["stream"], LABELS[r["writer"]], f"skipped: {r['skipped']}")
             continue
-        fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
         table.add_row(
             r["stream"],
-            r["writer"],
+            LABELS[r["writer"]],
             f"{r['mb_per_s']:.0f}",
-            fmt(r["ratio_to_raw"], ".2f"),
-            fmt(r["ratio_to_tensorstore"], ".2f"),
+            ratio(r[f"x_{REFERENCE}"]),
+            ratio(r["x_raw"]),
+            f"{r['cpu_ms_per_frame']:.2f}",
             f"{r['compression_ratio']:.2f}",
             f"{r['peak_mb_above_frames']:.0f}",
             f"{r['handoff_p999_ms']:.3f}",
         )
-    Console().print(table)
-    realistic_mb_s = (
-        sum(h * w * np.dtype(d).itemsize * rate for h, w, d, rate in STREAMS.values()) / 1e6
-    )
-    ours = {r["stream"]: r for r in rows if r["writer"] == "fear-rig" and "mb_per_s" in r}
-    summary = {
-        "realistic_data_rate_mb_s": realistic_mb_s,
-        "fear_rig_x_realistic": {s: r["mb_per_s"] / realistic_mb_s for s, r in ours.items()},
-    }
+    Console(width=160).print(table)
+    summary = {"hand_encoder_advantage": decision(rows)}
     print(json.dumps(summary))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
@@ -420,8 +496,10 @@ def main() -> None:
                 "python": platform.python_version(),
                 "command": "python bench/bench_store.py " + " ".join(sys.argv[1:]),
                 "frames": args.frames,
+                "repeats": args.repeats,
                 "summary": summary,
                 "results": rows,
+                "runs": runs,
             },
             indent=2,
         )

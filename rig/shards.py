@@ -1,52 +1,77 @@
 """Encoding whole Zarr v3 shards of frames, so a frame stream is written one file per shard.
 
-The array and its metadata are made by zarr (``create_array(..., chunks=(1, H, W),
-shards=(n, H, W))``: one frame per inner chunk, blosc-compressed, the shard index at the end
-with a crc32c checksum, as zarr's sharding codec writes by default). Writing through
-zarr-python re-enters its async codec pipeline for every inner chunk; a session writes every
-shard exactly once, whole, so :class:`ShardEncoder` builds the same bytes directly: one blosc
-call per frame (spread over a thread pool: blosc releases the GIL) plus the index. The layout
-is checked against the array's own metadata, and the tests read the result back through zarr
-(and the benchmark through tensorstore).
+A frame array (``rig.data.folder.create_frame_array``, made by zarr) holds one frame per inner
+chunk and about 0.5 s of frames per shard: each chunk blosc-compressed and followed by its
+crc32c, the shard index (with its own crc32c) at the end. A session writes every shard exactly
+once, whole, and the bytes reach the disk through the :class:`~rig.ports.FrameDisk` port
+(atomically, on the disk thread), so encoding is kept apart from writing: an encoder turns a
+shard's frames into the shard file's bytes and its key in the array, and writes nothing.
+
+:class:`ShardEncoder` builds those bytes itself: one blosc call per frame, spread over a thread
+pool (blosc releases the GIL), each chunk's crc32c, the index. They are the bytes zarr-python's
+own sharding codec writes for the same frames (``tests/rig/test_store.py`` checks it byte for
+byte, and reads them back through zarr and tensorstore), at about half its CPU per frame:
+behind the same writer thread it wrote 1.8x to 2.3x faster than zarr-python writing whole
+shards and 1.3x to 1.5x faster than tensorstore (``bench/bench_store.py``,
+``docs/benchmarks.md``). The layout is read from the array's ``zarr.json`` (the Zarr v3
+document), so no private zarr API is involved, and any other layout is refused.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import google_crc32c
 import numpy as np
 import zarr
 from numcodecs import Blosc
 
-EMPTY = 2**64 - 1  # an inner chunk not in the shard
+from rig.data.folder import array_metadata
+
+EMPTY = 2**64 - 1  # the index entry of an inner chunk not in the shard
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="blosc")
 
 
 class ShardLayoutError(ValueError):
-    """The array is not laid out as one frame per inner chunk, blosc, index at the end."""
+    """The array is not laid out as one frame per inner chunk, blosc + crc32c, index at the end."""
+
+
+class ShardEncoding(Protocol):
+    """Turns a shard's frames into the bytes of the shard's file."""
+
+    def encode(self, start: int, frames: np.ndarray) -> tuple[str, bytes]:
+        """The key (relative to the array's folder, e.g. ``c/3/0/0``) and bytes of the shard
+        whose first frame is frame ``start``, holding ``frames`` (a whole shard's worth, or
+        fewer for the last shard of a stream: the rest stay empty)."""
+
+
+def _crc32c(data: bytes) -> bytes:
+    return np.uint32(google_crc32c.value(data)).astype("<u4").tobytes()
 
 
 class ShardEncoder:
-    """Builds the bytes of one shard of a ``(t, y, x)`` array made as described above."""
+    """Builds the bytes of the shards of a ``(t, y, x)`` frame array laid out as above."""
 
     def __init__(self, array: zarr.Array):
-        codecs = array.metadata.to_dict()["codecs"]
+        meta = array_metadata(array)
+        codecs = meta["codecs"]
+        config = codecs[0].get("configuration", {}) if len(codecs) == 1 else {}
         if len(codecs) != 1 or codecs[0]["name"] != "sharding_indexed":
-            raise ShardLayoutError("expected one sharding codec")
-        config = codecs[0]["configuration"]
-        shape = tuple(array.shape[1:])
-        if tuple(config["chunk_shape"]) != (1, *shape):
-            raise ShardLayoutError(f"inner chunks must be one frame, got {config['chunk_shape']}")
+            raise ShardLayoutError(f"expected one sharding codec, got {codecs}")
         inner = [c["name"] for c in config["codecs"]]
         index = [c["name"] for c in config["index_codecs"]]
         endian = config["codecs"][0].get("configuration", {}).get("endian", "little")
-        if inner != ["bytes", "blosc"] or index != ["bytes", "crc32c"] or endian != "little":
+        if config["chunk_shape"] != [1, *meta["shape"][1:]]:
+            raise ShardLayoutError(f"inner chunks must be one frame, got {config['chunk_shape']}")
+        if inner != ["bytes", "blosc", "crc32c"] or index != ["bytes", "crc32c"]:
             raise ShardLayoutError(f"unsupported codecs {inner} / index {index}")
-        if config.get("index_location", "end") != "end":
-            raise ShardLayoutError("the shard index must be at the end")
+        if endian != "little" or config.get("index_location", "end") != "end":
+            raise ShardLayoutError("expected little-endian frames and the index at the end")
+        if meta["chunk_key_encoding"] != {"name": "default", "configuration": {"separator": "/"}}:
+            raise ShardLayoutError(f"unsupported chunk keys {meta['chunk_key_encoding']}")
         blosc = config["codecs"][1]["configuration"]
         self.blosc = Blosc(
             cname=blosc["cname"],
@@ -55,26 +80,32 @@ class ShardEncoder:
             blocksize=blosc.get("blocksize", 0),
             typesize=blosc.get("typesize"),
         )
-        self.frames_per_shard = int(array.shards[0])  # type: ignore[index]
-        self.dtype = np.dtype(array.dtype).newbyteorder("<")
-        self.frame_shape = shape
-        self._array = array
+        self.frames_per_shard = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
+        self.frame_shape = tuple(meta["shape"][1:])
+        self.dtype = np.dtype(meta["data_type"]).newbyteorder("<")
 
     def key(self, shard: int) -> str:
-        """The store key of shard number ``shard`` (e.g. ``c/3/0/0``)."""
-        return self._array.metadata.encode_chunk_key((shard, *([0] * len(self.frame_shape))))
+        """The store key of shard number ``shard`` (``c/3/0/0``: default chunk key encoding)."""
+        return "/".join(["c", str(shard), *["0"] * len(self.frame_shape)])
 
-    def encode(self, frames: np.ndarray) -> bytes:
-        """The shard holding ``frames`` (at most ``frames_per_shard``; the rest stay empty)."""
+    def _chunk(self, frame: np.ndarray) -> bytes:
+        data = self.blosc.encode(frame)
+        return data + _crc32c(data)
+
+    def encode(self, start: int, frames: np.ndarray) -> tuple[str, bytes]:
         n = len(frames)
-        if n > self.frames_per_shard or frames.shape[1:] != self.frame_shape:
-            raise ValueError(f"{frames.shape} does not fit a shard of {self.frames_per_shard}")
+        if start % self.frames_per_shard or not 0 < n <= self.frames_per_shard:
+            raise ValueError(
+                f"{n} frames from frame {start} are not one shard of {self.frames_per_shard}"
+            )
+        if frames.shape[1:] != self.frame_shape:
+            raise ValueError(f"frames of {frames.shape[1:]}, the array's are {self.frame_shape}")
         block = np.ascontiguousarray(frames, dtype=self.dtype)
-        chunks = list(_POOL.map(self.blosc.encode, block))
+        chunks = list(_POOL.map(self._chunk, block))
         index = np.full((self.frames_per_shard, 2), EMPTY, "<u8")
         sizes = np.array([len(c) for c in chunks], np.uint64)
         index[:n, 1] = sizes
         index[:n, 0] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64)
         raw = index.tobytes()
-        checksum = np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes()
-        return b"".join([*chunks, raw, checksum])
+        key = self.key(start // self.frames_per_shard)
+        return key, b"".join([*chunks, raw, _crc32c(raw)])

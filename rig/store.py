@@ -3,7 +3,7 @@
 The store is crash-safe by construction:
 
 - Frames go from a bounded queue to a writer thread that writes whole Zarr shards (about 0.5 s
-  of frames each, one frame per inner chunk, blosc-lz4) into arrays preallocated at the
+  of frames each, one frame per inner chunk, blosc-lz4 and a crc32c) into arrays preallocated at the
   expected frame count, each shard atomically (temporary file, then rename), so a crash loses
   at most the shard being filled and the queue; the stream's journal records the device frame
   numbers written and how many frames are on disk.
@@ -22,17 +22,24 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
-from rig.data.folder import SessionFolder, create_frame_array, frames_per_shard, ome_attrs
+from rig.data.folder import (
+    SessionFolder,
+    array_folder,
+    create_frame_array,
+    frames_per_shard,
+    ome_attrs,
+)
 from rig.data.journal import JournalWriter, StreamJournal, StreamProgress
 from rig.disk import LocalDisk
 from rig.ports import Edges, Frame, FrameDisk, StreamInfo
-from rig.shards import ShardEncoder
+from rig.shards import ShardEncoder, ShardEncoding
 from rig.sync import FrameAccounting
 
 
@@ -48,8 +55,9 @@ class StreamWriter:
     The writer thread is woken once a shard's worth of frames (``frames_per_shard``, about
     :data:`CHUNK_SECONDS` of the stream) is waiting, not for every frame: a fast stream then
     costs the acquisition thread a queue append per frame and no thread switch. It copies the
-    frames into a block and encodes it as one Zarr shard (:class:`rig.shards.ShardEncoder`);
-    the disk thread writes the shard through the :class:`~rig.ports.FrameDisk` (overlapping the
+    frames into a block and encodes it as one Zarr shard (``shard_encoder``, by default
+    :class:`rig.shards.ShardEncoder`; the benchmark passes library encoders); the disk thread
+    writes the shard through the :class:`~rig.ports.FrameDisk` (atomically, overlapping the
     next encode), then appends the frames' device numbers to ``journal/index-STREAM.i64`` and
     rewrites ``journal/progress-STREAM.json``. A crash loses at most the shard being gathered
     and what is queued; ``rig recover`` keeps every frame the progress file counts.
@@ -65,6 +73,7 @@ class StreamWriter:
         queue_bytes: int,
         disk: FrameDisk | None = None,
         lossless: bool = False,
+        shard_encoder: Callable[[zarr.Array], ShardEncoding] = ShardEncoder,
     ):
         self.name = name
         self.lossless = lossless
@@ -77,8 +86,8 @@ class StreamWriter:
         self.frames = create_frame_array(
             image, self.capacity, info.height, info.width, info.dtype, info.rate_hz
         )
-        self._encoder = ShardEncoder(self.frames)
-        self._array_dir = Path(str(self.frames.store_path.store.root)) / self.frames.path
+        self._encoder = shard_encoder(self.frames)
+        self._array_dir = array_folder(self.frames)
         self.accounting = FrameAccounting(name, expected_frames)
         self._journal = StreamJournal(journal, name)
         self._limit = max(4, queue_bytes // max(frame_bytes, 1))  # frames that may wait
@@ -187,12 +196,11 @@ class StreamWriter:
             if start + n > self.capacity:
                 self.capacity = _round_up(start + n + 16 * self.chunk_t, self.chunk_t)
                 self.frames.resize((self.capacity, self.info.height, self.info.width))
-            shard = self._encoder.encode(block[:n])
+            key, shard = self._encoder.encode(start, block[:n])
         except Exception as exc:
             self.error = exc
             return
         self._encoded = start + n
-        key = self._encoder.key(start // self.chunk_t)
         self._shards.put((key, shard, indices[:n].copy()))  # waits while the disk is busy
 
     def _write_shards(self) -> None:

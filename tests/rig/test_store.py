@@ -1,18 +1,23 @@
-"""The session store: shards zarr reads back, a writer that never blocks, OME-NGFF streams."""
+"""The session store: shards zarr reads back, checksummed frames, a writer that never blocks,
+OME-NGFF streams."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import yaozarrs
 import zarr
 
-from rig.data.folder import frame_compressor, trim_frames
+from rig.data.folder import array_folder, create_frame_array, trim_frames
 from rig.data.journal import Journal
+from rig.disk import LocalDisk
 from rig.ports import Frame, StreamInfo
 from rig.shards import ShardEncoder, ShardLayoutError
 from rig.store import StreamWriter
@@ -24,35 +29,123 @@ def calcium_like(n: int, shape=(64, 48), seed=0) -> np.ndarray:
     return rng.poisson(base + rng.uniform(0, 100, (n, 1, 1))).astype(np.uint16)
 
 
+def frame_array(path: Path, dtype: str = "uint16", n: int = 30) -> zarr.Array:
+    """A session's frame array (64x48 frames, 15 a shard, blosc + crc32c) at ``path``."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    return create_frame_array(group, n, 64, 48, dtype, 30.0)
+
+
+def write_shards(array: zarr.Array, frames: np.ndarray) -> None:
+    encoder = ShardEncoder(array)
+    for start in range(0, len(frames), encoder.frames_per_shard):
+        key, data = encoder.encode(start, frames[start : start + encoder.frames_per_shard])
+        LocalDisk().write(array_folder(array) / key, data)
+
+
 @pytest.mark.parametrize("dtype", ["uint16", "uint8"])
-def test_encoded_shards_read_back_through_zarr(tmp_path, dtype):
+def test_encoded_shards_are_zarrs_own_bytes_and_read_back_through_zarr_and_tensorstore(
+    tmp_path, dtype
+):
     frames = (calcium_like(23) // (1 if dtype == "uint16" else 8)).astype(dtype)
-    array = zarr.create_array(
-        str(tmp_path / "a.zarr"),
-        shape=(30, 64, 48),
-        chunks=(1, 64, 48),
-        shards=(10, 64, 48),
-        dtype=dtype,
-        compressors=frame_compressor(np.dtype(dtype)),
-        fill_value=0,
-    )
-    enc = ShardEncoder(array)
-    for shard, start in enumerate(range(0, 23, 10)):
-        (tmp_path / "a.zarr" / enc.key(shard)).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "a.zarr" / enc.key(shard)).write_bytes(enc.encode(frames[start : start + 10]))
-    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
+    frames[3] = 0  # a dark frame is stored like any other, not left out as "empty"
+    array = frame_array(tmp_path / "s.zarr", dtype)
+    write_shards(array, frames)
+    # zarr-python's sharding codec, writing the same frames into the same layout (keeping
+    # the dark frame's chunk, as the encoder does)
+    by_zarr = frame_array(tmp_path / "z.zarr", dtype)
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        zarr.open_array(str(array_folder(by_zarr)), mode="r+")[:23] = frames
+    folder = array_folder(array)
+    assert sorted(p.name for p in (folder / "c").iterdir()) == ["0", "1"]
+    for shard in ("c/0/0/0", "c/1/0/0"):
+        assert (folder / shard).read_bytes() == (array_folder(by_zarr) / shard).read_bytes()
+    back = zarr.open_array(str(tmp_path / "s.zarr" / "0"), mode="r")
     np.testing.assert_array_equal(back[:23], frames)
     assert not back[23:].any()  # the last shard's missing frames read as the fill value
     if dtype == "uint16":  # bit-shuffled shot noise compresses; noisy 8-bit bytes need not
-        assert len((tmp_path / "a.zarr" / enc.key(0)).read_bytes()) < frames[:10].nbytes
+        assert (folder / "c" / "0" / "0" / "0").stat().st_size < frames[:15].nbytes
+    ts = pytest.importorskip("tensorstore")
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(folder)}}
+    np.testing.assert_array_equal(ts.open(spec).result()[:23].read().result(), frames)
 
 
-def test_encoder_refuses_a_layout_it_does_not_write(tmp_path):
-    array = zarr.create_array(
-        str(tmp_path / "b.zarr"), shape=(10, 8, 8), chunks=(2, 8, 8), shards=(10, 8, 8), dtype="u2"
+def test_the_encoder_writes_whole_shards_of_its_own_layout_only(tmp_path):
+    encoder = ShardEncoder(frame_array(tmp_path / "s.zarr"))
+    frames = calcium_like(16)
+    with pytest.raises(ValueError, match="not one shard"):
+        encoder.encode(0, frames)  # 16 frames: more than a shard
+    with pytest.raises(ValueError, match="not one shard"):
+        encoder.encode(3, frames[:5])  # not at a shard's start
+    assert encoder.encode(45, frames[:15])[0] == "c/3/0/0"
+    unsharded = zarr.create_array(str(tmp_path / "b.zarr"), shape=(10, 8, 8), dtype="u2")
+    with pytest.raises(ShardLayoutError, match="sharding codec"):
+        ShardEncoder(unsharded)
+    two_frames_a_chunk = zarr.create_array(
+        str(tmp_path / "c.zarr"), shape=(10, 8, 8), chunks=(2, 8, 8), shards=(10, 8, 8), dtype="u2"
     )
-    with pytest.raises(ShardLayoutError):
-        ShardEncoder(array)
+    with pytest.raises(ShardLayoutError, match="one frame"):
+        ShardEncoder(two_frames_a_chunk)
+    no_checksums = zarr.create_array(
+        str(tmp_path / "d.zarr"), shape=(10, 8, 8), chunks=(1, 8, 8), shards=(5, 8, 8), dtype="u2"
+    )
+    with pytest.raises(ShardLayoutError, match="codecs"):
+        ShardEncoder(no_checksums)
+
+
+def flip_a_byte_in_frame(array: zarr.Array, frame: int) -> None:
+    """Flip one byte in the middle of a frame's compressed data, inside its shard on disk."""
+    per_shard = array.shards[0]
+    path = array_folder(array) / f"c/{frame // per_shard}/0/0"
+    data = bytearray(path.read_bytes())
+    index = np.frombuffer(data[-4 - 16 * per_shard : -4], "<u8").reshape(per_shard, 2)
+    offset, length = index[frame % per_shard]
+    data[int(offset + length // 2)] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_frame_is_an_error_on_read_not_altered_pixels(tmp_path):
+    frames = calcium_like(30)
+    array = frame_array(tmp_path / "s.zarr")
+    write_shards(array, frames)
+    flip_a_byte_in_frame(array, 7)
+    back = zarr.open_array(str(tmp_path / "s.zarr" / "0"), mode="r")
+    with pytest.raises(ValueError, match="checksum"):
+        back[7]
+    with pytest.raises(ValueError, match="checksum"):
+        back[:]
+    # the other frames of the shard, and of the stream, still read
+    np.testing.assert_array_equal(back[6], frames[6])
+    np.testing.assert_array_equal(back[8:], frames[8:])
+    ts = pytest.importorskip("tensorstore")
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(array_folder(array))}}
+    with pytest.raises(ValueError, match="Digest mismatch"):
+        ts.open(spec).result()[7].read().result()
+
+
+def without_chunk_checksums(array_dir: Path) -> None:
+    """Rewrite a frame array as sessions were written before the chunks carried a crc32c."""
+    meta_path = array_dir / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    frames = zarr.open_array(str(array_dir), mode="r")[:]
+    inner = meta["codecs"][0]["configuration"]["codecs"]
+    assert inner[-1]["name"] == "crc32c"
+    del inner[-1]
+    shutil.rmtree(array_dir / "c")
+    meta_path.write_text(json.dumps(meta))
+    zarr.open_array(str(array_dir), mode="r+")[:] = frames
+
+
+def test_a_session_written_before_chunk_checksums_still_reads_and_exports(
+    imaging_session, tmp_path, cli
+):
+    old = tmp_path / imaging_session.name
+    shutil.copytree(imaging_session, old)
+    stored = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"][:]
+    without_chunk_checksums(old / "session.zarr" / "imaging" / "0")
+    result = cli("export", old, "--tiff", "--out", tmp_path / "tiff")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "tiff" / "imaging.tif"), stored)
+    assert cli("info", old).exit_code == 0
 
 
 class GatedDisk:
