@@ -392,11 +392,34 @@ def summarise(runs: list[dict], writers: list[str]) -> list[dict]:
     return rows
 
 
-def decision(rows: list[dict]) -> dict:
-    """Per stream and library behind the writer: how much faster the hand encoder writes
-    (median of the rounds' ratios; the issue's rule: keep it only if it wins by more than
-    20%), and how much more CPU the library spends a frame."""
-    out: dict = {}
+SESSIONS = {  # what a session writes at once: the streams of the default rig, at two video rates
+    "imaging+video-30fps": ("imaging", "video-30fps"),
+    "imaging+video": ("imaging", "video"),
+}
+
+
+def session_cost(
+    by: dict, rnd: int, streams: tuple[str, ...], writer: str
+) -> tuple[float, float] | None:
+    """Wall and CPU seconds a writer took, in round ``rnd``, to write one second of the
+    streams (``by``: the runs keyed by round, stream and writer)."""
+    if any((rnd, s, writer) not in by for s in streams):
+        return None
+    wall = cpu = 0.0
+    for s in streams:
+        h, w, dtype, rate = STREAMS[s]
+        run = by[(rnd, s, writer)]
+        wall += h * w * np.dtype(dtype).itemsize * rate / 1e6 / run["mb_per_s"]
+        cpu += rate * run["cpu_ms_per_frame"] / 1e3
+    return wall, cpu
+
+
+def decision(rows: list[dict], runs: list[dict]) -> dict:
+    """How much the hand encoder wins over each library behind the writer (the issue's rule:
+    keep it only if it wins by more than 20%): per stream, throughput (median of the rounds'
+    ratios) and CPU a frame; per session mix, the wall and CPU time to write one second of
+    both streams, library over hand, taken within each round (median, min, max)."""
+    out: dict = {"streams": {}, "sessions": {}}
     for stream in STREAMS:
         got = {r["writer"]: r for r in rows if r["stream"] == stream and "mb_per_s" in r}
         hand = got.get(REFERENCE)
@@ -404,10 +427,24 @@ def decision(rows: list[dict]) -> dict:
             row = got.get(library)
             if hand is None or row is None:
                 continue
-            out.setdefault(stream, {})[library] = {
+            out["streams"].setdefault(stream, {})[library] = {
                 "hand_throughput_over_library": 1.0 / row[f"x_{REFERENCE}"]["median"],
                 "library_cpu_over_hand": row["cpu_ms_per_frame"] / hand["cpu_ms_per_frame"],
             }
+    by = {(r["round"], r["stream"], r["writer"]): r for r in runs if "mb_per_s" in r}
+    rounds = sorted({r["round"] for r in runs})
+    for name, streams in SESSIONS.items():
+        for library in ("zarr-python", "tensorstore"):
+            pairs = [
+                (session_cost(by, k, streams, library), session_cost(by, k, streams, REFERENCE))
+                for k in rounds
+            ]
+            pairs = [(lib, hand) for lib, hand in pairs if lib and hand]
+            if pairs:
+                out["sessions"].setdefault(name, {})[library] = {
+                    "library_wall_over_hand": spread([lib[0] / hand[0] for lib, hand in pairs]),
+                    "library_cpu_over_hand": spread([lib[1] / hand[1] for lib, hand in pairs]),
+                }
     return out
 
 
@@ -486,7 +523,7 @@ def main() -> None:
             f"{r['handoff_p999_ms']:.3f}",
         )
     Console(width=160).print(table)
-    summary = {"hand_encoder_advantage": decision(rows)}
+    summary = {"hand_encoder_advantage": decision(rows, runs)}
     print(json.dumps(summary))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(

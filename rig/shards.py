@@ -10,11 +10,11 @@ shard's frames into the shard file's bytes and its key in the array, and writes 
 :class:`ShardEncoder` builds those bytes itself: one blosc call per frame, spread over a thread
 pool (blosc releases the GIL), each chunk's crc32c, the index. They are the bytes zarr-python's
 own sharding codec writes for the same frames (``tests/rig/test_store.py`` checks it byte for
-byte, and reads them back through zarr and tensorstore), at about half its CPU per frame:
-behind the same writer thread it wrote 1.8x to 2.3x faster than zarr-python writing whole
-shards and 1.3x to 1.5x faster than tensorstore (``bench/bench_store.py``,
-``docs/benchmarks.md``). The layout is read from the array's ``zarr.json`` (the Zarr v3
-document), so no private zarr API is involved, and any other layout is refused.
+byte, and reads them back through zarr and tensorstore). Behind the same writer thread it
+wrote 1.35x to 2.6x faster than zarr-python writing whole shards, at about half its CPU a
+frame, and 1.0x to 2.1x faster than tensorstore (``bench/bench_store.py``;
+``docs/benchmarks.md`` says why it stays). The layout is read from the array's ``zarr.json``
+(the Zarr v3 document), so no private zarr API is involved, and any other layout is refused.
 """
 
 from __future__ import annotations
