@@ -1,20 +1,29 @@
-"""The simulated brain: a field of view of neurons answering tone, shock and running.
+"""The simulated brain: the animal's neurons answering tone, shock, fear and running.
 
-:func:`simulate_activity` draws spikes and GCaMP-like calcium traces for every imaging frame,
-with five populations:
+The cells belong to the animal (:mod:`sim.neurons`): the same neurons, at the same places in
+the tissue, on every day; the field of view is shifted by a small rigid offset from day to day.
+:func:`simulate_activity` draws spikes and GCaMP-like calcium traces for every imaging frame of
+one session, with six populations:
 
 * ``cs_plus``: tuned to the cue the animal learned as dangerous; their tone response grows
   with its learned strength;
 * ``cs_minus``: tuned to the session's other sound;
-* ``shock``: answer the footshock, and, once the animal has learned, the CS+ too. They are the
-  hubs: their activity drives every CS+ neuron with a coupling that scales with the learned
-  strength of the CS+ (zero in a naive animal, weakened by extinction);
+* ``shock``: answer the footshock, and, once the animal has learned, the CS+ too. They become
+  the hubs: each is wired to about half of the CS+ and fear neurons, and that wiring is scaled
+  by the learned strength of the CS+ (zero in a naive animal, strong at recall, weakened by
+  extinction). Before learning they are not linked to each other or to anyone in particular;
+* ``fear``: the conditioned-response population, active while the animal freezes, most of all
+  during the CS+;
 * ``locomotion``: follow running speed, silent while freezing;
 * ``unrelated``: spontaneous activity with slow modulation.
 
-:class:`TwoPhotonRenderer` draws frame ``i`` as a uint16 image: soft cell bodies with a
-nuclear shadow, a static background with blood vessels, neuropil following population
-activity, shot and read noise, and optional slow rigid motion.
+Every neuron also has a weak, sparse, constant background wiring, and a small footshock kick
+(most neurons of a real field of view are stirred a little by a shock), so "responsive" is a
+decision to be made, not read off. :class:`TwoPhotonRenderer` draws frame ``i`` as a uint16
+image: soft cell bodies with a nuclear shadow, the animal's own background with blood vessels,
+neuropil following population activity, shot and read noise at a photon budget chosen to give
+the noise level of published GCaMP6 recordings (``docs/simulation.md``), and slow rigid motion.
+``clean: true`` keeps the activity and turns the noise, neuropil and motion off.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from scipy.signal import lfilter
 from scipy.sparse import csr_matrix
 
@@ -38,11 +47,22 @@ from sim.learning import (
     run_learning,
 )
 from sim.mouse import BehaviourTrack, _polyline_alpha
+from sim.neurons import (
+    POPULATIONS,
+    REFERENCE_PIXELS,
+    FieldGeometry,
+    NeuronField,
+    day_offset_px,
+    draw_field,
+)
 
-POPULATIONS = ("cs_plus", "cs_minus", "shock", "locomotion", "unrelated")
-"""Population names; ``population_code`` in the truth indexes this tuple."""
+__all__ = ["POPULATIONS", "ActivityTrack", "BrainConfig", "TwoPhotonRenderer", "simulate_activity"]
 
 _TUNING = LearningParams(generalisation_octaves=0.4)  # neurons are tuned more sharply
+SHOCK_RATE_HZ = 25.0  # a hub's rate during the footshock (times its drive weight)
+HUB_BURST_HZ = 10.0  # rate over baseline during a hub's spontaneous burst
+HUB_BURST_S = 0.4
+COUPLING_SMOOTH_S = 0.1  # a presynaptic spike raises the postsynaptic rate for about this long
 
 
 class BrainConfig(BaseModel):
@@ -56,15 +76,22 @@ class BrainConfig(BaseModel):
     frac_cs_plus: float = Field(0.2, ge=0, le=1)
     frac_cs_minus: float = Field(0.15, ge=0, le=1)
     frac_shock: float = Field(0.15, ge=0, le=1)
-    frac_locomotion: float = Field(0.15, ge=0, le=1)
+    frac_locomotion: float = Field(0.1, ge=0, le=1)
+    frac_fear: float = Field(0.1, ge=0, le=1, description="the conditioned-response population")
     neuron_radius_px: float | None = Field(None, gt=0, description="default: 1.4% of the size")
     baseline_rate_hz: float = Field(0.3, ge=0)
     tau_rise_s: float = Field(0.05, gt=0)
     tau_decay_s: tuple[float, float] = (0.5, 1.0)
-    dff_per_spike: tuple[float, float] = (0.3, 0.8)
+    dff_per_spike: tuple[float, float] = (0.1, 0.25)
     coupling_gain: float = Field(1.0, ge=0)
-    neuron_photons: float = Field(12.0, gt=0, description="resting brightness of a cell")
-    background_photons: float = Field(4.0, ge=0)
+    hub_to_cs_plus: float = Field(0.6, ge=0, le=1, description="P(hub wired to a CS+ neuron)")
+    hub_to_fear: float = Field(0.5, ge=0, le=1, description="P(hub wired to a fear neuron)")
+    background_density: float = Field(0.02, ge=0, le=1, description="constant weak wiring")
+    hub_burst_rate_hz: float = Field(0.1, ge=0, description="spontaneous bursts of each hub")
+    neuron_photons: float = Field(
+        1.2, gt=0, description="resting photons per frame at a cell's brightest pixel (512x512)"
+    )
+    background_photons: float = Field(0.6, ge=0, description="per pixel and frame (512x512)")
     neuropil: float = Field(0.3, ge=0, description="neuropil modulation by population activity")
     shot_noise: bool = True
     read_noise: float = Field(2.0, ge=0, description="counts")
@@ -72,10 +99,20 @@ class BrainConfig(BaseModel):
     offset_counts: float = Field(200.0, ge=0)
     motion: bool = True
     motion_amplitude_px: float = Field(3.0, ge=0)
+    day_shift_px: float | None = Field(
+        None, ge=0, description="largest rigid shift between days; default: 2% of the size"
+    )
+    clean: bool = Field(False, description="no shot/read noise, neuropil or motion")
 
     @model_validator(mode="after")
     def _fractions(self) -> BrainConfig:
-        total = self.frac_cs_plus + self.frac_cs_minus + self.frac_shock + self.frac_locomotion
+        total = (
+            self.frac_cs_plus
+            + self.frac_cs_minus
+            + self.frac_shock
+            + self.frac_locomotion
+            + self.frac_fear
+        )
         if total > 1.0 + 1e-9:
             raise ValueError(f"population fractions add up to {total:g} > 1")
         return self
@@ -84,22 +121,56 @@ class BrainConfig(BaseModel):
     def radius_px(self) -> float:
         return self.neuron_radius_px or max(1.5, 0.014 * min(self.width, self.height))
 
+    @property
+    def shift_px(self) -> float:
+        """The largest rigid shift of the field of view between days."""
+        if self.day_shift_px is not None:
+            return self.day_shift_px
+        return 0.02 * min(self.width, self.height)
+
+    @property
+    def photon_scale(self) -> float:
+        """Photons per pixel relative to a 512x512 image of the same field of view."""
+        return REFERENCE_PIXELS / (self.width * self.height)
+
+    def geometry(self) -> FieldGeometry:
+        return FieldGeometry(
+            width=self.width,
+            height=self.height,
+            neurons=self.neurons,
+            radius_px=self.radius_px,
+            fractions=(
+                self.frac_cs_plus,
+                self.frac_cs_minus,
+                self.frac_shock,
+                self.frac_locomotion,
+                self.frac_fear,
+            ),
+            hub_to_cs_plus=self.hub_to_cs_plus,
+            hub_to_fear=self.hub_to_fear,
+            background_density=self.background_density,
+            tau_decay_s=self.tau_decay_s,
+            dff_per_spike=self.dff_per_spike,
+        )
+
 
 @dataclass(frozen=True)
 class ActivityTrack:
-    """Neurons and their activity at every imaging frame (the simulation's ground truth)."""
+    """The animal's neurons and their activity at every imaging frame of one session (the
+    simulation's ground truth)."""
 
     frame_times_s: np.ndarray
-    populations: np.ndarray  # (N,) str, one of POPULATIONS
+    field: NeuronField
     spikes: np.ndarray  # (N, T) uint8 spike counts per frame
     dff: np.ndarray  # (N, T) float32 calcium dF/F
     coupling: np.ndarray  # (N, N) float32 mean coupling[post, pre] over the session
-    coupling_scale: np.ndarray  # (T,) coupling of hubs to CS+ neurons at each frame
-    centers_px: np.ndarray  # (N, 2) y, x in the image
-    radii_px: np.ndarray  # (N,)
-    brightness: np.ndarray  # (N,) resting photons at the cell's brightest pixel
-    tau_decay_s: np.ndarray  # (N,)
-    motion_px: np.ndarray  # (T, 2) int rigid shift dy, dx of the field of view
+    coupling_scale: np.ndarray  # (T,) scale of the hubs' learned wiring at each frame
+    motion_px: np.ndarray  # (T, 2) int rigid shift dy, dx of the field of view within the day
+    offset_px: np.ndarray  # (2,) int rigid offset dy, dx of this day's field of view
+    sound_onsets_s: np.ndarray  # (S,) onset of every sound of the session
+    sound_drive_hz: np.ndarray  # (N, S) evoked rate of each neuron by each sound
+    shock_onsets_s: np.ndarray  # (K,)
+    shock_drive_hz: np.ndarray  # (N, K) evoked rate of each neuron by each footshock
     cs_plus_cue: str  # the cue the cs_plus neurons are tuned to ("" if none)
     cs_minus_cue: str
     width: int
@@ -109,23 +180,42 @@ class ActivityTrack:
         return len(self.frame_times_s)
 
     @property
+    def populations(self) -> np.ndarray:
+        return self.field.populations
+
+    @property
     def population_code(self) -> np.ndarray:
         """(N,) int8 index into :data:`POPULATIONS`."""
-        return np.array([POPULATIONS.index(p) for p in self.populations], dtype=np.int8)
+        return self.field.population_code
+
+    @property
+    def centers_px(self) -> np.ndarray:
+        """(N, 2) y, x in the reference (unshifted) imaging frame."""
+        return self.field.centers_px
+
+    @property
+    def radii_px(self) -> np.ndarray:
+        return self.field.radii_px
+
+    @property
+    def tau_decay_s(self) -> np.ndarray:
+        return self.field.tau_decay_s
 
     def index(self, population: str) -> np.ndarray:
         """Indices of the neurons of one population."""
-        return np.flatnonzero(self.populations == population)
+        return self.field.index(population)
 
     def footprint_weights(self, k: int) -> tuple[tuple[int, int], np.ndarray]:
-        """(top, left) in the unshifted image and the weight patch (0..1) of neuron ``k``."""
-        return _footprint(self.centers_px[k], self.radii_px[k])
+        """(top, left) in the reference (unshifted) frame and the weight patch (0..1) of
+        neuron ``k``."""
+        return _footprint(self.field.centers_px[k], self.field.radii_px[k])
 
     def label_image(self) -> np.ndarray:
-        """(H, W) int16: 0 for background, k + 1 where neuron k is the strongest footprint."""
+        """(H, W) int16 in the reference frame: 0 for background, k + 1 where neuron k is the
+        strongest footprint."""
         labels = np.zeros((self.height, self.width), np.int16)
         best = np.zeros((self.height, self.width), np.float32)
-        for k in range(len(self.populations)):
+        for k in range(len(self.field)):
             (top, left), w = self.footprint_weights(k)
             sl, wsl = _clip_box(top, left, w.shape, (self.height, self.width))
             if sl is None:
@@ -137,15 +227,26 @@ class ActivityTrack:
         return labels
 
     def truth(self) -> dict[str, np.ndarray]:
-        """Ground-truth arrays (per neuron, per frame, or per neuron pair)."""
+        """Ground-truth arrays (per neuron, per frame, per neuron pair, per stimulus)."""
+        f = self.field
         return {
             "frame_times_s": self.frame_times_s,
-            "populations": self.populations.astype("U10"),
-            "population_code": self.population_code,
+            "neuron_id": np.arange(len(f), dtype=np.int64),
+            "populations": f.populations.astype("U10"),
+            "population_code": f.population_code,
+            "conditioned_response": f.populations == "fear",
             "footprints": self.label_image(),
-            "centers_px": self.centers_px,
+            "centers_px": f.centers_px,
+            "radii_px": f.radii_px,
+            "fov_offset_px": self.offset_px.astype(np.int64),
             "coupling": self.coupling,
+            "coupling_learned": f.coupling_learned,
+            "coupling_background": f.coupling_background,
             "coupling_scale": self.coupling_scale,
+            "sound_onsets_s": self.sound_onsets_s,
+            "sound_drive_hz": self.sound_drive_hz,
+            "shock_onsets_s": self.shock_onsets_s,
+            "shock_drive_hz": self.shock_drive_hz,
             "dff": self.dff,
             "spikes": self.spikes,
             "motion_px": self.motion_px,
@@ -174,33 +275,6 @@ def _clip_box(
     if y1 <= y0 or x1 <= x0:
         return None, None
     return (slice(y0, y1), slice(x0, x1)), (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-
-
-def _place(n: int, cfg: BrainConfig, rng: np.random.Generator) -> np.ndarray:
-    r = cfg.radius_px
-    margin = r + 1
-    centers: list[tuple[float, float]] = []
-    for _ in range(n):
-        for _attempt in range(200):
-            c = (rng.uniform(margin, cfg.height - margin), rng.uniform(margin, cfg.width - margin))
-            if all((c[0] - a) ** 2 + (c[1] - b) ** 2 > (2.3 * r) ** 2 for a, b in centers):
-                break
-        centers.append(c)  # crowded field: accept an overlap rather than loop forever
-    return np.array(centers, dtype=float).reshape(-1, 2)
-
-
-def _assign(n: int, cfg: BrainConfig, rng: np.random.Generator) -> np.ndarray:
-    counts = [
-        round(n * cfg.frac_cs_plus),
-        round(n * cfg.frac_cs_minus),
-        round(n * cfg.frac_shock),
-        round(n * cfg.frac_locomotion),
-    ]
-    while sum(counts) > n:
-        counts[int(np.argmax(counts))] -= 1
-    labels = [p for p, c in zip(POPULATIONS, counts, strict=False) for _ in range(c)]
-    labels += ["unrelated"] * (n - len(labels))
-    return rng.permutation(np.array(labels, dtype="U10"))
 
 
 def _cues(learning: SessionLearning) -> tuple[str, str]:
@@ -233,20 +307,6 @@ def _kernel_filter(spikes: np.ndarray, dt: float, tau_r: float, tau_d: np.ndarra
     return out
 
 
-def _stimulus_drives(
-    learning: SessionLearning, times: np.ndarray
-) -> list[tuple[str, float, np.ndarray, np.ndarray]]:
-    """Per trial: cue, strength at onset, onset transient and sustained indicator per frame."""
-    drives = []
-    for tr in learning.trials:
-        on = (times >= tr.start_s) & (times < tr.stop_s)
-        if not on.any():
-            continue
-        transient = np.where(on, np.exp(-np.clip(times - tr.start_s, 0, None) / 0.4), 0.0)
-        drives.append((tr.cue, tr.strength, transient, on.astype(float)))
-    return drives
-
-
 def simulate_activity(
     schedule: OutputSchedule,
     frame_times_s: np.ndarray,
@@ -255,70 +315,73 @@ def simulate_activity(
     config: BrainConfig | None = None,
     seed: int = 0,
     params: LearningParams | None = None,
+    field: NeuronField | None = None,
 ) -> ActivityTrack:
-    """Spikes and calcium of every neuron at every imaging frame of a session.
+    """Spikes and calcium of the animal's neurons at every imaging frame of a session.
 
     ``behaviour_at_frames`` is the mouse's behaviour (resampled at the imaging frame times
-    here if it was computed at other times); None for no locomotion drive. ``state`` is the
-    animal at the start of the session.
+    here if it was computed at other times); None for no locomotion or fear drive. ``state``
+    is the animal at the start of the session: its ID draws the neurons (unless ``field`` is
+    given: the animal's stored cells) and its session count the day's field-of-view offset.
+    ``seed`` draws the session's spikes.
     """
     cfg = config or BrainConfig()
+    field = field if field is not None else draw_field(state.animal_id, cfg.geometry())
+    if len(field) != cfg.neurons:
+        raise ValueError("the neuron field was drawn for another number of neurons")
     times = np.asarray(frame_times_s, dtype=float)
-    n, t_len = cfg.neurons, len(times)
+    t_len = len(times)
     rng = np.random.default_rng([seed, 0x425241494E])
     dt = float(np.median(np.diff(times))) if t_len > 1 else 1 / 30
     learning = run_learning(state, schedule, params)
     danger, other = _cues(learning)
-    pops = _assign(n, cfg, rng)
-    centers = _place(n, cfg, rng)
-    radii = cfg.radius_px * rng.uniform(0.85, 1.15, n)
-    brightness = cfg.neuron_photons * rng.uniform(0.6, 1.4, n)
-    tau_d = rng.uniform(*cfg.tau_decay_s, n)
-    amp = rng.uniform(*cfg.dff_per_spike, n)
-    tone_gain = rng.uniform(3.0, 8.0, n)  # Hz at a full response
-    drive_w = rng.uniform(0.5, 1.5, n)  # weight of the population drive / coupling
+    pops = field.populations
+    behaviour = _behaviour_at(behaviour_at_frames, times)
 
-    rates = np.full((n, t_len), cfg.baseline_rate_hz)
-    drives = _stimulus_drives(learning, times)
-    for k in range(n):
-        rates[k] += _own_drive(pops[k], k, drives, danger, other, tone_gain, times)
-    rates += _shock_drive(schedule, times, pops, drive_w)
-    rates += _behaviour_drive(behaviour_at_frames, times, pops, drive_w)
+    # the stimulus- and behaviour-locked rate of every neuron: what "responsive" means
+    rates = np.repeat((cfg.baseline_rate_hz * field.baseline_factor)[:, None], t_len, axis=1)
+    rates += _tone_drive(learning, times, pops, field.tone_gain_hz, danger, other)
+    rates += _shock_drive(schedule, times, pops, field)
+    if behaviour is not None:
+        rates += _behaviour_drive(behaviour, pops, field.drive_weight)
+        rates += _fear_drive(behaviour, learning, times, field.fear_gain_hz, danger)
+    sound_onsets, sound_drive, shock_onsets, shock_drive = _evoked(rates, times, schedule)
+
     rates += _slow_drive(pops, times, dt, rng)
     hubs = np.flatnonzero(pops == "shock")
-    plus = np.flatnonzero(pops == "cs_plus")
-    rates[hubs] += _hub_events(times, dt, rng)[None, :] * drive_w[hubs, None]
-
-    spikes = np.zeros((n, t_len), np.uint8)
-    spikes[hubs] = rng.poisson(np.clip(rates[hubs], 0, None) * dt).clip(0, 255)
+    if len(hubs):
+        rates[hubs] += (
+            _hub_bursts(len(hubs), t_len, dt, cfg.hub_burst_rate_hz, rng)
+            * (field.drive_weight[hubs, None])
+        )
+    spikes = rng.poisson(np.clip(rates, 0, None) * dt)
+    # one step of propagation: every neuron's spikes raise its targets' rates briefly
     scale = cfg.coupling_gain * learning.strength_at(times, danger) if danger else np.zeros(t_len)
-    if len(hubs) and len(plus):
-        # hubs drive CS+ neurons through their (smoothed) spike rate
-        hub_rate = spikes[hubs].astype(float) * drive_w[hubs, None] / dt
-        hub_rate = gaussian_filter(hub_rate.mean(axis=0), 0.1 / dt) if t_len else hub_rate[0]
-        rates[plus] += 0.8 * scale[None, :] * drive_w[plus, None] * hub_rate[None, :]
-    rest = np.setdiff1d(np.arange(n), hubs)
-    spikes[rest] = rng.poisson(np.clip(rates[rest], 0, None) * dt).clip(0, 255)
-    calcium = _kernel_filter(spikes.astype(float), dt, cfg.tau_rise_s, tau_d)
-    dff = (calcium * amp[:, None]).astype(np.float32)
+    if t_len:
+        pre_rate = gaussian_filter1d(spikes.astype(np.float32), COUPLING_SMOOTH_S / dt, axis=1)
+        pre_rate /= np.float32(dt)
+        driven = field.coupling_background @ pre_rate
+        driven += scale[None, :].astype(np.float32) * (field.coupling_learned @ pre_rate)
+        spikes += rng.poisson(np.clip(driven, 0, None) * dt)
+    spikes = spikes.clip(0, 255).astype(np.uint8)
+    calcium = _kernel_filter(spikes.astype(float), dt, cfg.tau_rise_s, field.tau_decay_s)
+    dff = (calcium * field.dff_per_spike[:, None]).astype(np.float32)
 
-    coupling = np.zeros((n, n), np.float32)
-    if len(hubs) and len(plus):
-        mean_scale = float(scale.mean()) if t_len else 0.0
-        w = 0.8 * mean_scale * np.outer(drive_w[plus], drive_w[hubs]) / len(hubs)
-        coupling[np.ix_(plus, hubs)] = w
+    mean_scale = float(scale.mean()) if t_len else 0.0
+    coupling = (field.coupling_background + mean_scale * field.coupling_learned).astype(np.float32)
     return ActivityTrack(
         frame_times_s=times,
-        populations=pops,
+        field=field,
         spikes=spikes,
         dff=dff,
         coupling=coupling,
         coupling_scale=scale.astype(np.float32),
-        centers_px=centers,
-        radii_px=radii,
-        brightness=brightness,
-        tau_decay_s=tau_d,
-        motion_px=_motion(cfg, times, behaviour_at_frames, rng),
+        motion_px=_motion(cfg, times, behaviour, rng),
+        offset_px=day_offset_px(state.animal_id, state.sessions, cfg.shift_px),
+        sound_onsets_s=sound_onsets,
+        sound_drive_hz=sound_drive,
+        shock_onsets_s=shock_onsets,
+        shock_drive_hz=shock_drive,
         cs_plus_cue=danger,
         cs_minus_cue=other,
         width=cfg.width,
@@ -326,59 +389,114 @@ def simulate_activity(
     )
 
 
-def _own_drive(
-    pop: str,
-    k: int,
-    drives: list[tuple[str, float, np.ndarray, np.ndarray]],
+def _behaviour_at(behaviour: BehaviourTrack | None, times: np.ndarray) -> BehaviourTrack | None:
+    if behaviour is None or len(behaviour) == 0:
+        return None
+    if len(behaviour) != len(times) or not np.array_equal(behaviour.frame_times_s, times):
+        behaviour = behaviour.at_times(times)
+    return behaviour
+
+
+def _tone_drive(
+    learning: SessionLearning,
+    times: np.ndarray,
+    pops: np.ndarray,
+    gain: np.ndarray,
     danger: str,
     other: str,
-    tone_gain: np.ndarray,
-    times: np.ndarray,
 ) -> np.ndarray:
-    """Tone-evoked rate of neuron ``k`` (Hz over baseline)."""
-    out = np.zeros(len(times))
-    for cue, strength, transient, sustained in drives:
-        shape = 1.5 * transient + 0.5 * sustained
-        if pop == "cs_plus" and danger:
-            out += tone_gain[k] * generalisation(cue, danger, _TUNING) * (0.5 + strength) * shape
-        elif pop == "cs_minus" and other:
-            out += tone_gain[k] * generalisation(cue, other, _TUNING) * shape
-        elif pop == "shock" and danger:
+    """Tone-evoked rate (Hz over baseline): an onset transient and a sustained part."""
+    out = np.zeros((len(pops), len(times)))
+    plus, minus, hubs = pops == "cs_plus", pops == "cs_minus", pops == "shock"
+    for tr in learning.trials:
+        on = (times >= tr.start_s) & (times < tr.stop_s)
+        if not on.any():
+            continue
+        transient = np.exp(-(times[on] - tr.start_s) / 0.4)
+        shape = 1.5 * transient + 0.5
+        if danger:
+            g = generalisation(tr.cue, danger, _TUNING)
+            out[np.ix_(plus, on)] += (gain[plus] * g * (0.5 + tr.strength))[:, None] * shape
             # after learning the hubs answer the CS+ as if it predicted the shock
-            out += 0.6 * tone_gain[k] * generalisation(cue, danger, _TUNING) * strength * sustained
+            out[np.ix_(hubs, on)] += (0.6 * gain[hubs] * g * tr.strength)[:, None]
+        if other:
+            g = generalisation(tr.cue, other, _TUNING)
+            out[np.ix_(minus, on)] += (gain[minus] * g)[:, None] * shape
     return out
 
 
 def _shock_drive(
-    schedule: OutputSchedule, times: np.ndarray, pops: np.ndarray, weight: np.ndarray
+    schedule: OutputSchedule, times: np.ndarray, pops: np.ndarray, field: NeuronField
 ) -> np.ndarray:
-    out = np.zeros((len(pops), len(times)))
     rate = schedule.sample_rate_hz
     shock = np.zeros(len(times))
     for sh in schedule.shocks:
         t0, t1 = sh.start_sample / rate, sh.stop_sample / rate
         after = times - t1
-        shock += np.where((times >= t0) & (times < t1), 25.0, 0.0)
-        shock += np.where(after >= 0, 25.0 * np.exp(-np.clip(after, 0, None) / 0.7), 0.0)
-    hubs = pops == "shock"
-    out[hubs] = weight[hubs, None] * shock[None, :]
-    # the whole network is stirred a little by a footshock
-    out[~hubs] = 0.1 * shock[None, :]
-    return out
+        shock += np.where((times >= t0) & (times < t1), SHOCK_RATE_HZ, 0.0)
+        shock += np.where(after >= 0, SHOCK_RATE_HZ * np.exp(-np.clip(after, 0, None) / 0.7), 0.0)
+    weight = np.where(pops == "shock", field.drive_weight, field.us_kick)
+    return weight[:, None] * shock[None, :]
 
 
-def _behaviour_drive(
-    behaviour: BehaviourTrack | None, times: np.ndarray, pops: np.ndarray, weight: np.ndarray
-) -> np.ndarray:
-    out = np.zeros((len(pops), len(times)))
-    if behaviour is None or len(behaviour) == 0:
-        return out
-    if len(behaviour) != len(times) or not np.array_equal(behaviour.frame_times_s, times):
-        behaviour = behaviour.at_times(times)
+def _behaviour_drive(behaviour: BehaviourTrack, pops: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(pops), len(behaviour)))
     speed = np.where(behaviour.freezing, 0.0, behaviour.speed_cm_s)
     loco = pops == "locomotion"
     out[loco] = 0.4 * weight[loco, None] * speed[None, :]
     return out
+
+
+def _fear_drive(
+    behaviour: BehaviourTrack,
+    learning: SessionLearning,
+    times: np.ndarray,
+    gain: np.ndarray,
+    danger: str,
+) -> np.ndarray:
+    """Fear neurons fire while the animal freezes; during a sound as much as it predicts the
+    shock (the CS+), at a fifth of that otherwise."""
+    cs = np.zeros(len(times))
+    if danger:
+        for tr in learning.trials:
+            on = (times >= tr.start_s) & (times < tr.stop_s)
+            cs[on] = np.maximum(cs[on], generalisation(tr.cue, danger, _TUNING))
+    drive = behaviour.freezing.astype(float) * (0.2 + 0.8 * cs)
+    return gain[:, None] * drive[None, :]
+
+
+def _window_mean(rates: np.ndarray, times: np.ndarray, t0: float, t1: float) -> np.ndarray | None:
+    inside = (times >= t0) & (times < t1)
+    return rates[:, inside].mean(axis=1) if inside.any() else None
+
+
+def _evoked(
+    rates: np.ndarray, times: np.ndarray, schedule: OutputSchedule
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Evoked rate per neuron and stimulus: the mean stimulus-locked rate during a sound (or a
+    footshock and the second after it) minus the 10 s before it (2 s for a footshock)."""
+    fs = schedule.sample_rate_hz
+    n = rates.shape[0]
+
+    def drive(starts: list[float], stops: list[float], pre_s: float, post_s: float) -> np.ndarray:
+        out = np.full((n, len(starts)), np.nan, np.float32)
+        for j, (t0, t1) in enumerate(zip(starts, stops, strict=True)):
+            during = _window_mean(rates, times, t0, t1 + post_s)
+            before = _window_mean(rates, times, t0 - pre_s, t0)
+            if during is not None and before is not None:
+                out[:, j] = during - before
+        return out
+
+    sounds = sorted(schedule.sounds, key=lambda s: s.start_sample)
+    shocks = sorted(schedule.shocks, key=lambda s: s.start_sample)
+    s_on = [s.start_sample / fs for s in sounds]
+    k_on = [s.start_sample / fs for s in shocks]
+    return (
+        np.array(s_on, float),
+        drive(s_on, [s.stop_sample / fs for s in sounds], 10.0, 0.0),
+        np.array(k_on, float),
+        drive(k_on, [s.stop_sample / fs for s in shocks], 2.0, 1.0),
+    )
 
 
 def _slow_drive(
@@ -394,15 +512,17 @@ def _slow_drive(
     return out
 
 
-def _hub_events(times: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
-    """Shared spontaneous bursts of the hub population (rate over baseline, Hz)."""
-    t_len = len(times)
-    if t_len == 0:
-        return np.zeros(0)
-    starts = rng.random(t_len) < 0.15 * dt
-    width = max(1, round(0.4 / dt))
-    on = np.convolve(starts.astype(float), np.ones(width))[:t_len] > 0
-    return 10.0 * on
+def _hub_bursts(
+    n: int, t_len: int, dt: float, rate_hz: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Each hub's own spontaneous bursts (rate over baseline, Hz); independent of each other."""
+    if t_len == 0 or n == 0:
+        return np.zeros((n, t_len))
+    starts = rng.random((n, t_len)) < rate_hz * dt
+    width = max(1, round(HUB_BURST_S / dt))
+    on = np.cumsum(starts, axis=1, dtype=np.int32)
+    on[:, width:] -= on[:, :-width].copy()
+    return HUB_BURST_HZ * (on > 0)
 
 
 def _motion(
@@ -412,7 +532,7 @@ def _motion(
     rng: np.random.Generator,
 ) -> np.ndarray:
     t_len = len(times)
-    if not cfg.motion or cfg.motion_amplitude_px == 0 or t_len == 0:
+    if cfg.clean or not cfg.motion or cfg.motion_amplitude_px == 0 or t_len == 0:
         return np.zeros((t_len, 2), np.int16)
     a = cfg.motion_amplitude_px
     phase = rng.uniform(0, 2 * math.pi, 2)
@@ -424,10 +544,14 @@ def _motion(
     dt = float(np.median(np.diff(times))) if t_len > 1 else 1 / 30
     wobble = gaussian_filter(wobble, (2.0 / dt, 0)) * math.sqrt(2.0 / dt) * 0.3
     shift = a * (drift + wobble)
-    if behaviour is not None and len(behaviour):
-        run = behaviour.at_times(times).speed_cm_s > 15  # brain moves when the mouse runs hard
+    if behaviour is not None:
+        run = behaviour.speed_cm_s > 15  # brain moves when the mouse runs hard
         shift[run] += rng.choice([-1.0, 1.0], (int(run.sum()), 2))
-    return np.clip(np.round(shift), -math.ceil(a) - 1, math.ceil(a) + 1).astype(np.int16)
+    return np.clip(np.round(shift), -_motion_bound(cfg), _motion_bound(cfg)).astype(np.int16)
+
+
+def _motion_bound(cfg: BrainConfig) -> int:
+    return math.ceil(cfg.motion_amplitude_px) + 1
 
 
 # --------------------------------------------------------------------------- rendering
@@ -436,9 +560,11 @@ def _motion(
 class TwoPhotonRenderer:
     """Renders frame ``i`` of an :class:`ActivityTrack` as a uint16 two-photon image.
 
-    The static image (background, vessels, resting cells) is built once on a canvas padded
-    for motion; a frame adds the active cells' patches and the neuropil, crops the shifted
-    window and adds shot and read noise from a bank of Gaussian frames.
+    The static image (the animal's background with its vessels, the resting cells) is built
+    once on a canvas padded for the largest day offset and motion, from the animal's seed, so
+    every day images the same tissue; a frame adds the active cells' patches and the neuropil,
+    crops the window at the day's offset plus the frame's motion, and adds shot and read noise
+    from a bank of Gaussian frames (drawn from the session's seed).
     """
 
     def __init__(self, config: BrainConfig, activity: ActivityTrack, seed: int = 0) -> None:
@@ -446,21 +572,23 @@ class TwoPhotonRenderer:
         self.activity = activity
         if (activity.height, activity.width) != (config.height, config.width):
             raise ValueError("activity was simulated for another frame size")
-        rng = np.random.default_rng([seed, 0x3250])
-        self._pad = int(np.abs(activity.motion_px).max()) if len(activity) else 0
+        tissue = np.random.default_rng([activity.field.seed, 0x3250])
+        self._pad = math.ceil(config.shift_px) + _motion_bound(config) + 1
         h, w, p = config.height, config.width, self._pad
-        self._static = self._background(rng, h + 2 * p, w + 2 * p)
+        photons = config.photon_scale
+        self._static = self._background(tissue, h + 2 * p, w + 2 * p, photons)
         # Every neuron's footprint as a column of one sparse (covered pixels x neurons) matrix: a
         # frame's cells are then one sparse product, not one array operation per neuron, and
         # only the pixels some cell covers are touched.
         rows, cols, values = [], [], []
         pixel = np.arange(self._static.size).reshape(self._static.shape)
+        cell_photons = config.neuron_photons * photons * activity.field.brightness
         for k in range(config.neurons):
             (top, left), weights = activity.footprint_weights(k)
             sl, wsl = _clip_box(top + p, left + p, weights.shape, self._static.shape)
             if sl is None:
                 continue
-            patch = weights[wsl] * np.float32(activity.brightness[k])
+            patch = weights[wsl] * np.float32(cell_photons[k])
             self._static[sl] += patch
             rows.append(pixel[sl].ravel())
             cols.append(np.full(patch.size, k))
@@ -478,11 +606,15 @@ class TwoPhotonRenderer:
             shape=(len(self._covered), config.neurons),
             dtype=np.float32,
         )
-        smooth = gaussian_filter(rng.standard_normal(self._static.shape), max(2.0, w / 40))
+        smooth = gaussian_filter(tissue.standard_normal(self._static.shape), max(2.0, w / 40))
         smooth = np.clip(1 + 0.5 * smooth / (smooth.std() or 1), 0, None)
-        self._neuropil = (config.neuropil * config.background_photons * smooth).astype(np.float32)
+        neuropil = 0.0 if config.clean else config.neuropil
+        self._neuropil = (neuropil * config.background_photons * photons * smooth).astype(
+            np.float32
+        )
         self._np_trace = _neuropil_trace(activity.dff)
-        self._bank, self._index = self._noise(rng)
+        self._origin = p + np.asarray(activity.offset_px, np.int64)
+        self._bank, self._index = self._noise(np.random.default_rng([seed, 0x3250]))
 
     def __len__(self) -> int:
         return len(self.activity)
@@ -499,7 +631,7 @@ class TwoPhotonRenderer:
         """
         cfg, act = self.config, self.activity
         ks = np.asarray(indices, np.int64)
-        n, p, h, w = len(ks), self._pad, cfg.height, cfg.width
+        n, h, w = len(ks), cfg.height, cfg.width
         if n == 0:
             return np.empty((0, h, w), np.uint16)
         # neuropil rides on population activity; the trace is >= 0, so photons stay >= 0
@@ -509,26 +641,29 @@ class TwoPhotonRenderer:
         active = np.where(dff > 0.01, dff, np.float32(0))  # faint transients stay in the noise
         buf.reshape(n, -1)[:, self._covered] += (self._footprints @ active).T
         photons = np.empty((n, h, w), np.float32)
+        oy, ox = self._origin.tolist()
         for j, (dy, dx) in enumerate(act.motion_px[ks].tolist()):
-            photons[j] = buf[j, p + dy : p + dy + h, p + dx : p + dx + w]
+            photons[j] = buf[j, oy + dy : oy + dy + h, ox + dx : ox + dx + w]
         g = np.float32(cfg.counts_per_photon)
         out = photons * g
-        if cfg.shot_noise or cfg.read_noise > 0:
-            var = photons * (g * g) if cfg.shot_noise else np.zeros_like(photons)
-            var += np.float32(cfg.read_noise**2)
+        shot = cfg.shot_noise and not cfg.clean
+        read = 0.0 if cfg.clean else cfg.read_noise
+        if shot or read > 0:
+            var = photons * (g * g) if shot else np.zeros_like(photons)
+            var += np.float32(read**2)
             np.sqrt(var, out=var)
-            for j, (k, oy, ox) in enumerate(self._index[ks % len(self._index)].tolist()):
-                var[j] *= self._bank[k, oy : oy + h, ox : ox + w]
+            for j, (k, by, bx) in enumerate(self._index[ks % len(self._index)].tolist()):
+                var[j] *= self._bank[k, by : by + h, bx : bx + w]
             out += var
         out += np.float32(cfg.offset_counts)
         np.minimum(out, 65535, out=out)  # two ufuncs: np.clip costs as much again per frame
         np.maximum(out, 0, out=out)
         return out.astype(np.uint16)
 
-    def _background(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    def _background(self, rng: np.random.Generator, h: int, w: int, scale: float) -> np.ndarray:
         cfg = self.config
         texture = gaussian_filter(rng.standard_normal((h, w)), max(1.0, w / 60))
-        img = cfg.background_photons * (1 + 0.3 * texture / (texture.std() or 1))
+        img = cfg.background_photons * scale * (1 + 0.3 * texture / (texture.std() or 1))
         gy, gx = np.mgrid[0:h, 0:w].astype(float)
         for _ in range(3):  # blood vessels: dark, gently curving bands
             x0, x1 = rng.uniform(0, w, 2)

@@ -4,7 +4,8 @@ Behaviour (:mod:`sim.mouse`) and neural activity (:mod:`sim.brain`) are computed
 session up front from the output schedule and the animal's learned state (:mod:`sim.learning`),
 deterministically for a seed; frames are rendered on demand, so frame ``k`` depends only on
 ``k``. After the session, the animal's state is updated with what it actually lived through
-(the schedule up to where the outputs stopped) and saved under its ID for the next day.
+(the schedule up to where the outputs stopped) and saved under its ID for the next day; its
+neurons (:mod:`sim.neurons`) are kept beside that state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rig.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, load_state, save_state, update_state
 from sim.mouse import MouseConfig, MouseRenderer, simulate_behaviour
+from sim.neurons import load_or_draw_field
 
 
 class SimWorld:
@@ -47,8 +49,10 @@ class SimWorld:
         self.activity = None
         self.brain = None
         if imaging_triggers is not None and brain is not None:
+            # the animal's own neurons, the same on every day (kept beside its learned state)
+            field = load_or_draw_field(state_dir, self.state.animal_id, brain.geometry())
             self.activity = simulate_activity(
-                schedule, imaging_triggers / fs, self.track, self.state, brain, seed
+                schedule, imaging_triggers / fs, self.track, self.state, brain, seed, field=field
             )
             self.brain = TwoPhotonRenderer(brain, self.activity, seed)
         self._saved = False
