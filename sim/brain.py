@@ -86,12 +86,12 @@ class BrainConfig(BaseModel):
     coupling_gain: float = Field(1.0, ge=0)
     hub_to_cs_plus: float = Field(0.6, ge=0, le=1, description="P(hub wired to a CS+ neuron)")
     hub_to_fear: float = Field(0.5, ge=0, le=1, description="P(hub wired to a fear neuron)")
-    background_density: float = Field(0.02, ge=0, le=1, description="constant weak wiring")
-    hub_burst_rate_hz: float = Field(0.1, ge=0, description="spontaneous bursts of each hub")
+    background_density: float = Field(0.0, ge=0, le=1, description="constant weak wiring")
+    hub_burst_rate_hz: float = Field(0.2, ge=0, description="spontaneous bursts of each hub")
     neuron_photons: float = Field(
-        1.2, gt=0, description="resting photons per frame at a cell's brightest pixel (512x512)"
+        0.08, gt=0, description="resting photons per frame at a cell's brightest pixel (512x512)"
     )
-    background_photons: float = Field(0.6, ge=0, description="per pixel and frame (512x512)")
+    background_photons: float = Field(0.04, ge=0, description="per pixel and frame (512x512)")
     neuropil: float = Field(0.3, ge=0, description="neuropil modulation by population activity")
     shot_noise: bool = True
     read_noise: float = Field(2.0, ge=0, description="counts")
@@ -345,7 +345,11 @@ def simulate_activity(
     if behaviour is not None:
         rates += _behaviour_drive(behaviour, pops, field.drive_weight)
         rates += _fear_drive(behaviour, learning, times, field.fear_gain_hz, danger)
-    sound_onsets, sound_drive, shock_onsets, shock_drive = _evoked(rates, times, schedule)
+    scale = _coupling_scale(learning, times, danger, cfg.coupling_gain)
+    # what each stimulus evokes, through the wiring too (one step, on the expected rates)
+    expected = rates + _propagate(rates.astype(np.float32), field, scale)
+    sound_onsets, sound_drive, shock_onsets, shock_drive = _evoked(expected, times, schedule)
+    del expected
 
     rates += _slow_drive(pops, times, dt, rng)
     hubs = np.flatnonzero(pops == "shock")
@@ -356,13 +360,10 @@ def simulate_activity(
         )
     spikes = rng.poisson(np.clip(rates, 0, None) * dt)
     # one step of propagation: every neuron's spikes raise its targets' rates briefly
-    scale = cfg.coupling_gain * learning.strength_at(times, danger) if danger else np.zeros(t_len)
     if t_len:
         pre_rate = gaussian_filter1d(spikes.astype(np.float32), COUPLING_SMOOTH_S / dt, axis=1)
         pre_rate /= np.float32(dt)
-        driven = field.coupling_background @ pre_rate
-        driven += scale[None, :].astype(np.float32) * (field.coupling_learned @ pre_rate)
-        spikes += rng.poisson(np.clip(driven, 0, None) * dt)
+        spikes += rng.poisson(np.clip(_propagate(pre_rate, field, scale), 0, None) * dt)
     spikes = spikes.clip(0, 255).astype(np.uint8)
     calcium = _kernel_filter(spikes.astype(float), dt, cfg.tau_rise_s, field.tau_decay_s)
     dff = (calcium * field.dff_per_spike[:, None]).astype(np.float32)
@@ -387,6 +388,26 @@ def simulate_activity(
         width=cfg.width,
         height=cfg.height,
     )
+
+
+def _coupling_scale(
+    learning: SessionLearning, times: np.ndarray, danger: str, gain: float
+) -> np.ndarray:
+    """The strength of the hubs' learned wiring at each frame: the CS+'s learned strength, as
+    consolidated by the start of the session (what a day's conditioning builds shows the next
+    day), and weakened as soon as it falls within the session (extinction)."""
+    if not danger:
+        return np.zeros(len(times))
+    now = learning.strength_at(times, danger)
+    start = learning.initial_strengths.get(danger, 0.0)
+    return gain * np.minimum(now, start)
+
+
+def _propagate(pre_rate: np.ndarray, field: NeuronField, scale: np.ndarray) -> np.ndarray:
+    """The rate (N, T) each neuron gets from its inputs' rates through the wiring."""
+    driven = field.coupling_background @ pre_rate
+    driven += scale[None, :].astype(np.float32) * (field.coupling_learned @ pre_rate)
+    return driven
 
 
 def _behaviour_at(behaviour: BehaviourTrack | None, times: np.ndarray) -> BehaviourTrack | None:
@@ -580,7 +601,7 @@ class TwoPhotonRenderer:
         # Every neuron's footprint as a column of one sparse (covered pixels x neurons) matrix: a
         # frame's cells are then one sparse product, not one array operation per neuron, and
         # only the pixels some cell covers are touched.
-        rows, cols, values = [], [], []
+        rows, cols, values, shapes = [], [], [], []
         pixel = np.arange(self._static.size).reshape(self._static.shape)
         cell_photons = config.neuron_photons * photons * activity.field.brightness
         for k in range(config.neurons):
@@ -593,6 +614,7 @@ class TwoPhotonRenderer:
             rows.append(pixel[sl].ravel())
             cols.append(np.full(patch.size, k))
             values.append(patch.ravel())
+            shapes.append(weights[wsl].ravel())
         pixels = np.concatenate(rows) if rows else np.empty(0, np.int64)
         self._covered = np.unique(pixels)
         self._footprints = csr_matrix(
@@ -606,8 +628,15 @@ class TwoPhotonRenderer:
             shape=(len(self._covered), config.neurons),
             dtype=np.float32,
         )
-        smooth = gaussian_filter(tissue.standard_normal(self._static.shape), max(2.0, w / 40))
+        # neuropil varies over tens of micrometres, more slowly than cells do
+        smooth = gaussian_filter(tissue.standard_normal(self._static.shape), max(2.0, w / 12))
         smooth = np.clip(1 + 0.5 * smooth / (smooth.std() or 1), 0, None)
+        # a cell body displaces neuropil: its pixels see 70% of the neuropil around it (the
+        # contamination ratio a neuropil correction of 0.7 assumes)
+        cover = np.zeros(self._static.size, np.float32)
+        if shapes:
+            np.maximum.at(cover, pixels, np.concatenate(shapes))
+        smooth *= 1 - 0.3 * np.clip(cover.reshape(self._static.shape), 0, 1)
         neuropil = 0.0 if config.clean else config.neuropil
         self._neuropil = (neuropil * config.background_photons * photons * smooth).astype(
             np.float32
@@ -694,5 +723,6 @@ def _neuropil_trace(dff: np.ndarray) -> np.ndarray:
     if dff.size == 0:
         return np.zeros(dff.shape[1] if dff.ndim == 2 else 0, np.float32)
     mean = dff.mean(axis=0)
-    trace = 1.0 + 0.2 * gaussian_filter(mean - mean.mean(), 3.0) / max(float(mean.std()), 1e-6)
-    return np.clip(trace, 0.0, None).astype(np.float32)
+    z = gaussian_filter(mean - mean.mean(), 3.0) / max(float(mean.std()), 1e-6)
+    # a population burst (the footshock) raises the neuropil by half at most, not severalfold
+    return (1.0 + 0.5 * np.tanh(0.4 * z)).astype(np.float32)

@@ -117,7 +117,7 @@ def draw_field(animal_id: str, geometry: FieldGeometry) -> NeuronField:
         pre = np.flatnonzero(hubs)
         if len(post) and len(pre):
             linked = rng.random((len(post), len(pre))) < p
-            weights = rng.uniform(0.6, 1.2, linked.shape) * linked
+            weights = rng.uniform(0.8, 1.5, linked.shape) * linked
             learned[np.ix_(post, pre)] = weights
     return NeuronField(
         populations=pops,
