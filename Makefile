@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench cohort screenshots clean
+.PHONY: install demo analysis-demo test lint format bench cohort screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 		--out demo-sessions > .demo-path
 	$(BIN)/rig info "$$(tail -n 1 .demo-path)"
 	$(BIN)/rig score "$$(tail -n 1 .demo-path)" --plot
+
+# One simulated animal through habituation, conditioning, recall and extinction (the
+# protocols/ library on the simulated rig, 100 neurons), then `rig analyze` on the truth
+# footprints; figures and tables in analysis-demo/analysis.
+analysis-demo: $(STAMP)
+	$(BIN)/python -m sim.analysis_demo --out analysis-demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,4 +55,4 @@ screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m gui.screenshots
 
 clean:
-	rm -rf $(VENV) demo-sessions .demo-path cohort-sessions
+	rm -rf $(VENV) demo-sessions .demo-path cohort-sessions analysis-demo

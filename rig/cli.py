@@ -422,6 +422,65 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
     _err(report.summary())
 
 
+@main.command()
+@click.argument("sessions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--traces",
+    default="suite2p",
+    show_default=True,
+    help="suite2p (each SESSION/suite2p), suite2p:DIR (DIR/SESSION-NAME), or footprints "
+    "(simulated sessions: the truth footprints, extraction bypassed).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--shuffles",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Null datasets.",
+)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Cores.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of a table.")
+@handles_errors
+def analyze(
+    sessions: tuple[Path, ...],
+    out_dir: Path,
+    traces: str,
+    seed: int,
+    shuffles: int,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """Find one animal's fear-memory ensemble and hub network across its sessions."""
+    from rig.analysis.pipeline import TraceSource, analyze, write_outputs
+    from rig.analysis.report import summary_text
+
+    source = TraceSource.parse(traces)
+    result = analyze(sessions, source, seed=seed, shuffles=shuffles, n_jobs=jobs, progress=_err)
+    write_outputs(result, out_dir)
+    text = (
+        json.dumps(result.summary, indent=2) if as_json else summary_text(result.summary, out_dir)
+    )
+    click.echo(text)
+
+
+@main.command()
+@SESSION
+@click.option("--diameter", type=click.FloatRange(2, 200), default=None, help="Cell diameter, px.")
+@click.option("--keep-tiff", is_flag=True, help="Keep the TIFF suite2p read.")
+@handles_errors
+def extract(session: Path, diameter: float | None, keep_tiff: bool) -> None:
+    """Run suite2p on the session's two-photon frames (extra: fear-rig[suite2p])."""
+    from rig.analysis.extract import Suite2pMissing, extract_session
+
+    try:
+        click.echo(str(extract_session(session, diameter_px=diameter, keep_tiff=keep_tiff)))
+    except Suite2pMissing as exc:
+        _err(f"error: {exc}")
+        sys.exit(EXIT_FAILED)
+
+
 COMMANDS_ENTRY_POINT_GROUP = "rig.commands"
 
 

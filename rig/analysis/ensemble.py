@@ -5,8 +5,9 @@ the animal froze in that bin (the session's own freezing scoring, more than half
 Elastic-net logistic regression (L1 ratio 0.5, features standardised); its inverse penalty is
 chosen by cross-validation grouped by trial (no bin of a held-out trial is seen in training),
 which also gives the model's decoding AUC. Stability selection (Meinshausen & Buehlmann 2010):
-the model is refitted on random halves of the trials' bins; a neuron is selected when its
-coefficient is non-zero in at least :data:`STABLE_FRACTION` of the fits. The ensemble is the
+the model is refitted on random halves of the bins (half of each state), at the chosen penalty
+and the next weaker one; a neuron is selected when its coefficient is non-zero in at least
+:data:`STABLE_FRACTION` of the fits at either. The ensemble is the
 stably selected neurons with a positive mean coefficient (activity predicts freezing); those
 with a negative one (activity predicts moving) are reported apart. The same model on the bins
 between tones (the paper's RS model) is fitted for comparison.
@@ -152,13 +153,19 @@ def fit_decoder(
         best_c, best_auc = C_GRID[best], aucs[best]
     else:  # no fold could be scored (e.g. all freezing in one trial): a middle penalty
         best_c, best_auc = C_GRID[len(C_GRID) // 2], float("nan")
-    selected = np.zeros(n)
+    # stability selection over the chosen penalty and the next weaker one (the region of
+    # penalties Meinshausen & Buehlmann take the maximum selection probability over)
+    region = [c for c in C_GRID if c >= best_c][:2]
+    selection = np.zeros(n)
     coef_sum = np.zeros(n)
-    for _ in range(SUBSAMPLES):
-        take = _half_per_class(y, rng)
-        coef = _model(best_c).fit(X[take], y[take]).coef_[0]
-        selected += coef != 0
-        coef_sum += coef
+    for c in region:
+        selected = np.zeros(n)
+        for _ in range(SUBSAMPLES):
+            take = _half_per_class(y, rng)
+            coef = _model(c).fit(X[take], y[take]).coef_[0]
+            selected += coef != 0
+            coef_sum += coef
+        selection = np.maximum(selection, selected / SUBSAMPLES)
     return Decoder(
         name,
         True,
@@ -166,13 +173,15 @@ def fit_decoder(
         frozen_bins=int(counts[1]),
         c=best_c,
         cv_auc=best_auc,
-        selection=selected / SUBSAMPLES,
-        mean_coef=coef_sum / SUBSAMPLES,
+        selection=selection,
+        mean_coef=coef_sum / (SUBSAMPLES * len(region)),
     )
 
 
 def _model(c: float) -> LogisticRegression:
-    return LogisticRegression(C=c, l1_ratio=L1_RATIO, solver="saga", max_iter=2000, tol=1e-3)
+    return LogisticRegression(
+        C=c, l1_ratio=L1_RATIO, solver="saga", max_iter=2000, tol=1e-3, random_state=0
+    )
 
 
 def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float, folds: int) -> float:

@@ -356,7 +356,8 @@ def _write_edges(analysis: Analysis, path: Path) -> Path:
 
 
 def _write_arrays(r: SessionResult, path: Path) -> Path:
-    """What ``rig export --nwb`` adds: ROI pixels, dF/F, frame times, the neuron ids."""
+    """What ``rig export --nwb`` adds (ROI pixels, dF/F, frame times, the neuron ids), and the
+    network's symmetrised coefficients of every pair (edge scores, for ranking against truth)."""
     lengths = np.array([len(roi.ypix) for roi in r.traces.rois], np.int64)
     np.savez_compressed(
         path,
@@ -372,6 +373,7 @@ def _write_arrays(r: SessionResult, path: Path) -> Path:
         image_shape=np.array(r.traces.mean_image.shape, np.int64),
         dff=r.dff.astype(np.float32),
         frame_times_s=r.session.frame_times_s,
+        edge_scores=r.network.scores.astype(np.float32),
     )
     return path
 

@@ -8,6 +8,7 @@ fluorescence ``F`` and neuropil ``Fneu`` at every imaging frame, and the session
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def read_suite2p(folder: Path, n_frames: int | None = None) -> Traces:
 def _load(path: Path, pickled: bool = False) -> np.ndarray:
     try:
         data = np.load(path, allow_pickle=pickled)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
         raise InputError(str(path), [Problem("", f"not a readable .npy file: {exc}")]) from None
     if not isinstance(data, np.ndarray):
         raise InputError(str(path), [Problem("", "not a .npy array")])
