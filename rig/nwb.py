@@ -10,6 +10,8 @@ What goes where (``docs/format.md`` has the full list):
 - ``trials``: one row per planned trial with CS, role, US, phase and percent freezing.
 - ``intervals/stimuli`` (TimeIntervals): every delivered stimulus; ``epochs``: the phases.
 - ``processing/behavior``: motion index, wheel speed, scored freezing, true freezing.
+- ``processing/ophys`` (when ``rig analyze`` has analysed the session): the ROIs with their
+  neuron ids, dF/F, and the session's rows of the analysis tables (``rig.analysis.nwb_ophys``).
 
 The file is written under a temporary name and renamed when complete.
 """
@@ -295,6 +297,9 @@ def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
     _add_trials(nwb, folder)
     _add_intervals(nwb, folder)
     _add_behaviour(nwb, folder)
+    from rig.analysis.nwb_ophys import add_analysis
+
+    add_analysis(nwb, folder.path)  # when `rig analyze` has analysed this session
     return nwb
 
 

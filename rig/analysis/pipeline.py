@@ -11,7 +11,6 @@ figures. Deterministic for a seed.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from rig.analysis.connectivity import SHUFFLES, Network, functional_network
 from rig.analysis.ensemble import Decoder, decode
 from rig.analysis.hubs import Hubs, find_hubs
 from rig.analysis.identity import Identity, match_sessions
+from rig.analysis.pointer import POINTER
 from rig.analysis.responses import ROLES, Responsiveness, dff, responsiveness, zscore
 from rig.analysis.session_data import SessionData, load_session
 from rig.analysis.traces import Traces, footprint_traces, read_suite2p
@@ -53,8 +53,6 @@ NEURON_COLUMNS = (
     "ensemble_selection",
 )
 EDGE_COLUMNS = ("session", "neuron_a", "neuron_b", "weight")
-POINTER = Path("analysis") / "rig-analyze.json"
-"""Written into each analysed session folder: where its analysis is (``rig export --nwb``)."""
 
 
 @dataclass(frozen=True)
@@ -390,14 +388,3 @@ def _write_pointer(session: SessionData, out: Path, analysis: Analysis) -> None:
             "written_utc": analysis.summary["created_utc"],
         },
     )
-
-
-def read_pointer(folder: Path) -> dict | None:
-    """The analysis recorded for a session folder, if its files still exist."""
-    path = folder / POINTER
-    try:
-        pointer = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    arrays = Path(pointer.get("arrays", ""))
-    return pointer if arrays.is_file() else None

@@ -149,3 +149,20 @@ def test_same_seed_same_outputs_in_any_order(cli, four_days, tmp_path):
         assert [s["session"] for s in summary["sessions"]] == [p.name for p in pair]
         texts.append((out / "neurons.csv").read_text() + (out / "edges.csv").read_text())
     assert texts[0] == texts[1]
+
+
+def test_nwb_export_carries_the_analysis(cli, analysed, four_days, tmp_path):
+    from pynwb import NWBHDF5IO
+
+    result = cli("export", four_days[2], "--nwb", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    with NWBHDF5IO(str(tmp_path / "session.nwb"), "r") as io:
+        nwb = io.read()
+        ophys = nwb.processing["ophys"]
+        rois = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        dff = ophys["DfOverF"]["dff"]
+        assert len(rois) == 60 and dff.data.shape[1] == 60
+        assert sorted(rois["neuron"].data[:]) == list(range(60))
+        neurons = ophys["analysis_neurons"]
+        assert len(neurons) == 60 and set(neurons["session"].data[:]) == {four_days[2].name}
+        assert len(ophys["analysis_edges"]) > 0
