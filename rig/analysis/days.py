@@ -86,6 +86,7 @@ def usr_network(days: Sequence[DayTable]) -> list[dict]:
         edges = d.weights > 0
         cross = int(edges[np.ix_(is_usr, is_cs)].sum())
         pairs = int(is_usr.sum() * is_cs.sum())
+        weight = float(d.weights[np.ix_(is_usr, is_cs)].sum())
         out.append(
             {
                 "session": d.name,
@@ -93,6 +94,9 @@ def usr_network(days: Sequence[DayTable]) -> list[dict]:
                 "usr": int(is_usr.sum()),
                 "usr_to_cs_plus_edges": cross,
                 "usr_to_cs_plus_density": _round(cross / pairs) if pairs else None,
+                # mean retained weight per (USR, CS+) pair: comparable across days of different
+                # lengths (a longer day finds more of the same edges, not stronger ones)
+                "usr_to_cs_plus_weight": _round(weight / pairs) if pairs else None,
                 "usr_hubs": int((d.hub & is_usr).sum()),
                 "hubs": int(d.hub.sum()),
                 "mean_usr_strength": _round(float(d.values["strength"][is_usr].mean()))

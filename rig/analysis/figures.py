@@ -84,7 +84,10 @@ def _draw_network(ax: plt.Axes, r: SessionResult) -> None:
     cent = r.traces.centroids
     W = r.network.weights
     top = W.max() if W.size and W.max() > 0 else 1.0
-    for i, j in zip(*np.nonzero(np.triu(W, 1)), strict=True):
+    shown = np.triu(W, 1)
+    if (shown > 0).any():  # the stronger half of the edges, as the paper's figure shows them
+        shown = np.where(shown >= np.median(shown[shown > 0]), shown, 0)
+    for i, j in zip(*np.nonzero(shown), strict=True):
         ax.plot(
             [cent[i, 1], cent[j, 1]], [cent[i, 0], cent[j, 0]],
             color="#ffd54f", lw=0.4 + 1.6 * W[i, j] / top, alpha=0.25 + 0.6 * W[i, j] / top,
@@ -110,7 +113,10 @@ def _draw_network(ax: plt.Axes, r: SessionResult) -> None:
         linewidths=1.2,
         zorder=4,
     )
-    ax.set_title(f"{r.label}\n{int((W > 0).sum() // 2)} edges, {int(hubs.sum())} hubs", fontsize=9)
+    title = (
+        f"{r.label}\n{int((W > 0).sum() // 2)} edges (stronger half drawn), {int(hubs.sum())} hubs"
+    )
+    ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -197,7 +203,7 @@ def _us_figure(analysis: Analysis) -> plt.Figure:
 
 
 def _labels(rows: list[dict]) -> list[str]:
-    return [row["label"] for row in rows]
+    return [row["label"].replace("-", "-\n") for row in rows]
 
 
 def _draw_ensemble(ax: plt.Axes, analysis: Analysis) -> None:
@@ -208,7 +214,7 @@ def _draw_ensemble(ax: plt.Axes, analysis: Analysis) -> None:
     other = [row["other_strength"] or 0 for row in rows]
     ax.bar(x - 0.2, ens, 0.4, color="#e6550d", label=f"CR ensemble ({len(followed['neurons'])})")
     ax.bar(x + 0.2, other, 0.4, color=OTHER_COLOUR, label="non-ensemble")
-    ax.set_xticks(x, _labels(rows), fontsize=8, rotation=15)
+    ax.set_xticks(x, _labels(rows), fontsize=8)
     ax.set_ylabel("mean node strength")
     ax.set_title("Ensemble vs non-ensemble connectivity", fontsize=9)
     ax.legend(fontsize=7)
@@ -224,10 +230,19 @@ def _ensemble_figure(analysis: Analysis) -> plt.Figure:
 def _draw_days(ax: plt.Axes, analysis: Analysis) -> None:
     rows = analysis.summary["across_days"]["usr_network"]
     x = np.arange(len(rows))
-    edges = [row["usr_to_cs_plus_edges"] for row in rows]
-    ax.bar(x, edges, 0.5, color=BOTH_COLOUR, label="edges USR - CS+-responsive")
-    ax.set_xticks(x, _labels(rows), fontsize=8, rotation=15)
-    ax.set_ylabel("edges")
+    weight = [row["usr_to_cs_plus_weight"] or 0 for row in rows]
+    ax.bar(x, weight, 0.5, color=BOTH_COLOUR, label="USR - CS+-responsive: weight per pair")
+    for k, row in enumerate(rows):
+        ax.text(
+            k,
+            weight[k],
+            f"{row['usr_to_cs_plus_edges']} edges",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    ax.set_xticks(x, _labels(rows), fontsize=8)
+    ax.set_ylabel("mean edge weight per pair")
     twin = ax.twinx()
     frac = [row["usr_hubs"] / row["usr"] if row["usr"] else 0 for row in rows]
     twin.plot(x, frac, "o-", color=US_COLOUR, label="fraction of USR that are hubs")
