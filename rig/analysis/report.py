@@ -11,7 +11,7 @@ def summary_text(summary: dict, out: Path) -> str:
         f"animal {summary['animal']}: {summary['neurons']} neurons across "
         f"{len(summary['sessions'])} sessions; traces: {summary['traces_note']}",
         f"{'session':<44} {'ROIs':>4} {'CS+':>4} {'CS-':>4} {'US':>4} {'ens':>4} "
-        f"{'CR AUC':>6} {'edges':>5} {'hubs':>4} {'USR hubs':>8}",
+        f"{'CR AUC':>6} {'edges':>5} {'hubs':>4}",
     ]
     for s in summary["sessions"]:
         cr = s["cr_model"]
@@ -20,8 +20,7 @@ def summary_text(summary: dict, out: Path) -> str:
         r = s["responsive"]
         lines.append(
             f"{s['session'][:44]:<44} {s['rois']:>4} {r['cs_plus']:>4} {r['cs_minus']:>4} "
-            f"{r['us']:>4} {cr['ensemble_size']:>4} {auc:>6} {net['edges']:>5} {net['hubs']:>4} "
-            f"{net['us_responsive_hubs']:>8}"
+            f"{r['us']:>4} {cr['ensemble_size']:>4} {auc:>6} {net['edges']:>5} {net['hubs']:>4}"
         )
     lines.append("")
     lines.append("US-responsive neurons of the conditioning day (USR) against the CS+-responsive:")
