@@ -33,13 +33,20 @@ FDR_Q = 0.05
 ROLES = ("cs_plus", "cs_minus", "us")
 
 
-def dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float) -> np.ndarray:
-    """(n, T) dF/F as the module docstring says."""
-    corrected = F.astype(np.float64) - NEUROPIL_COEF * Fneu
-    base_corrected = running_baseline(corrected, rate_hz)
-    base_raw = running_baseline(F.astype(np.float64), rate_hz)
-    scale = np.maximum(base_raw, 1e-3 * max(float(np.abs(base_raw).max(initial=0.0)), 1e-9))
-    return ((corrected - base_corrected) / scale).astype(np.float32)
+def dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float, chunk: int = 16) -> np.ndarray:
+    """(n, T) float32 dF/F as the module docstring says, ``chunk`` neurons at a time (the
+    float64 temporaries stay a few times one chunk's traces, whatever the neuron count)."""
+    out = np.empty(F.shape, np.float32)
+    for start in range(0, F.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        raw = F[rows].astype(np.float64)
+        corrected = raw - NEUROPIL_COEF * Fneu[rows]
+        base_raw = running_baseline(raw, rate_hz)
+        floor = 1e-3 * max(float(np.abs(base_raw).max(initial=0.0)), 1e-9)
+        corrected -= running_baseline(corrected, rate_hz)
+        corrected /= np.maximum(base_raw, floor)
+        out[rows] = corrected
+    return out
 
 
 def running_baseline(x: np.ndarray, rate_hz: float) -> np.ndarray:
