@@ -79,27 +79,31 @@ def _nan(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
+def imaging_plane(nwb: NWBFile, microscope: str, rate_hz: float = 0.0) -> Any:
+    """The file's one imaging plane (made, with its microscope, the first time it is asked)."""
+    if "imaging_plane" in nwb.imaging_planes:
+        return nwb.imaging_planes["imaging_plane"]
+    device = nwb.create_device(name="microscope", description=microscope)
+    return nwb.create_imaging_plane(
+        name="imaging_plane",
+        optical_channel=OpticalChannel(
+            name="channel", description="the recorded channel", emission_lambda=float("nan")
+        ),
+        description="the imaged plane",
+        device=device,
+        excitation_lambda=float("nan"),
+        indicator="unknown",
+        location="unknown",
+        imaging_rate=rate_hz or float("nan"),
+    )
+
+
 def _add_imaging(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
     attrs = folder.attrs
     rate = attrs.imaging_rate_hz or 0.0
     image = folder.stream(IMAGING)
     if image is not None and image.n_frames:
-        device = nwb.create_device(
-            name="microscope",
-            description=f"two-photon microscope of rig {attrs.rig_name}",
-        )
-        plane = nwb.create_imaging_plane(
-            name="imaging_plane",
-            optical_channel=OpticalChannel(
-                name="channel", description="the recorded channel", emission_lambda=float("nan")
-            ),
-            description="the imaged plane",
-            device=device,
-            excitation_lambda=float("nan"),
-            indicator="unknown",
-            location="unknown",
-            imaging_rate=rate or float("nan"),
-        )
+        plane = imaging_plane(nwb, f"two-photon microscope of rig {attrs.rig_name}", rate)
         source = attrs.imaging_source or {}
         nwb.add_acquisition(
             TwoPhotonSeries(

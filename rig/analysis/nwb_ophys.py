@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 from hdmf.common import DynamicTable
 from pynwb import NWBFile
-from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+from pynwb.ophys import DfOverF, ImageSegmentation, RoiResponseSeries
 
 from rig.analysis.pointer import read_pointer
+from rig.nwb import imaging_plane
 
 
 def add_analysis(nwb: NWBFile, folder: Path) -> bool:
@@ -21,7 +22,7 @@ def add_analysis(nwb: NWBFile, folder: Path) -> bool:
     if pointer is None:
         return False
     arrays = np.load(pointer["arrays"])
-    plane = _imaging_plane(nwb)
+    plane = imaging_plane(nwb, "two-photon microscope")
     segmentation = ImageSegmentation()
     rois = segmentation.create_plane_segmentation(
         name="PlaneSegmentation",
@@ -47,39 +48,22 @@ def add_analysis(nwb: NWBFile, folder: Path) -> bool:
         region = rois.create_roi_table_region(
             region=list(range(len(arrays["neuron"]))), description="every ROI"
         )
-        module.add(
-            DfOverF(
-                roi_response_series=RoiResponseSeries(
-                    name="dff",
-                    data=arrays["dff"].T,
-                    rois=region,
-                    unit="n.a.",
-                    timestamps=arrays["frame_times_s"],
-                    description="(F - 0.7 Fneu - running baseline) / running baseline of F",
-                )
+        dff = DfOverF()
+        module.add(dff)
+        dff.add_roi_response_series(
+            RoiResponseSeries(
+                name="dff",
+                data=arrays["dff"].T,
+                rois=region,
+                unit="n.a.",
+                timestamps=arrays["frame_times_s"],
+                description="(F - 0.7 Fneu - running baseline) / running baseline of F",
             )
         )
     analysis_dir = Path(pointer["analysis_dir"])
     for name, file in (("analysis_neurons", "neurons.csv"), ("analysis_edges", "edges.csv")):
         module.add(_table(name, analysis_dir / file, folder.name))
     return True
-
-
-def _imaging_plane(nwb: NWBFile):
-    if "imaging_plane" in nwb.imaging_planes:
-        return nwb.imaging_planes["imaging_plane"]
-    device = nwb.create_device(name="microscope", description="two-photon microscope")
-    return nwb.create_imaging_plane(
-        name="imaging_plane",
-        optical_channel=OpticalChannel(
-            name="channel", description="the recorded channel", emission_lambda=float("nan")
-        ),
-        description="the imaged plane",
-        device=device,
-        excitation_lambda=float("nan"),
-        indicator="unknown",
-        location="unknown",
-    )
 
 
 def _table(name: str, path: Path, session: str) -> DynamicTable:
