@@ -137,7 +137,7 @@ def _legend(ax: plt.Axes) -> None:
 def _network_figure(analysis: Analysis) -> plt.Figure:
     _remember_usr(analysis)
     n = len(analysis.results)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False)
     for ax, r in zip(axes[0], analysis.results, strict=True):
         _draw_network(ax, r)
     _legend(axes[0][0])
