@@ -453,8 +453,9 @@ def analyze(
     as_json: bool,
 ) -> None:
     """Find one animal's fear-memory ensemble and hub network across its sessions."""
-    from rig.analysis.pipeline import TraceSource, analyze, write_outputs
+    from rig.analysis.pipeline import analyze, write_outputs
     from rig.analysis.report import summary_text
+    from rig.analysis.traces import TraceSource
 
     source = TraceSource.parse(traces)
     result = analyze(sessions, source, seed=seed, shuffles=shuffles, n_jobs=jobs, progress=_err)

@@ -303,7 +303,8 @@ def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
     _add_behaviour(nwb, folder)
     from rig.analysis.nwb_ophys import add_analysis
 
-    add_analysis(nwb, folder.path)  # when `rig analyze` has analysed this session
+    # when `rig analyze` has analysed this session
+    add_analysis(nwb, folder.path, lambda: imaging_plane(nwb, "two-photon microscope"))
     return nwb
 
 

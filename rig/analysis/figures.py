@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
-    from rig.analysis.pipeline import Analysis, SessionResult
+    from rig.analysis.result import Analysis, SessionResult
 
 US_COLOUR, CS_COLOUR, BOTH_COLOUR, OTHER_COLOUR = "#d62728", "#1f77b4", "#9467bd", "#bbbbbb"
 PRE_S, POST_S = 2.0, 4.0

@@ -5,7 +5,9 @@ their dF/F (``DfOverF``), and the analysis's rows of ``neurons.csv`` and ``edges
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hdmf.common import DynamicTable
@@ -13,16 +15,16 @@ from pynwb import NWBFile
 from pynwb.ophys import DfOverF, ImageSegmentation, RoiResponseSeries
 
 from rig.analysis.pointer import read_pointer
-from rig.nwb import imaging_plane
 
 
-def add_analysis(nwb: NWBFile, folder: Path) -> bool:
-    """Add the session's analysis to ``nwb``; False (nothing added) when there is none."""
+def add_analysis(nwb: NWBFile, folder: Path, make_plane: Callable[[], Any]) -> bool:
+    """Add the session's analysis to ``nwb``; False (nothing added) when there is none.
+    ``make_plane()`` gives the file's imaging plane (made then, if the file has none yet)."""
     pointer = read_pointer(folder)
     if pointer is None:
         return False
     arrays = np.load(pointer["arrays"])
-    plane = imaging_plane(nwb, "two-photon microscope")
+    plane = make_plane()
     segmentation = ImageSegmentation()
     rois = segmentation.create_plane_segmentation(
         name="PlaneSegmentation",

@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rig.analysis import days as across
-from rig.analysis.connectivity import SHUFFLES, Network, functional_network
-from rig.analysis.ensemble import Decoder, decode
-from rig.analysis.hubs import Hubs, find_hubs
+from rig.analysis.connectivity import SHUFFLES, functional_network
+from rig.analysis.ensemble import decode
+from rig.analysis.hubs import find_hubs
 from rig.analysis.identity import Identity, match_sessions
 from rig.analysis.pointer import POINTER
-from rig.analysis.responses import ROLES, Responsiveness, dff, responsiveness, zscore
+from rig.analysis.responses import ROLES, dff, responsiveness, zscore
+from rig.analysis.result import Analysis, SessionResult
 from rig.analysis.session_data import SessionData, load_session
-from rig.analysis.traces import Traces, footprint_traces, read_suite2p
-from rig.atomic import write_json_atomic
+from rig.analysis.traces import Traces, TraceSource, footprint_traces, read_suite2p
+from rig.data.atomic import write_json_atomic
+from rig.data.folder import utc_now
 from rig.inputfile import InputError, Problem
-from rig.store import utc_now
 
 NEURON_COLUMNS = (
     "session",
@@ -53,81 +53,6 @@ NEURON_COLUMNS = (
     "ensemble_selection",
 )
 EDGE_COLUMNS = ("session", "neuron_a", "neuron_b", "weight")
-
-
-@dataclass(frozen=True)
-class TraceSource:
-    """``suite2p`` (each SESSION/suite2p), ``suite2p:DIR`` or ``footprints``."""
-
-    kind: str
-    folder: Path | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> TraceSource:
-        kind, _, rest = text.partition(":")
-        if kind == "footprints" and not rest:
-            return cls("footprints")
-        if kind == "suite2p":
-            return cls("suite2p", Path(rest) if rest else None)
-        raise InputError(
-            "--traces", [Problem("", f"{text!r}: expected suite2p, suite2p:DIR or footprints")]
-        )
-
-    @property
-    def label(self) -> str:
-        return (
-            "truth footprints (simulated; extraction bypassed)"
-            if self.kind == "footprints"
-            else "suite2p"
-        )
-
-    def suite2p_folder(self, session: SessionData, sessions: int) -> Path:
-        """Where this session's suite2p output is: DIR/NAME[/plane0], or DIR[/plane0] for a
-        single session, or SESSION/suite2p[/plane0]."""
-        if self.folder is None:
-            candidates = [session.folder / "suite2p"]
-        else:
-            candidates = [self.folder / session.name]
-            if sessions == 1:
-                candidates.append(self.folder)
-        for c in candidates:
-            for folder in (c / "plane0", c):
-                if (folder / "stat.npy").is_file():
-                    return folder
-        raise InputError(
-            str(candidates[0]),
-            [Problem("", "no suite2p output here (run `rig extract` or give --traces)")],
-        )
-
-
-@dataclass
-class SessionResult:
-    session: SessionData
-    label: str
-    traces: Traces
-    neuron: np.ndarray  # (n,) ids across days
-    shift_px: np.ndarray  # (2,) this session's frame -> the reference frame
-    dff: np.ndarray
-    z: np.ndarray
-    responses: Responsiveness
-    cr: Decoder
-    rs: Decoder
-    network: Network
-    hubs: Hubs
-
-    @property
-    def centroids_ref(self) -> np.ndarray:
-        """(n, 2) ROI centroids in the reference (unshifted) frame."""
-        return self.traces.centroids + self.shift_px[None, :]
-
-
-@dataclass
-class Analysis:
-    results: list[SessionResult]
-    identity: Identity
-    source: TraceSource
-    seed: int
-    summary: dict
 
 
 def load_sessions(paths: Sequence[str | Path]) -> list[SessionData]:

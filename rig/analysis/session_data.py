@@ -1,9 +1,9 @@
 """Everything the analysis reads from a session folder, in one place.
 
-The analysis never opens ``session.zarr`` by its keys anywhere else: this module gathers the
-imaging frame times and frames, the stimuli (with their CS+/CS-/US roles), the scored freezing
-at every imaging frame, and, for a simulated session, the simulator's truth, through the
-session readers of :mod:`rig` (the frame table, the root attributes).
+The analysis reads a session only here, and only through the session-folder API
+(:class:`rig.data.folder.SessionFolder`) and the frame table built on it: the imaging frame
+times and frames, the stimuli (with their CS+/CS-/US roles), the scored freezing at every
+imaging frame, and, for a simulated session, the simulator's truth.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from rig.data.folder import SessionFolder
 from rig.frame_table import CS_MINUS, CS_PLUS, StimulusInterval, build_frame_table
 from rig.inputfile import InputError, Problem
-from rig.session import ensure_input
-from rig.store import read_root_attrs
+from rig.schedule import IMAGING
 
 FRAME_BLOCK_BYTES = 64_000_000  # frames read at once: bounds memory whatever the session length
 SIM_POPULATIONS = ("cs_plus", "cs_minus", "shock", "locomotion", "unrelated", "fear")
@@ -68,6 +68,7 @@ class SessionData:
     freezing: np.ndarray  # (T,) scored freezing at each imaging frame (NaN: not scored)
     image_shape: tuple[int, int] | None  # (H, W) of the stored imaging frames
     _frames: zarr.Array | None = field(default=None, repr=False)
+    _session: SessionFolder | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -81,6 +82,11 @@ class SessionData:
     def frame_rate_hz(self) -> float:
         t = self.frame_times_s[np.isfinite(self.frame_times_s)]
         return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else 30.0
+
+    @property
+    def session_folder(self) -> SessionFolder:
+        """The session through the session-folder API (for the exports the analysis uses)."""
+        return self._session or SessionFolder.open(self.folder)
 
     @property
     def has_frames(self) -> bool:
@@ -112,35 +118,38 @@ class SessionData:
     @cached_property
     def truth(self) -> SimTruth | None:
         """The simulator's truth about the neurons, or None (a real or brainless session)."""
-        root = zarr.open_group(str(self.folder / "session.zarr"), mode="r")
-        if "truth" not in root or "neurons_footprints" not in root["truth"]:
+        session = self.session_folder
+        if session.truth("neurons_footprints") is None:
             return None
-        g = root["truth"]
+        stored = {}
 
         def get(key: str) -> np.ndarray:
-            return np.asarray(g[f"neurons_{key}"][:])
+            if key not in stored:
+                stored[key] = session.truth(f"neurons_{key}")
+            return stored[key]
+
+        def has(key: str) -> bool:
+            return get(key) is not None
 
         n = len(get("population_code"))
         empty = np.zeros((n, 0), np.float32)
         return SimTruth(
-            neuron_id=get("neuron_id") if "neurons_neuron_id" in g else np.arange(n),
+            neuron_id=get("neuron_id") if has("neuron_id") else np.arange(n),
             populations=np.array([SIM_POPULATIONS[c] for c in get("population_code")]),
             conditioned_response=(
                 get("conditioned_response").astype(bool)
-                if "neurons_conditioned_response" in g
+                if has("conditioned_response")
                 else np.zeros(n, bool)
             ),
             footprints=get("footprints"),
             centers_px=get("centers_px"),
-            fov_offset_px=(
-                get("fov_offset_px") if "neurons_fov_offset_px" in g else np.zeros(2, np.int64)
-            ),
+            fov_offset_px=(get("fov_offset_px") if has("fov_offset_px") else np.zeros(2, np.int64)),
             motion_px=get("motion_px"),
             coupling=get("coupling"),
-            sound_onsets_s=get("sound_onsets_s") if "neurons_sound_onsets_s" in g else np.empty(0),
-            sound_drive_hz=get("sound_drive_hz") if "neurons_sound_drive_hz" in g else empty,
-            shock_onsets_s=get("shock_onsets_s") if "neurons_shock_onsets_s" in g else np.empty(0),
-            shock_drive_hz=get("shock_drive_hz") if "neurons_shock_drive_hz" in g else empty,
+            sound_onsets_s=get("sound_onsets_s") if has("sound_onsets_s") else np.empty(0),
+            sound_drive_hz=get("sound_drive_hz") if has("sound_drive_hz") else empty,
+            shock_onsets_s=get("shock_onsets_s") if has("shock_onsets_s") else np.empty(0),
+            shock_drive_hz=get("shock_drive_hz") if has("shock_drive_hz") else empty,
         )
 
     def _require_frames(self) -> zarr.Array:
@@ -154,28 +163,29 @@ class SessionData:
 
 def load_session(path: str | Path) -> SessionData:
     """A finalised session folder for the analysis; :class:`InputError` if it cannot be one."""
-    folder = ensure_input(path)
-    table = build_frame_table(folder)  # also refuses a running or interrupted session
-    if table.stream != "imaging":
+    session = SessionFolder.open(path)
+    table = build_frame_table(session)  # also refuses a running or interrupted session
+    if table.stream != IMAGING:
         raise InputError(
-            str(folder),
+            str(session.path),
             [Problem("imaging", "no two-photon frame times (the session recorded no imaging)")],
         )
-    attrs = read_root_attrs(folder / "session.zarr")
-    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    frames = root["imaging"].get("0")
+    stream = session.stream(IMAGING)
+    frames = stream.frames if stream is not None else None
     times = np.asarray(table.columns["time_s"], float)
     if frames is not None and frames.shape[0] != len(times):
         frames = None  # frames and timestamps disagree: only external traces can be used
+    attrs = session.attrs
     return SessionData(
-        folder=folder,
-        animal=str(attrs.get("animal") or ""),
-        started_utc=str(attrs.get("started_utc") or ""),
-        protocol=str(attrs.get("protocol_name") or ""),
-        simulated=bool(attrs.get("simulated")),
+        folder=session.path,
+        animal=str(attrs.animal or ""),
+        started_utc=str(attrs.started_utc or ""),
+        protocol=str(attrs.protocol_name or ""),
+        simulated=bool(attrs.simulated),
         frame_times_s=times,
         intervals=[iv for iv in table.intervals if iv.role in (CS_PLUS, CS_MINUS, "us")],
         freezing=np.asarray(table.columns["freezing"], float),
         image_shape=tuple(frames.shape[1:]) if frames is not None else None,
         _frames=frames,
+        _session=session,
     )

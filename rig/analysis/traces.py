@@ -266,3 +266,51 @@ def _averaging_matrix(
     counts = np.bincount(r, minlength=len(masks)).astype(np.float32)
     values = 1.0 / np.maximum(counts[r], 1)
     return sparse.csr_matrix((values, (r, c)), shape=(len(masks), shape[0] * shape[1]))
+
+
+# ------------------------------------------------------------------------- the choice
+
+
+@dataclass(frozen=True)
+class TraceSource:
+    """``suite2p`` (each SESSION/suite2p), ``suite2p:DIR`` or ``footprints``."""
+
+    kind: str
+    folder: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TraceSource:
+        kind, _, rest = text.partition(":")
+        if kind == "footprints" and not rest:
+            return cls("footprints")
+        if kind == "suite2p":
+            return cls("suite2p", Path(rest) if rest else None)
+        raise InputError(
+            "--traces", [Problem("", f"{text!r}: expected suite2p, suite2p:DIR or footprints")]
+        )
+
+    @property
+    def label(self) -> str:
+        return (
+            "truth footprints (simulated; extraction bypassed)"
+            if self.kind == "footprints"
+            else "suite2p"
+        )
+
+    def suite2p_folder(self, session: SessionData, sessions: int) -> Path:
+        """Where this session's suite2p output is: DIR/NAME[/plane0], or DIR[/plane0] for a
+        single session, or SESSION/suite2p[/plane0]."""
+        if self.folder is None:
+            candidates = [session.folder / "suite2p"]
+        else:
+            candidates = [self.folder / session.name]
+            if sessions == 1:
+                candidates.append(self.folder)
+        for c in candidates:
+            for folder in (c / "plane0", c):
+                if (folder / "stat.npy").is_file():
+                    return folder
+        raise InputError(
+            str(candidates[0]),
+            [Problem("", "no suite2p output here (run `rig extract` or give --traces)")],
+        )
