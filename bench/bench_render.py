@@ -22,7 +22,8 @@ import numpy as np
 from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
 from sim.brain import BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, update_state
-from sim.mouse import MouseConfig, MouseRenderer, simulate_behaviour
+from sim.mouse import MouseConfig, simulate_behaviour
+from sim.mouse_video import MouseRenderer
 
 RATE = 1000.0
 SESSION_S = 30 * 60.0

@@ -45,11 +45,12 @@ from gui.frame_view import FrameView
 from gui.session_runner import RunRequest, SessionRunner
 from gui.timeline_plot import CS_MINUS, add_stimulus_shading, stimulus_colors
 from gui.video_roi import VideoView
+from rig.behaviour.live import FreezingSample
+from rig.behaviour.rescore import freezing_summary, score_session
 from rig.data.folder import SessionFolder
 from rig.plan import fmt_bytes, fmt_duration
 from rig.rigfile import RigFile
 from rig.run.signals import Progress
-from rig.scoring import FreezingSample, freezing_summary, score_session
 from rig.timeline import Timeline
 
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from rig.behaviour.live import FreezingSample
 from rig.inputfile import InputError
 from rig.run.abort import Abort
 from rig.run.runner import Runner
 from rig.run.signals import Progress, RunState, SessionResult
-from rig.scoring import FreezingSample
 from rig.session import SessionPlan, run_session
 
 UPDATE_EVERY_S = 0.05

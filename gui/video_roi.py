@@ -1,7 +1,8 @@
 """The live behaviour video with an ROI and exclusion-mask editor (pyqtgraph ROIs).
 
 Regions are in image pixels (``x`` right, ``y`` down), the same as the rig file's ``freezing:``
-``roi`` and ``exclude`` (:mod:`rig.motion`), so what is drawn re-scores the session unchanged.
+``roi`` and ``exclude`` (:mod:`rig.behaviour.motion`), so what is drawn re-scores the session
+unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from PyQt5.QtCore import QRectF, pyqtSignal
 from PyQt5.QtGui import QColor
 
 from gui.frame_view import FrameView
-from rig.freezing import FreezingParams
+from rig.behaviour.freezing import FreezingParams
 
 ROI_PEN = pg.mkPen("#35c46a", width=2)
 EXCLUDE_PEN = pg.mkPen("#ff5a5a", width=2)
@@ -103,7 +104,7 @@ class VideoView(FrameView):
         return item
 
     def regions(self) -> dict[str, Any]:
-        """The drawn ROI and exclusions, as ``rig.motion`` regions (pixels, rounded)."""
+        """The drawn ROI and exclusions, as ``rig.behaviour.motion`` regions (pixels, rounded)."""
         return {
             "roi": _region(self.roi) if self.roi is not None else None,
             "exclude": [_region(e) for e in self.exclusions],

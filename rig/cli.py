@@ -252,8 +252,8 @@ def score(
     as_json: bool,
 ) -> None:
     """Re-score freezing from the stored motion index; per-trial and per-epoch results."""
+    from rig.behaviour.rescore import freezing_summary, score_session
     from rig.data.folder import SessionFolder
-    from rig.scoring import freezing_summary, score_session
 
     folder = SessionFolder.open(session)
     try:
@@ -272,8 +272,11 @@ def score(
         click.echo(json.dumps(record, indent=2))
     else:
         auto = " (auto)" if record["threshold_auto"] else ""
+        step = record.get("step_threshold")
+        step_text = f", step threshold {step:.4g}" if step is not None else ""
         click.echo(
-            f"threshold {record['threshold']:.4g}{auto}, min freeze {record['min_freeze_s']:g} s, "
+            f"threshold {record['threshold']:.4g}{auto}{step_text}, "
+            f"min freeze {record['min_freeze_s']:g} s, "
             f"{record['percent_frozen']:.1f}% of the session frozen"
         )
         click.echo(
@@ -284,7 +287,7 @@ def score(
             text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
             click.echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
-        from rig.score_plot import plot_freezing
+        from rig.behaviour.report import plot_freezing
 
         _err(f"report: {plot_freezing(folder)}")
 

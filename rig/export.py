@@ -18,14 +18,14 @@ import numpy as np
 import tifffile
 import zarr
 
+from rig.behaviour.freezing import freezing_by_epoch
+from rig.behaviour.rescore import freezing_summary
 from rig.data.atomic import open_atomic
 from rig.data.folder import SessionFolder
 from rig.data.trials import TIME_EVENTS, measured_trials, trials_table
 from rig.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
-from rig.freezing import freezing_by_epoch
 from rig.inputfile import InputError, Problem
 from rig.schedule import FRAME_CLOCK, IMAGING
-from rig.scoring import freezing_summary
 
 EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "role", "detail")
 TRIAL_EPOCHS = ("pre", "cs", "us", "iti")

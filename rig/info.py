@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rig.behaviour.rescore import freezing_summary
 from rig.data.folder import SessionFolder
 from rig.data.trials import measured_trials
-from rig.scoring import freezing_summary
 
 
 def session_info(folder: SessionFolder) -> dict[str, Any]:

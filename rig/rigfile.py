@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from rig.behaviour.freezing import FreezingParams
 from rig.devices import SECTIONS, DriverSpec, available_drivers
-from rig.freezing import FreezingParams
 from rig.inputfile import (
     InputError,
     Problem,

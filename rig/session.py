@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from rig.behaviour.live import write_live_scores
+from rig.behaviour.rescore import score_session
 from rig.data.finalize import finalize_session
 from rig.devices import SECTIONS, BuildContext
 from rig.inputfile import InputError
@@ -27,7 +27,6 @@ from rig.run.signals import SessionResult
 from rig.run.sinks import LiveScoring, Preview
 from rig.safety import limit_problems
 from rig.schedule import OutputSchedule, compile_schedule
-from rig.scoring import score_session
 from rig.speaker import stimuli_problems
 from rig.store import SessionStore
 from rig.timeline import Timeline, compile_timeline
@@ -202,12 +201,7 @@ def run_session(
     folder = store.folder
     if truth:
         folder.write_truth(truth)
-    if scoring.scorer is not None and scoring.scorer.motion:
-        folder.write_motion(
-            np.array(scoring.scorer.device_index),
-            np.array(scoring.scorer.motion),
-            plan.rig.freezing.model_dump(mode="json"),
-        )
+    write_live_scores(folder, scoring.scorer)
     finalize_session(folder, result.status, result.reason, result.accounting)
     if scoring.scored:
         try:

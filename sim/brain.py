@@ -39,6 +39,7 @@ from scipy.signal import lfilter
 from scipy.sparse import csr_matrix
 
 from rig.schedule import OutputSchedule
+from sim.drawing import polyline_alpha
 from sim.learning import (
     AnimalState,
     LearningParams,
@@ -46,7 +47,7 @@ from sim.learning import (
     generalisation,
     run_learning,
 )
-from sim.mouse import BehaviourTrack, _polyline_alpha
+from sim.mouse import BehaviourTrack
 from sim.neurons import (
     POPULATIONS,
     REFERENCE_PIXELS,
@@ -699,7 +700,7 @@ class TwoPhotonRenderer:
             ys = np.linspace(-0.1 * h, 1.1 * h, 12)
             xs = np.linspace(x0, x1, 12) + gaussian_filter(rng.normal(0, w / 20, 12), 2)
             width = rng.uniform(0.006, 0.015) * w + 0.5
-            vessel = _polyline_alpha(gx, gy, np.stack([xs, ys], 1), width)
+            vessel = polyline_alpha(gx, gy, np.stack([xs, ys], 1), width)
             img *= 1 - 0.7 * vessel
         return np.clip(img, 0, None).astype(np.float32)
 

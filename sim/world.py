@@ -19,8 +19,12 @@ import numpy as np
 from rig.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, load_state, save_state, update_state
-from sim.mouse import MouseConfig, MouseRenderer, simulate_behaviour
+from sim.mouse import MouseConfig, simulate_behaviour
+from sim.mouse_video import MouseRenderer
 from sim.neurons import load_or_draw_field
+
+# Per-video-frame labels saved under their own names (truth/freezing, truth/grooming...).
+BEHAVIOUR_LABELS = ("freezing", "grooming", "sniffing", "darting")
 
 
 class SimWorld:
@@ -69,10 +73,11 @@ class SimWorld:
         return self.brain.render_frames(ks)
 
     def truth(self) -> dict[str, np.ndarray]:
-        """Numeric truth arrays, flat names (``freezing`` is the per-video-frame truth)."""
+        """Numeric truth arrays, flat names (``freezing``, ``grooming``, ``sniffing`` and
+        ``darting`` per video frame; the rest prefixed ``behaviour_`` or ``neurons_``)."""
         out: dict[str, np.ndarray] = {}
         for key, value in self.track.truth().items():
-            out[key if key == "freezing" else f"behaviour_{key}"] = np.asarray(value)
+            out[key if key in BEHAVIOUR_LABELS else f"behaviour_{key}"] = np.asarray(value)
         out["cable_region_px"] = np.asarray(self.mouse.cable_region(), np.int64)
         if self.activity is not None:
             for key, value in self.activity.truth().items():

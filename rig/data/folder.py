@@ -59,8 +59,9 @@ OME, SYNC = "ome", "sync"  # stream group attributes
 EDGES, EDGE_SAMPLES, EDGE_RISING, SAMPLE_RATE = "edges", "samples", "rising", "sample_rate_hz"
 EVENTS = "events"  # group; its attribute of the same name holds the events
 SCORES = "scores"
-MOTION_INDEX, SCORE_TIMES, FREEZING, WHEEL_SPEED = (
+MOTION_INDEX, STEP_INDEX, SCORE_TIMES, FREEZING, WHEEL_SPEED = (
     "motion_index",
+    "step_index",
     "times_s",
     "freezing",
     "wheel_speed_cm_s",
@@ -229,11 +230,12 @@ class FrameStream:
 
 @dataclass(frozen=True)
 class Scores:
-    """What is stored under ``scores/``: the motion index (per video frame, from the run or
-    ``rig score``), the last scoring's series on ``times_s``, and its record."""
+    """What is stored under ``scores/``: the motion and step indices (per video frame, from
+    the run or ``rig score``), the last scoring's series on ``times_s``, and its record."""
 
     device_index: np.ndarray | None  # video frame number of each motion_index value
     motion_index: np.ndarray | None
+    step_index: np.ndarray | None  # None in sessions scored before it existed
     motion_params: dict[str, Any] | None  # the freezing parameters the index was computed with
     times_s: np.ndarray | None
     freezing: np.ndarray | None
@@ -449,6 +451,7 @@ class SessionFolder:
         return Scores(
             device_index=_read(group, DEVICE_INDEX),
             motion_index=_read(group, MOTION_INDEX),
+            step_index=_read(group, STEP_INDEX),
             motion_params=attrs.get(MOTION_PARAMS),
             times_s=_read(group, SCORE_TIMES),
             freezing=_read(group, FREEZING),
@@ -465,12 +468,18 @@ class SessionFolder:
         return dict(record) if isinstance(record, dict) else None  # type: ignore[arg-type]
 
     def write_motion(
-        self, device_index: np.ndarray, motion: np.ndarray, params: dict[str, Any]
+        self,
+        device_index: np.ndarray,
+        motion: np.ndarray,
+        step: np.ndarray,
+        params: dict[str, Any],
     ) -> None:
-        """Store the per-frame motion index and the parameters it was computed with."""
+        """Store the per-frame motion and step indices and the parameters they were computed
+        with."""
         scores = self._group(SCORES)
         scores.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64), overwrite=True)
         scores.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32), overwrite=True)
+        scores.create_array(STEP_INDEX, data=np.asarray(step, np.float32), overwrite=True)
         scores.attrs[MOTION_PARAMS] = params
 
     def write_freezing(

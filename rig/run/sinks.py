@@ -13,11 +13,11 @@ from typing import Protocol
 
 import numpy as np
 
-from rig.freezing import FreezingParams
+from rig.behaviour.freezing import FreezingParams
+from rig.behaviour.live import LiveLocomotion, LiveScorer
 from rig.run.engine import Step, StreamPlan
 from rig.run.signals import SessionSignals
 from rig.schedule import CAMERA_EXPOSURE, VIDEO, WHEEL, OutputSchedule
-from rig.scoring import LiveLocomotion, LiveScorer
 from rig.timeline import Timeline
 
 PREVIEW_HZ = 15.0  # frames per second per stream the preview signal carries at most

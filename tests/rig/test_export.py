@@ -18,10 +18,10 @@ import pynwb
 import pytest
 import tifffile
 
+from rig.behaviour.rescore import freezing_summary
 from rig.data.folder import SessionFolder
 from rig.export import EVENT_COLUMNS, iter_frame_blocks
 from rig.frame_table import COLUMNS
-from rig.scoring import freezing_summary
 from tests.conftest import SMALL_RIG
 
 

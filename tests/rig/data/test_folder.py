@@ -118,11 +118,13 @@ def test_truth_scores_and_motion_round_trip(new_session):
     )
     times, frozen = new_session.true_freezing()
     assert frozen.dtype == bool and frozen.tolist() == [False, True, True]
-    new_session.write_motion(np.array([3, 4, 5]), np.array([np.nan, 0.1, 0.2]), {"roi": None})
+    step = np.array([np.nan, 0.05, 0.0])
+    new_session.write_motion(np.array([3, 4, 5]), np.array([np.nan, 0.1, 0.2]), step, {"roi": None})
     record = {"measure": "motion", "threshold": 0.05}
     new_session.write_freezing(times, np.array([0, 0, 1]), record)
     scores = new_session.scores()
     assert scores.device_index.tolist() == [3, 4, 5] and scores.motion_params == {"roi": None}
+    assert np.array_equal(scores.step_index, step.astype(np.float32), equal_nan=True)
     assert scores.freezing.dtype == bool and new_session.freezing_record() == record
     assert scores.timed(scores.freezing)[0].tolist() == [0.0, 0.1, 0.2]
     assert scores.timed(scores.wheel_speed_cm_s) is None  # not scored from a wheel
