@@ -18,6 +18,7 @@ Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (end exclusive)
 # Frames are composed with this offset taken off every pixel, so that camera noise centred on it
 # can be added in uint8 without wrapping (sim.camera_model adds it back with the noise).
 FRAME_OFFSET = 16
+MIN_VALUE = 20  # sprites are never darker: lit by the dimmest gain (0.8) they stay >= FRAME_OFFSET
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,19 @@ class Sprite:
         y0, x0 = max(y0, 0), max(x0, 0)
         if y1 <= y0 or x1 <= x0:
             return
-        a = self.alpha[sy : sy + y1 - y0, sx : sx + x1 - x0].astype(np.int32)
+        a = self.alpha[sy : sy + y1 - y0, sx : sx + x1 - x0]
         region = img[y0:y1, x0:x1]
-        # ((value * gain - offset) * alpha + region * (256 - alpha)) / 256
-        acc = self.value[sy : sy + y1 - y0, sx : sx + x1 - x0] * a
-        acc *= gain256
-        acc >>= 8
-        acc -= FRAME_OFFSET * a
-        a -= 256
-        a *= -1
-        a *= region
-        acc += a
-        acc >>= 8
-        np.clip(acc, 0, 255 - 2 * FRAME_OFFSET, out=acc)
-        region[...] = acc
+        # region + (lit - region) * alpha / 256, with lit = value * gain - offset (clipped to
+        # what the frame can hold): the fewest array operations, on small patches
+        lit = np.multiply(self.value[sy : sy + y1 - y0, sx : sx + x1 - x0], gain256, dtype=np.int32)
+        lit >>= 8
+        lit -= FRAME_OFFSET  # >= 0: values are at least MIN_VALUE, gains at least 0.8
+        np.minimum(lit, 255 - 2 * FRAME_OFFSET, out=lit)  # a ufunc: np.clip costs 3x more
+        lit -= region
+        lit *= a
+        lit >>= 8
+        lit += region
+        region[...] = lit
 
     def box(self, ay: int, ax: int) -> Rect:
         h, w = self.alpha.shape
@@ -74,7 +74,7 @@ def make_sprite(alpha: np.ndarray, value: np.ndarray, cy: int, cx: int) -> Sprit
     if len(ys) == 0:
         ys, xs = np.array([cy]), np.array([cx])
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    v = np.clip(np.round(value[y0:y1, x0:x1]), 0, 255).astype(np.uint8)
+    v = np.clip(np.round(value[y0:y1, x0:x1]), MIN_VALUE, 255).astype(np.uint8)
     return Sprite(int(y0 - cy), int(x0 - cx), np.ascontiguousarray(a[y0:y1, x0:x1]), v)
 
 

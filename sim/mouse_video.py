@@ -21,7 +21,6 @@ grey-level lookup.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,7 @@ from sim.drawing import (
 )
 from sim.mouse import GROOM, BehaviourTrack, MouseConfig, _geometry
 
-_CACHED_LEVELS = 96  # backgrounds kept, one per 1/256 step of illumination gain
+_CACHED_LEVELS = 96  # backgrounds kept, one per 1/256 step of illumination gain (~30 MB)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class MouseRenderer:
         self._wheels: list[np.ndarray] = []
         if config.view == "head_fixed":
             self._wheel_rect, self._wheels = self._wheel_patches()
-        self._levels: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._levels: dict[int, np.ndarray] = {}
         self._luts: dict[int, np.ndarray] = {}
         self._noise = CameraNoise(
             config.width,
@@ -198,13 +197,11 @@ class MouseRenderer:
         """The scene at gain ``g / 256``, less FRAME_OFFSET (the noise adds it back)."""
         bg = self._levels.get(g)
         if bg is None:
+            if len(self._levels) >= _CACHED_LEVELS:  # the light went far: start afresh
+                self._levels.clear()
             level = np.rint(self._scene * (g / 256.0)) - FRAME_OFFSET
             bg = np.clip(level, 0, 255 - 2 * FRAME_OFFSET).astype(np.uint8)
             self._levels[g] = bg
-            if len(self._levels) > _CACHED_LEVELS:
-                self._levels.popitem(last=False)
-        else:
-            self._levels.move_to_end(g)
         return bg
 
     def _lut(self, g: int) -> np.ndarray:

@@ -23,10 +23,11 @@ def _push_all(scorer: MotionScorer, frames: np.ndarray) -> tuple[np.ndarray, np.
     return pushed[:, 0], pushed[:, 1]
 
 
-def test_stacks_of_any_size_give_the_indices_of_pushing_one_by_one(clip):
+@pytest.mark.parametrize("bin_px", [3, 4])  # 4,800 blocks a frame (compared one by one), 2,700
+def test_stacks_of_any_size_give_the_indices_of_pushing_one_by_one(clip, bin_px):
     # the engine scores a step's frames as one stack: fewer or more frames than the gap
     video, frames = clip
-    params = video.params(bin_px=3, gap_s=0.2)  # 240 and 180 are multiples of 3, 0.2 s = 3 frames
+    params = video.params(bin_px=bin_px, gap_s=0.2)  # 0.2 s = 3 frames
     clip_frames = frames[:150]
     one = MotionScorer(240, 180, video.fps, params)
     expected = _push_all(one, clip_frames)
