@@ -26,10 +26,13 @@ percent freezing per CS epoch, and the fraction of true bouts whose onset was fo
 frames. Speed: frames per second of each scorer's per-frame work on decoded grey frames, and
 end to end: ezTrack reading an MJPEG AVI of the session (decode, grey, crop, blur, count, then
 freezing), fear-rig reading the session's own Zarr store (both indices, then freezing), and
-fear-rig re-scoring from its stored indices.
+fear-rig re-scoring from its stored indices. Speeds are CPU time (the machines these run on
+are shared: wall time adds the other users' load; the JSON has both).
 
-Run: ``python bench/bench_freezing.py [--minutes M] [--jpeg Q] [--no-end-to-end]``; writes
-``bench/results/freezing.json`` (``freezing-jpegQ.json`` with ``--jpeg``).
+Run: ``python bench/bench_freezing.py [--minutes M] [--jpeg Q] [--no-end-to-end] [--previous
+DIR]``; writes ``bench/results/freezing.json`` (``freezing-jpegQ.json`` with ``--jpeg``).
+``--previous DIR`` also scores with the motion index and rule of an older checkout (``git
+worktree add DIR 03f1f68``: fear-rig before issue 21).
 """
 
 from __future__ import annotations
@@ -107,13 +110,36 @@ def recall_session(rig_text: str, minutes: float | None, jpeg: int | None, seed:
     )
 
 
+def previous_scorer(checkout: Path):
+    """The motion scorer and scoring call of fear-rig before issue 21 (rig/motion.py and
+    rig/freezing.py of an older checkout), to compare on the same frames."""
+    import importlib.util
+
+    def load(name: str, path: Path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    motion = load("rig.motion", checkout / "rig" / "motion.py")  # its freezing imports it
+    freezing = load("previous_freezing", checkout / "rig" / "freezing.py")
+    return motion, freezing
+
+
 def pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
 
 
-def run(minutes: float | None, jpeg: int | None, end_to_end: bool, seed: int) -> dict:
+def run(
+    minutes: float | None,
+    jpeg: int | None,
+    end_to_end: bool,
+    seed: int,
+    previous: Path | None = None,
+) -> dict:
     pin_one_core()
     s = recall_session(DEFAULT_SIM_RIG, minutes, jpeg, seed)
     n, fps = len(s.times), s.fps
@@ -128,8 +154,18 @@ def run(minutes: float | None, jpeg: int | None, end_to_end: bool, seed: int) ->
         "fear-rig, no cable mask": MotionScorer(w, h, fps, unmasked),
         "ezTrack": ez.EzTrackMotion(cutoff, s.arena),
     }
+    if previous is not None:
+        old_motion, old_freezing = previous_scorer(previous)
+        old_params = old_freezing.FreezingParams.model_validate(
+            {
+                "exclude": s.params.model_dump(mode="json")["exclude"],
+                "calibration_s": list(s.window),
+            }
+        )
+        scorers["fear-rig before issue 21"] = old_motion.MotionScorer(w, h, fps, old_params)
     values = {name: np.full((n, 2), np.nan) for name in scorers}
-    seconds = dict.fromkeys(scorers, 0.0)
+    seconds = dict.fromkeys(scorers, 0.0)  # CPU time of this thread: what the scorer costs
+    wall = dict.fromkeys(scorers, 0.0)  # on a shared machine, wall time adds the others' load
     work = Path(tempfile.mkdtemp(prefix="bench-freezing-video-"))
     avi = zarr_frames = writer = None
     if end_to_end:
@@ -140,9 +176,10 @@ def run(minutes: float | None, jpeg: int | None, end_to_end: bool, seed: int) ->
     for start in range(0, n, CHUNK):
         chunk = np.stack([s.world.render_video(i) for i in range(start, min(n, start + CHUNK))])
         for name, scorer in scorers.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             pushed = [scorer.push(f) for f in chunk]
-            seconds[name] += time.perf_counter() - t0
+            seconds[name] += time.thread_time() - c0
+            wall[name] += time.perf_counter() - t0
             rows = np.array(pushed, float).reshape(len(chunk), -1)  # (motion, step) or count
             values[name][start : start + len(chunk)] = rows
         if writer is not None:
@@ -166,6 +203,11 @@ def run(minutes: float | None, jpeg: int | None, end_to_end: bool, seed: int) ->
             "cutoff_grey": scorer.cutoff_grey,
             **_agreement(result.frozen, truth, s, half),
         }
+    if previous is not None:
+        name = "fear-rig before issue 21"
+        old_scorer = scorers[name]
+        result = old_freezing.score_motion(values[name][:, 0], fps, old_scorer.params, s.times)
+        rows[name] = {"threshold": result.threshold, **_agreement(result.frozen, truth, s, half)}
     ez_motion = values["ezTrack"][:, 0]
     frozen = ez.measure_freezing(ez_motion, ez.FREEZE_THRESH_DEFAULT, ez.MIN_DURATION_DEFAULT)
     rows["ezTrack"] = {
@@ -185,7 +227,9 @@ def run(minutes: float | None, jpeg: int | None, end_to_end: bool, seed: int) ->
     }
     for name in scorers:
         rows[name]["frames_per_s"] = n / seconds[name]
-    rows["ezTrack, tuned"]["frames_per_s"] = rows["ezTrack"]["frames_per_s"]
+        rows[name]["frames_per_wall_s"] = n / wall[name]
+    for key in ("frames_per_s", "frames_per_wall_s"):
+        rows["ezTrack, tuned"][key] = rows["ezTrack"][key]
     speed = {"per_frame_ratio": rows["fear-rig"]["frames_per_s"] / rows["ezTrack"]["frames_per_s"]}
     if end_to_end:
         speed.update(_end_to_end(avi, zarr_frames, s, cutoff, n))
@@ -239,17 +283,17 @@ def _fraction(frozen: np.ndarray, where: np.ndarray) -> float | None:
 
 def _end_to_end(avi: Path, frames: zarr.Array, s: Session, cutoff: float, n: int) -> dict:
     """From a stored video to freezing per frame, each tool from its own input."""
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     motion = ez.measure_motion_file(avi, cutoff, s.arena)
     ez.measure_freezing(motion, ez.FREEZE_THRESH_DEFAULT, ez.MIN_DURATION_DEFAULT)
-    ez_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    ez_s = time.process_time() - t0
+    t0 = time.process_time()
     found = motion_indices(frames, s.fps, s.params)
     score_motion(found.motion, s.fps, s.params, s.times, step=found.step, window=s.window)
-    rig_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    rig_s = time.process_time() - t0
+    t0 = time.process_time()
     score_motion(found.motion, s.fps, s.params, s.times, step=found.step, window=s.window)
-    rescore_s = time.perf_counter() - t0
+    rescore_s = time.process_time() - t0
     return {
         "eztrack_avi_frames_per_s": len(motion) / ez_s,
         "fear_rig_zarr_frames_per_s": n / rig_s,
@@ -283,10 +327,11 @@ def print_table(r: dict) -> None:
         )
     sp = r["speed"]
     ratio = sp["per_frame_ratio"]
-    print(f"per frame (decoded grey frames, one core): fear-rig {ratio:.1f}x ezTrack")
+    print(f"per frame (decoded grey frames, one core, CPU time): fear-rig {ratio:.1f}x ezTrack")
     if "end_to_end_ratio" in sp:
         print(
-            f"end to end: ezTrack from MJPEG AVI {sp['eztrack_avi_frames_per_s']:.0f} frames/s, "
+            f"end to end (CPU): ezTrack from MJPEG AVI {sp['eztrack_avi_frames_per_s']:.0f} "
+            "frames/s, "
             f"fear-rig from its Zarr store {sp['fear_rig_zarr_frames_per_s']:.0f} frames/s "
             f"({sp['end_to_end_ratio']:.1f}x); re-scoring from the stored indices "
             f"{sp['fear_rig_rescore_ms']:.1f} ms"
@@ -300,10 +345,13 @@ def main() -> None:
     parser.add_argument("--no-end-to-end", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--previous", type=Path, default=None, help="also score with an older checkout's code"
+    )
     args = parser.parse_args()
     if cv2 is None:
         sys.exit("bench_freezing needs OpenCV: pip install opencv-python-headless")
-    result = run(args.minutes, args.jpeg, not args.no_end_to_end, args.seed)
+    result = run(args.minutes, args.jpeg, not args.no_end_to_end, args.seed, args.previous)
     print_table(result)
     name = "freezing.json" if args.jpeg is None else f"freezing-jpeg{args.jpeg}.json"
     out = args.out or ROOT / "bench" / "results" / name
