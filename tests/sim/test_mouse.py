@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from sim.learning import AnimalState, update_state
-from sim.mouse import MouseConfig, simulate_behaviour
+from sim.mouse import MOBILE, MouseConfig, simulate_behaviour
 from sim.mouse_video import MouseRenderer
 
 SMALL = {"width": 160, "height": 120}
@@ -102,6 +102,13 @@ def test_a_freezing_mouse_shows_one_pose_from_its_first_frame_to_its_last(day, t
     checked = 0
     for start, stop in track.freeze_bouts_s[:6]:
         idx = np.flatnonzero((track.frame_times_s >= start) & (track.frame_times_s < stop))
+        s, e = int(idx[0]), int(idx[-1]) + 1
+        if view == "top":  # the pose arrives at the bout's first frame and leaves after its last
+            pose = np.stack([track.x_px, track.y_px, track.heading_rad, track.head_yaw_rad])
+            assert (pose[:, s : e - 1] == pose[:, s + 1 : e]).all()
+            assert (pose[:, s - 1] != pose[:, s]).any() and (pose[:, e] != pose[:, e - 1]).any()
+            if track.state[s - 1] == MOBILE:  # walked into it: the body arrives at frame s
+                assert (track.x_px[s - 1], track.y_px[s - 1]) != (track.x_px[s], track.y_px[s])
         if idx[0] < 3 or idx[-1] + 3 >= len(track):
             continue
         frames = [_outside_cable(r.render(i), r) for i in range(idx[0] - 3, idx[-1] + 4)]
@@ -117,7 +124,7 @@ def test_a_freezing_mouse_shows_one_pose_from_its_first_frame_to_its_last(day, t
 @pytest.mark.parametrize("view", ["top", "head_fixed"])
 def test_a_freezing_mouse_breathes_and_the_cable_swings(day, times, view):
     schedule = day(4, 4)
-    cfg = _clean(view, width=320, height=240)
+    cfg = _clean(view, width=320, height=240, breath_shading=0.0)  # the flanks alone
     track = simulate_behaviour(schedule, times(schedule, 30.0), _conditioned(day), cfg, seed=2)
     r = MouseRenderer(cfg, track, seed=3)
     idx = _long_bout_frames(track, track.freezing, min_frames=60)
