@@ -60,6 +60,7 @@ class LiveScorer:
             fps, self.threshold if fixed else -math.inf, params.min_freeze_s, params.gap_s
         )
         self.calibrated = False
+        self._window_passed = False  # the threshold is computed once, when the window ends
         self._early_filled = False
         # Typed arrays, 8 bytes a value: a list of floats costs 4x that over hours of frames.
         self.device_index = array("q")
@@ -83,7 +84,8 @@ class LiveScorer:
         self._fill_early()
         out = []
         for m, s, t_s in zip(motion.tolist(), step.tolist(), times_s, strict=True):
-            if not self.calibrated and t_s >= self.window[1]:
+            if not self._window_passed and t_s >= self.window[1]:
+                self._window_passed = True
                 self._calibrate()
             frozen = self.live.push(m if math.isfinite(m) else math.inf, s)
             out.append(FreezingSample(t_s, m, frozen, self.threshold))
@@ -101,15 +103,16 @@ class LiveScorer:
         self._early_filled = True
 
     def _calibrate(self) -> None:
-        self.calibrated = True
+        """The thresholds from the calibration window, once. When they cannot be had (the
+        animal never moved in it), live scoring shows no freezing; ``rig score`` says why."""
         motion, step, times = np.array(self.motion), np.array(self.step), np.array(self.times)
         try:
             if self.params.threshold == "auto":
                 self.threshold = auto_threshold(motion, self.fps, self.window, times)
             step_thr = step_threshold(self.threshold, motion, step, self.fps, self.window, times)
         except ValueError:
-            self.calibrated = False  # not enough data in the window yet: try again later
             return
+        self.calibrated = True
         self.live.set_thresholds(self.threshold, step_thr)
 
     def write(self, folder: SessionFolder) -> None:
