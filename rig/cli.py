@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from rig.inputfile import InputError, one_line
+from rig.inputfile import InputError, error_line, one_line
 from rig.ports import DaqNotAvailable, DeviceError
 from rig.terminal import echo, reserve_standard_descriptors
 
@@ -291,23 +291,60 @@ def score(
 
 @main.command()
 @SESSION
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Recover a session that reads as running but whose writer cannot be checked "
+    "(written on another host). Never while it is really being written.",
+)
 @handles_errors
-def recover(session: Path) -> None:
-    """Make an interrupted session consistent (status ``recovered``)."""
+def recover(session: Path, force: bool) -> None:
+    """Make an interrupted session consistent (status ``recovered``); no frame is dropped."""
     from rig.data.finalize import SessionStillRunning, recover_session
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
+    if force and folder.status == "running":
+        _err(
+            f"WARNING: {_name(folder)}: recovering a session that reads as running "
+            f"(pid {folder.attrs.pid} on {_name(folder.attrs.host)}): if that process is still "
+            "writing it, the two will disagree"
+        )
     try:
-        recovery = recover_session(folder)
+        recovery = recover_session(folder, force=force)
     except SessionStillRunning:
-        raise click.ClickException("the session is still being written by a live process") from None
+        _err(
+            f"{_name(folder)}: the session is still being written by a live process "
+            "(`rig recover --force` if its writer runs on another host and is gone)"
+        )
+        sys.exit(EXIT_FAILED)
+    except OSError as exc:
+        _err(f"{_name(folder)}: cannot recover: {error_line(exc)} (nothing lost: run it again)")
+        sys.exit(EXIT_FAILED)
     if recovery.attrs is None:
-        click.echo(f"{folder}: status is {recovery.status}; nothing to recover")
+        click.echo(f"{_name(folder)}: status is {recovery.status}; nothing to recover")
         return
+    for note in recovery.notes:
+        _err(f"note: {one_line(note)}")
     for name, acc in (recovery.attrs.streams or {}).items():
         click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
-    click.echo(f"{folder}: recovered")
+    click.echo(f"{_name(folder)}: recovered")
+
+
+@main.command()
+@SESSION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def verify(session: Path, as_json: bool) -> None:
+    """Check every stored frame against its checksums; exit 1 if any is missing, empty or
+    corrupt (listed by stream and frame range)."""
+    from rig.data.folder import SessionFolder
+    from rig.info import verify_session
+    from rig.report import verify_text
+
+    report = verify_session(SessionFolder.open(session))
+    click.echo(json.dumps(report, indent=2) if as_json else verify_text(report))
+    sys.exit(EXIT_OK if report["intact"] else EXIT_FAILED)
 
 
 @main.command()
@@ -326,6 +363,12 @@ def recover(session: Path) -> None:
 )
 @click.option("--bigtiff", is_flag=True, help="Always write BigTIFF (default: only above 4 GB).")
 @click.option("--compress", is_flag=True, help="gzip the frames in the NWB file (slower).")
+@click.option(
+    "--allow-damaged",
+    is_flag=True,
+    help="Export even with damaged frames: they become zeros, listed in NAME.damaged.csv "
+    "beside the export.",
+)
 @handles_errors
 def export(
     session: Path,
@@ -335,9 +378,11 @@ def export(
     out_dir: Path | None,
     bigtiff: bool,
     compress: bool,
+    allow_damaged: bool,
 ) -> None:
     """Export a session for analysis tools; prints each written file's path."""
     from rig.data.folder import SessionFolder
+    from rig.data.integrity import DamagedFrames
 
     if not (as_csv or tiff or nwb):
         raise click.UsageError("give at least one of --csv, --tiff, --nwb")
@@ -346,15 +391,44 @@ def export(
         from rig.export import export_csv
 
         for path in export_csv(folder, out_dir):
-            click.echo(str(path))
-    if tiff:
-        from rig.export import export_tiff
+            echo(str(path))
+    try:
+        if tiff:
+            from rig.export import export_tiff
 
-        click.echo(str(export_tiff(folder, out_dir, bigtiff=bigtiff)))
-    if nwb:
-        from rig.nwb import export_nwb
+            _exported(folder, export_tiff(folder, out_dir, bigtiff, allow_damaged=allow_damaged))
+        if nwb:
+            from rig.nwb import export_nwb
 
-        click.echo(str(export_nwb(folder, out_dir, compress=compress)))
+            _exported(folder, export_nwb(folder, out_dir, compress, allow_damaged=allow_damaged))
+    except DamagedFrames as exc:
+        _damage_lines(folder, exc.damage)
+        _err(
+            f"{_name(folder)}: refusing to export damaged frames (`rig verify` lists them all; "
+            "--allow-damaged writes them as zeros and lists them beside the export)"
+        )
+        sys.exit(EXIT_FAILED)
+
+
+def _damage_lines(folder: Any, damage: list) -> None:
+    """One line per damaged range (at most :data:`rig.report.MAX_DAMAGE_LINES`), on stderr."""
+    from rig.data.integrity import merge_ranges
+    from rig.report import damage_lines
+
+    for line in damage_lines([d.to_dict() for d in merge_ranges(damage)], f"{_name(folder)}: "):
+        _err(line)
+
+
+def _exported(folder: Any, export: Any) -> None:
+    echo(str(export.path))
+    if export.damage_list is not None:
+        _damage_lines(folder, export.damage)
+        _err(f"WARNING: damaged frames written as zeros, listed in {export.damage_list}")
+
+
+def _name(value: Any) -> str:
+    """A path or name from a session or a user, safe to print in one line."""
+    return one_line(str(value))
 
 
 @main.command()

@@ -82,6 +82,7 @@ class SessionAttrs(_Open):
     end_reason: str | None = None
     streams: dict[str, dict[str, Any]] | None = None
     imaging_source: dict[str, Any] | None = None
+    recovery: dict[str, Any] | None = None  # what rig recover rebuilt or skipped
 
     @property
     def video_fps(self) -> float:

@@ -37,8 +37,10 @@ from zarr.codecs import BloscCodec, Crc32cCodec
 from rig import __version__
 from rig.data.atomic import atomic_path, write_json_atomic
 from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
+from rig.data.integrity import DamagedFrames, FrameDamage, FrameLayout, LayoutError, check_frames
 from rig.data.journal import Journal
-from rig.inputfile import InputError, Problem, problems_from_validation
+from rig.data.writer_lock import LOCK_FILE, WriterLock, process_alive, writer_alive
+from rig.inputfile import InputError, Problem, error_line, problems_from_validation
 from rig.ports import Edges
 from rig.schedule import STREAM_EDGE_LINE, expected_frames
 
@@ -165,26 +167,19 @@ def array_metadata(array: zarr.Array) -> dict[str, Any]:
 
 
 def trim_frames(frames: zarr.Array, n_frames: int) -> None:
-    """Cut a frame array to its first ``n_frames`` frames, removing the shards past them.
+    """Cut (or grow) a frame array to ``n_frames`` frames: its metadata only.
 
     The new length goes into the array's ``zarr.json`` (the ``shape`` of the Zarr v3 spec,
-    rewritten atomically like the root attributes), then the shards past it are removed, found
-    by listing the array's ``c/`` folder. zarr-python's public ``Array.resize`` would visit
-    every shard key of the old length (1.3 s for a 2-hour protocol at 100 fps aborted at the
-    start) and its fast path (``delete_outside_chunks=False``) is only reachable through a
-    private API. ``frames`` keeps its old shape: open the array again to read it.
+    rewritten atomically like the root attributes). No shard file is removed: past the end
+    of a run's frames there are none (the writer writes only the shards it filled), and a
+    file that is there anyway holds frames that no command may delete (``rig verify`` and
+    ``rig recover`` account for what is on disk). zarr-python's public ``Array.resize`` would
+    visit every shard key of the old length (1.3 s for a 2-hour protocol at 100 fps aborted
+    at the start). ``frames`` keeps its old shape: open the array again to read it.
     """
     meta = array_metadata(frames)
     meta["shape"][0] = n_frames
-    folder = array_folder(frames)
-    write_json_atomic(folder / METADATA, meta)
-    shard_t = frames.shards[0] if frames.shards else frames.chunks[0]
-    kept = -(-n_frames // shard_t)  # shards holding frames that stay
-    shard_dir = folder / "c"
-    if shard_dir.is_dir():
-        for entry in shard_dir.iterdir():
-            if entry.name.isdigit() and int(entry.name) >= kept:
-                shutil.rmtree(entry, ignore_errors=True)
+    write_json_atomic(array_folder(frames) / METADATA, meta)
 
 
 # ------------------------------------------------------------------------- what is stored
@@ -226,6 +221,68 @@ class FrameStream:
     def _array(self, key: str) -> np.ndarray | None:
         return self.group[key][:] if key in self.group else None  # type: ignore[index]
 
+    # ------------------------------------------------------------- damage
+    @property
+    def frames_path(self) -> Path:
+        """The folder of the frames array (``STREAM/0``)."""
+        return array_folder(self.frames)
+
+    def layout(self) -> FrameLayout:
+        """The frames array's layout, read from its ``zarr.json`` (:class:`LayoutError`)."""
+        return FrameLayout.read(self.frames_path)
+
+    def check(self, full: bool = False, n_frames: int | None = None) -> list[FrameDamage]:
+        """The damaged frame ranges among the first ``n_frames`` (default: all): missing,
+        empty or corrupt (:mod:`rig.data.integrity`). ``full`` reads and checks every frame's
+        bytes (``rig verify``); otherwise only each shard's file and index (``rig info``)."""
+        try:
+            layout = self.layout()
+        except LayoutError as exc:
+            n = self.n_frames if n_frames is None else n_frames
+            return [FrameDamage(self.name, "corrupt", 0, n, f"frames metadata: {exc}", -1, -1)]
+        return check_frames(self.name, layout, n_frames, full)
+
+    def blocks(
+        self,
+        block_bytes: int,
+        damage: list[FrameDamage],
+        allow_damaged: bool = False,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, frames)`` in blocks of at most ``block_bytes`` (whole shards), for an export.
+
+        ``damage`` holds the damaged ranges already known (:meth:`check`); a frame that cannot
+        be decoded while reading is added to it. Damaged frames are never read through zarr
+        (which would return zeros for a missing shard, or read a whole bogus file): without
+        ``allow_damaged`` :class:`DamagedFrames` is raised, with it they are zeros."""
+        if damage and not allow_damaged:
+            raise DamagedFrames(damage)
+        frames = self.frames
+        n, shape = frames.shape[0], frames.shape[1:]
+        frame_bytes = int(np.prod(shape)) * frames.dtype.itemsize
+        per = frames.shards[0] if frames.shards else frames.chunks[0]
+        step = max(per, max(1, block_bytes // max(frame_bytes, 1)) // per * per)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            bad = {i for d in damage for i in range(max(d.start, start), min(d.stop, stop))}
+            if not bad:
+                try:
+                    yield start, frames[start:stop]
+                    continue
+                except Exception:  # a frame that does not decode: find which, one by one
+                    pass
+            block = np.zeros((stop - start, *shape), frames.dtype)
+            for i in range(start, stop):
+                if i in bad:
+                    continue
+                try:
+                    block[i - start] = frames[i]
+                except Exception as exc:
+                    cause, k = f"cannot be decoded: {error_line(exc)}", i // per
+                    damage.append(FrameDamage(self.name, "corrupt", i, i + 1, cause, k, k))
+                    if not allow_damaged:
+                        raise DamagedFrames(damage) from None
+            yield start, block
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -258,6 +315,13 @@ class SessionFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._attrs: SessionAttrs | None = None
+        self._writer: WriterLock | None = None  # this process writes the session
+
+    def release_writer(self) -> None:
+        """This process stops writing the session (its status is final, or it is left for
+        ``rig recover``): other processes may now recover it."""
+        if self._writer is not None:
+            self._writer.release()
 
     @classmethod
     def open(cls, path: str | Path) -> SessionFolder:
@@ -284,6 +348,8 @@ class SessionFolder:
         status ``running``, start time and the writing process."""
         folder = cls(_new_folder(Path(out_dir), animal, protocol_name))
         folder.journal_path.mkdir()
+        # held until the status is final: readers tell a live writer from a dead one by it
+        folder._writer = WriterLock.acquire(folder.journal_path / LOCK_FILE)
         zarr.open_group(str(folder.zarr_path), mode="w-", zarr_format=3)
         folder.update_attrs(
             format=FORMAT,
@@ -359,14 +425,21 @@ class SessionFolder:
 
     @property
     def status(self) -> str:
-        """The effective status: ``running`` only while the writing process lives (checked on
-        the host that wrote it); a session whose writer is gone is ``interrupted``."""
+        """The effective status: ``running`` only while the process that writes it lives
+        (:mod:`rig.data.writer_lock`: the lock it holds, else its pid and start time on this
+        host); a session whose writer is gone is ``interrupted``."""
         attrs = self.attrs
         if attrs.status != "running":
             return attrs.status
-        if attrs.host == socket.gethostname() and not _process_alive(attrs.pid):
+        held = writer_alive(self.journal_path / LOCK_FILE)
+        if held is not None:
+            return "running" if held else "interrupted"
+        if attrs.pid is None:
             return "interrupted"
-        return "running"
+        if attrs.host != socket.gethostname():
+            return "running"  # cannot be checked from here: rig recover --force
+        started = _parse_utc_or_none(attrs.started_utc)
+        return "running" if process_alive(attrs.pid, started) else "interrupted"
 
     def require_finalized(self) -> SessionAttrs:
         """The attributes of a session whose journal is folded in; :class:`InputError` for a
@@ -410,6 +483,21 @@ class SessionFolder:
         if EVENTS in root:
             return list(root[EVENTS].attrs[EVENTS])  # type: ignore[arg-type]
         return self.journal.events()
+
+    def events_stored(self) -> list[dict[str, Any]] | None:
+        """The events folded into ``events/`` (None before the journal is folded in)."""
+        root = self._root()
+        if EVENTS not in root:
+            return None
+        return list(root[EVENTS].attrs.get(EVENTS, []))  # type: ignore[arg-type]
+
+    def stored_edges(self) -> dict[str, Edges]:
+        """Every line's edges folded into ``edges/`` (none before the journal is folded in)."""
+        root = self._root()
+        if EDGES not in root:
+            return {}
+        lines = [name for name, _ in root[EDGES].groups()]  # type: ignore[union-attr]
+        return {line: e for line in lines if (e := self.edges(line)) is not None}
 
     def edges(self, line: str) -> Edges | None:
         """The edges recorded on ``line`` (folded in at the end); None if it has none."""
@@ -632,13 +720,8 @@ def _new_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
     raise FileExistsError(f"too many sessions named {base} in {out_dir}")
 
 
-def _process_alive(pid: int | None) -> bool:
-    if pid is None or pid <= 0:  # no writer recorded (0 and -1 would name a process group)
-        return False
+def _parse_utc_or_none(text: str | None) -> datetime | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # someone else's process, or a pid this OS cannot have: do not guess dead
-    return True
+        return parse_utc(text) if text else None
+    except ValueError:
+        return None
