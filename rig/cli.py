@@ -80,9 +80,9 @@ def validate(protocol: Path, rig_path: Path | None) -> None:
     from rig.session import prepare_session
 
     plan = prepare_session(protocol, rig_path)
-    click.echo(f"{protocol}: valid")
+    echo(f"{protocol}: valid")
     for line in summary_lines(plan):
-        click.echo(line)
+        echo(line)
 
 
 @main.command()
@@ -97,9 +97,9 @@ def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
 
     session_plan = prepare_session(protocol, rig_path)
     if as_json:
-        click.echo(json.dumps(plan_dict(session_plan), indent=2))
+        echo(json.dumps(plan_dict(session_plan), indent=2))
     else:
-        click.echo(plan_table(session_plan))
+        echo(plan_table(session_plan))
 
 
 @main.command()
@@ -107,7 +107,7 @@ def schema() -> None:
     """Print the JSON Schema of the protocol format."""
     from rig.protocol import protocol_json_schema
 
-    click.echo(json.dumps(protocol_json_schema(), indent=2))
+    echo(json.dumps(protocol_json_schema(), indent=2))
 
 
 @main.command()
@@ -168,7 +168,10 @@ def run(
             _err(f"aborted: {abort.reason} before the session started")
             sys.exit(EXIT_FAILED)
         animal = animal or "sim-mouse"
-        _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
+        _err(
+            f"[{plan.rig.mode}] rig {_name(plan.rig.name)}: {plan.protocol.protocol} "
+            f"for animal {_name(animal)}"
+        )
         for warning in warnings(plan):
             _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
@@ -207,15 +210,28 @@ def info(session: Path, as_json: bool) -> None:
     from rig.report import info_text
 
     data = session_info(SessionFolder.open(session))
-    click.echo(json.dumps(data, indent=2) if as_json else info_text(data))
+    echo(json.dumps(data, indent=2) if as_json else info_text(data))
 
 
-def _region(text: str) -> dict[str, float]:
+def _region(text: str, option: str) -> dict[str, float]:
+    """``x,y,width,height`` in pixels, checked: :class:`InputError` with one line per problem
+    (``--roi: width_px: ...``)."""
+    from pydantic import ValidationError
+
+    from rig.inputfile import Problem, problems_from_validation
+    from rig.motion import RectRegion
+
     try:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected x,y,width,height in pixels") from None
-    return {"x_px": x, "y_px": y, "width_px": w, "height_px": h}
+        problem = Problem("", f"{text!r}: expected x,y,width,height in pixels")
+        raise InputError(option, [problem]) from None
+    region = {"x_px": x, "y_px": y, "width_px": w, "height_px": h}
+    try:
+        RectRegion.model_validate(region)
+    except ValidationError as exc:
+        raise InputError(option, problems_from_validation(exc)) from None
+    return region
 
 
 @main.command()
@@ -261,28 +277,28 @@ def score(
             folder,
             threshold=threshold,
             min_freeze_s=min_freeze_s,
-            roi=_region(roi) if roi else None,
-            exclude=[_region(e) for e in exclude] if exclude else None,
+            roi=_region(roi, "--roi") if roi else None,
+            exclude=[_region(e, "--exclude") for e in exclude] if exclude else None,
         )
     except ValueError as exc:
         _err(f"{folder}: {exc}")
         sys.exit(EXIT_BAD_INPUT)
     rows = freezing_summary(record)
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        echo(json.dumps(record, indent=2))
     else:
         auto = " (auto)" if record["threshold_auto"] else ""
-        click.echo(
+        echo(
             f"threshold {record['threshold']:.4g}{auto}, min freeze {record['min_freeze_s']:g} s, "
             f"{record['percent_frozen']:.1f}% of the session frozen"
         )
-        click.echo(
+        echo(
             f"{'#':>3}  {'phase':<14} {'CS':<10} {'pre %':>6} {'CS %':>6} {'US %':>6} {'ITI %':>6}"
         )
         for r in rows:
             cells = [r.get(f"percent_{e}") for e in ("pre", "cs", "us", "iti")]
             text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
-            click.echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
+            echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
         from rig.score_plot import plot_freezing
 
@@ -322,13 +338,13 @@ def recover(session: Path, force: bool) -> None:
         _err(f"{_name(folder)}: cannot recover: {error_line(exc)} (nothing lost: run it again)")
         sys.exit(EXIT_FAILED)
     if recovery.attrs is None:
-        click.echo(f"{_name(folder)}: status is {recovery.status}; nothing to recover")
+        echo(f"{_name(folder)}: status is {recovery.status}; nothing to recover")
         return
     for note in recovery.notes:
         _err(f"note: {one_line(note)}")
     for name, acc in (recovery.attrs.streams or {}).items():
-        click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
-    click.echo(f"{_name(folder)}: recovered")
+        echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
+    echo(f"{_name(folder)}: recovered")
 
 
 @main.command()
@@ -343,7 +359,7 @@ def verify(session: Path, as_json: bool) -> None:
     from rig.report import verify_text
 
     report = verify_session(SessionFolder.open(session))
-    click.echo(json.dumps(report, indent=2) if as_json else verify_text(report))
+    echo(json.dumps(report, indent=2) if as_json else verify_text(report))
     sys.exit(EXIT_OK if report["intact"] else EXIT_FAILED)
 
 
@@ -452,7 +468,7 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
         _err(f"{folder}: {exc}")
         sys.exit(EXIT_FAILED)
     mismatch = record["mismatch"]
-    click.echo(
+    echo(
         f"{folder}: attached {record['frames']} frames from {len(record['files'])} file(s) "
         f"to {record['edges']} frame-clock edges"
         + (f" (MISMATCH: {mismatch['message']})" if mismatch else "")
@@ -487,7 +503,7 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
     plan = prepare_session(protocol, rig_path) if protocol is not None else None
     rig = plan.rig if plan is not None else load_rig(rig_path)
     report = run_selftest(rig, plan, out_dir)
-    click.echo(table(report))
+    echo(table(report))
     for line in report.log if verbose else ():
         _err(f"log: {line}")
     if not report.ok:

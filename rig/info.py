@@ -36,7 +36,9 @@ def session_info(folder: SessionFolder) -> dict[str, Any]:
         "trials": measured_trials(attrs.timeline, events),
         "shocks_delivered": sum(1 for e in events if e.get("kind") == "us_on"),
         "streams": _streams(folder),
-        "journal": folder.journal.read_events().warnings if attrs.streams is None else [],
+        "journal_problems": (
+            folder.journal.read_events().warnings if attrs.streams is None else []
+        ),
         "freezing": _freezing(folder),
         "faults": [e for e in events if e.get("kind") == "fault"],
         "events": events,
@@ -88,7 +90,7 @@ def verify_session(folder: SessionFolder) -> dict[str, Any]:
         "path": str(folder),
         "status": status,
         "streams": streams,
-        "journal": journal,
+        "journal_problems": journal,
         "intact": not any(s["damage"] for s in streams.values()),
     }
 

@@ -61,7 +61,7 @@ def verify_text(report: dict[str, Any]) -> str:
             + (f"{damaged} damaged" if damaged else "intact")
         )
         lines += damage_lines(s["damage"])
-    for warning in report["journal"]:
+    for warning in report["journal_problems"]:
         lines.append(f"journal   {_s(warning)}")
     lines.append("intact" if report["intact"] else "DAMAGED")
     return "\n".join(lines)
@@ -104,7 +104,7 @@ def info_text(info: dict[str, Any]) -> str:
         else:
             lines.append(f"{name:<8} written {s.get('written', 0)} (session not finalised)")
         lines += damage_lines(s.get("damage", []))
-    for warning in info.get("journal", []):
+    for warning in info.get("journal_problems", []):
         lines.append(f"journal   {_s(warning)}")
     frz = info.get("freezing")
     if frz:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from pydantic import ValidationError
 
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.trials import trials_table
@@ -33,6 +34,7 @@ from rig.freezing import (
     score_freezing,
     score_locomotion_freezing,
 )
+from rig.inputfile import InputError, problems_from_validation
 from rig.motion import MotionScorer
 from rig.schedule import VIDEO, WHEEL
 from rig.timeline import PhaseSpan, Timeline
@@ -199,7 +201,7 @@ def score_session(
     ``threshold``/``min_freeze_s`` override the rig file's values and reuse the stored index;
     ``roi``/``exclude`` (regions in pixels) recompute the index from the stored video.
     """
-    attrs = folder.attrs
+    attrs = folder.require_finalized()  # a running or interrupted one has no timestamps yet
     params = folder.attr_as("freezing_params", FreezingParams)
     stored = folder.scores()
     motion_params = stored.motion_params if stored is not None else None
@@ -220,9 +222,13 @@ def score_session(
         changes["roi"] = roi
     if exclude is not None:
         changes["exclude"] = exclude
-    params = FreezingParams.model_validate(
-        {**params.model_dump(mode="json"), **changes}, strict=False
-    )
+    try:
+        params = FreezingParams.model_validate(
+            {**params.model_dump(mode="json"), **changes}, strict=False
+        )
+    except ValidationError as exc:  # a region given on the command line: one line each
+        option = "--roi/--exclude" if roi is not None or exclude is not None else "--min-freeze-s"
+        raise InputError(option, problems_from_validation(exc)) from None
     if params.threshold != "auto" and threshold is None:
         threshold = float(params.threshold)
     fps = attrs.video_fps

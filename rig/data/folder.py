@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,7 +41,13 @@ from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
 from rig.data.integrity import DamagedFrames, FrameDamage, FrameLayout, LayoutError, check_frames
 from rig.data.journal import Journal
 from rig.data.writer_lock import LOCK_FILE, WriterLock, process_alive, writer_alive
-from rig.inputfile import InputError, Problem, error_line, problems_from_validation
+from rig.inputfile import (
+    InputError,
+    Problem,
+    error_line,
+    problems_from_validation,
+    read_bounded,
+)
 from rig.ports import Edges
 from rig.schedule import STREAM_EDGE_LINE, expected_frames
 
@@ -71,6 +78,7 @@ MOTION_PARAMS, FREEZING_RECORD = "motion_params", "freezing"  # scores attribute
 TRUTH = "truth"
 TRUE_FREEZING, TRUE_FREEZING_TIMES = "freezing", "behaviour_frame_times_s"
 
+MAX_ATTRS_BYTES = 64_000_000  # zarr.json: protocol, rig and a timeline of up to MAX_TRIALS
 CHUNK_SECONDS = 0.5  # a shard of frames, in seconds of stream: the most frames a crash can lose
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -332,12 +340,33 @@ class SessionFolder:
         if p.name == ZARR_STORE:
             p = p.parent
         folder = cls(p)
-        if not folder.attrs_path.is_file():
+        if not os.path.lexists(folder.attrs_path):
             raise InputError(
                 str(path), [Problem("", "not a fear-rig session (no session.zarr here)")]
             )
         folder.attrs  # noqa: B018 - read and check them now, not halfway through a command
+        folder._check_files()
         return folder
+
+    def _check_files(self) -> None:
+        """Every file zarr or the journal reader would read whole is a regular file: a FIFO,
+        a device or a link to ``/dev/zero`` in a session folder is bad input, not a hang or
+        a full memory. (Frame shards are read by :mod:`rig.data.integrity`, which checks them
+        itself, so their folders are not walked here.)"""
+        for root, dirs, files in os.walk(self.path):
+            here = Path(root)
+            if here.name == FRAMES and here.parent.parent == self.zarr_path:
+                dirs[:] = [d for d in dirs if d != "c"]
+            for name in files + [d for d in dirs if (here / d).is_symlink()]:
+                path = here / name
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError as exc:
+                    if path.is_symlink():
+                        continue  # a dangling link names nothing that could be read
+                    raise InputError(str(path), [Problem("", f"cannot read: {exc}")]) from None
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise InputError(str(path), [Problem("", "is not a regular file")])
 
     @classmethod
     def create(
@@ -674,13 +703,14 @@ class SessionFolder:
     # ----------------------------------------------------------------- internals
     def _read_metadata(self) -> dict[str, Any]:
         file = str(self.attrs_path)
-        try:
-            meta = json.loads(self.attrs_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        raw = read_bounded(self.attrs_path, MAX_ATTRS_BYTES, missing_ok=True)
+        if raw is None:
             raise InputError(
                 str(self), [Problem("", "not a fear-rig session (no session.zarr here)")]
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            )
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InputError(file, [Problem("", f"unreadable: {exc}")]) from None
         if not isinstance(meta, dict):
             raise InputError(file, [Problem("", "expected a JSON object")])

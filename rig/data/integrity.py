@@ -34,6 +34,8 @@ from typing import Any, Literal
 import google_crc32c
 import numpy as np
 
+from rig.inputfile import InputError, read_bounded
+
 EMPTY = 2**64 - 1  # the index entry of an inner chunk not in its shard
 CRC_BYTES = 4
 BLOSC_HEADER = 16
@@ -254,11 +256,10 @@ def _crc32c(data: bytes) -> bytes:
 
 def _read_metadata(path: Path) -> dict[str, Any]:
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_METADATA_BYTES:
-            raise LayoutError(f"{path.name} is not a metadata file of at most 1 MB")
-        meta = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        meta = json.loads(read_bounded(path, MAX_METADATA_BYTES) or b"")
+    except InputError as exc:
+        raise LayoutError(exc.problems[0].message) from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise LayoutError(f"cannot read {path.name}: {exc}") from None
     if not isinstance(meta, dict):
         raise LayoutError(f"{path.name} is not a JSON object")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -28,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from rig.data.atomic import write_json_atomic
-from rig.inputfile import InputError, Problem, error_line
+from rig.inputfile import InputError, error_line, read_bounded
 from rig.ports import DeviceError, Edges
 
 EVENTS_FILE = "events.jsonl"
@@ -50,40 +49,9 @@ MAX_INT64_BYTES = 1 << 32  # 4 GiB of edges or frame numbers per file (500 M ent
 MAX_PROGRESS_BYTES = 1 << 16  # a progress record is one short JSON object
 
 
-class JournalFileError(InputError):
-    """A journal file that is not one: not a regular file, or past its size limit (bad
-    input: exit 2, ``FILE: message``)."""
-
-    def __init__(self, path: Path, message: str):
-        self.path = path
-        super().__init__(str(path), [Problem("", message)])
-
-
-def read_bounded(path: Path, limit: int) -> bytes | None:
-    """The bytes of the regular file ``path`` (None if there is none), at most ``limit``.
-
-    Opened without blocking and checked on the open file, so a FIFO, a device or a link to
-    ``/dev/zero`` put in its place is refused (:class:`JournalFileError`) instead of hanging
-    or filling memory."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise JournalFileError(path, "not a regular file")
-        if st.st_size > limit:
-            raise JournalFileError(path, f"{st.st_size} bytes; the limit is {limit}")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise JournalFileError(path, f"more than {limit} bytes")
-    return data
-
-
 def _int64s(path: Path) -> np.ndarray:
     """A file of little-endian int64 (a torn last entry, from a crash, is dropped)."""
-    raw = read_bounded(path, MAX_INT64_BYTES)
+    raw = read_bounded(path, MAX_INT64_BYTES, missing_ok=True)
     if raw is None:
         return np.empty(0, np.int64)
     return np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<i8").astype(np.int64)
@@ -139,7 +107,7 @@ class Journal:
 
         A line that is not a JSON object (damaged on disk, or half-written when the process
         was killed: then it is the last line) is skipped; every line after it is kept."""
-        raw = read_bounded(self.events_path, MAX_EVENTS_BYTES)
+        raw = read_bounded(self.events_path, MAX_EVENTS_BYTES, missing_ok=True)
         events: list[dict[str, Any]] = []
         warnings: list[str] = []
         if raw is None:
@@ -176,9 +144,10 @@ class Journal:
     def progress(self, stream: str) -> StreamProgress | None:
         """The stream's last progress record; None if there is none or it cannot be read."""
         try:
-            raw = read_bounded(self.folder / _name(_PROGRESS, stream), MAX_PROGRESS_BYTES)
+            path = self.folder / _name(_PROGRESS, stream)
+            raw = read_bounded(path, MAX_PROGRESS_BYTES, missing_ok=True)
             text = raw.decode("utf-8") if raw is not None else ""
-        except (OSError, UnicodeDecodeError, JournalFileError):
+        except (UnicodeDecodeError, InputError):
             return None
         return StreamProgress.from_json(text)
 

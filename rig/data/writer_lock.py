@@ -1,4 +1,5 @@
-"""Who is writing a session: a lock the writing process holds, and its start time.
+"""Who is writing a session: a lock the writing process holds, and its start time; and an
+exclusive lock for one read-modify-write of a shared file at a time.
 
 A session is ``running`` only while the process that writes it lives. A recorded pid is not
 enough to tell: after a reboot, or simply later, the same pid can belong to another program,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -59,6 +61,18 @@ class WriterLock:
                 _unlock(self._file)
             self._file.close()
             self._file = None
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created) for the block, waiting for it: one
+    read-modify-write at a time across processes (the simulated animals' learned state)."""
+    with open(path, "a+b") as file:
+        _lock(file, wait=True)
+        try:
+            yield
+        finally:
+            _unlock(file)
 
 
 def writer_alive(path: Path) -> bool | None:
@@ -118,9 +132,9 @@ def process_start(pid: int) -> datetime | None:
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows rigs only
     import msvcrt
 
-    def _lock(file: IO[bytes]) -> None:
+    def _lock(file: IO[bytes], wait: bool = False) -> None:
         file.seek(0)
-        msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        msvcrt.locking(file.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
 
     def _unlock(file: IO[bytes]) -> None:
         file.seek(0)
@@ -129,8 +143,8 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows rigs only
 else:
     import fcntl
 
-    def _lock(file: IO[bytes]) -> None:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    def _lock(file: IO[bytes], wait: bool = False) -> None:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
 
     def _unlock(file: IO[bytes]) -> None:
         fcntl.flock(file.fileno(), fcntl.LOCK_UN)
