@@ -320,7 +320,7 @@ def recover(session: Path, force: bool) -> None:
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
-    if force and folder.status == "running":
+    if force and folder.status == "running" and folder.writer() == "unknown":
         _err(
             f"WARNING: {_name(folder)}: recovering a session that reads as running "
             f"(pid {folder.attrs.pid} on {_name(folder.attrs.host)}): if that process is still "

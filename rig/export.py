@@ -234,10 +234,11 @@ def damage_list_path(export: Path) -> Path:
 def checked_streams(
     folder: SessionFolder, streams: list[FrameStream], allow_damaged: bool
 ) -> list[FrameDamage]:
-    """The damaged frames of ``streams`` as far as their shard files tell (missing, empty,
-    unreadable index); :class:`DamagedFrames` when there are any and ``allow_damaged`` is
-    False, before anything is written. Frames that do not decode are found while reading."""
-    damage = [d for stream in streams for d in stream.check()]
+    """The damaged frames of ``streams`` as far as their shard files and frame headers tell
+    (missing, empty, unreadable index or header); :class:`DamagedFrames` when there are any
+    and ``allow_damaged`` is False, before anything is written. Frames that do not decode
+    (their checksum does not match) are found while reading."""
+    damage = [d for stream in streams for d in stream.check("headers")]
     if damage and not allow_damaged:
         raise DamagedFrames(damage)
     return damage

@@ -78,7 +78,7 @@ def verify_session(folder: SessionFolder) -> dict[str, Any]:
             checked = "frames" if stream.layout().frame_crc else "shard indexes"
         except LayoutError:
             checked = "nothing (unreadable layout)"
-        damage = stream.check(full=True, n_frames=n)
+        damage = stream.check("full", n_frames=n)
         streams[name] = {
             "frames": n,
             "checksums": checked,

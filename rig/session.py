@@ -232,13 +232,16 @@ def _save(
     """After the run: truth, motion index, the fold of the journal, the freezing scores.
 
     A disk that fails (full, gone) at any of these steps ends the session ``aborted`` with
-    the step named, never a traceback; what could not be folded in stays in the journal, and
-    the session reads as interrupted until ``rig recover`` (run once there is room)."""
-    step = "saving the simulated truth"
+    the steps named, never a traceback; what could not be folded in stays in the journal,
+    and the session reads as interrupted until ``rig recover`` (run once there is room)."""
+    failed: list[str] = []
+    error: OSError | None = None
     try:
         if truth:
             folder.write_truth(truth)
-        step = "saving the motion index"
+    except OSError as exc:
+        failed, error = [*failed, "saving the simulated truth"], exc
+    try:
         if scoring.scorer is not None and scoring.scorer.motion:
             folder.write_motion(
                 np.array(scoring.scorer.device_index),
@@ -246,12 +249,14 @@ def _save(
                 plan.rig.freezing.model_dump(mode="json"),
             )
     except OSError as exc:
-        _failed(result, step, exc)
+        failed, error = [*failed, "saving the motion index"], exc
+    if failed:
+        _failed(result, failed, error)
     try:
         finalize_session(folder, result.status, result.reason, result.accounting)
     except OSError as exc:
-        _failed(result, "folding the journal into session.zarr", exc)
-        result.reason += f"; run `rig recover {folder}` once the disk is writable"
+        _failed(result, ["folding the journal into session.zarr"], exc)
+        result.reason += f"; run `rig recover {folder}` once the disk has room"
         return
     if scoring.scored:
         try:
@@ -259,14 +264,19 @@ def _save(
         except ValueError as exc:  # e.g. too short to calibrate: the data is still complete
             result.reason += f" (freezing not scored: {exc})"
         except OSError as exc:
-            _failed(result, "saving the freezing scores", exc)
+            _failed(result, ["saving the freezing scores"], exc)
             with contextlib.suppress(OSError):  # the data is all there; say why it ended
                 folder.update_attrs(status=result.status, end_reason=result.reason)
 
 
-def _failed(result: SessionResult, step: str, exc: OSError) -> None:
+def _failed(result: SessionResult, steps: list[str], exc: OSError | None) -> None:
+    """The session ends aborted: ``steps`` could not be written (``exc``: the last error)."""
+    what = " and ".join(dict.fromkeys(steps))
+    if result.status == "aborted":
+        result.reason += f"; {what} failed too"
+    else:
+        result.reason = f"{what} failed: {error_line(exc or 'error')}"
     result.status = "aborted"
-    result.reason = f"{step} failed: {error_line(exc)} (after: {result.reason})"
 
 
 def _waits_for_writers(plan: SessionPlan, speed: float | None) -> bool:

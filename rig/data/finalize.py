@@ -38,14 +38,15 @@ class Recovery:
 def recover_session(folder: SessionFolder, force: bool = False) -> Recovery:
     """Fold the journal of an interrupted session (status ``recovered``); a complete, aborted
     or recovered session is left as it is. :class:`SessionStillRunning` while it is written,
-    unless ``force`` (for a session whose writer cannot be checked: another host).
+    unless ``force`` and its writer cannot be checked (another host): a writer known to be
+    alive is never overridden.
 
     Conservative: no frame on disk is dropped. The frames kept are every frame the journal's
     index numbers and every frame a shard file holds past it (numbered on from the last one
     the index has); progress files are not needed. What is missing from the journal is
     rebuilt from what an earlier, interrupted fold stored, and every such step is a note."""
     status = folder.status
-    if status == "running" and not force:
+    if status == "running" and (not force or folder.writer() == "alive"):
         raise SessionStillRunning(f"{folder}: the session is still being written by a live process")
     if status not in ("interrupted", "running"):
         return Recovery(status, None)
@@ -73,8 +74,10 @@ def finalize_session(
     edges = {line: journal.edges(line) for line in journal.edge_lines()}
     if not edges and accounting is None:
         edges = folder.stored_edges()
-        if edges:
-            notes.append("no edges in the journal: kept the edges an earlier fold stored")
+        notes.append(
+            "no edges in the journal: "
+            + ("kept the edges an earlier fold stored" if edges else "the frames are not timed")
+        )
     read = journal.read_events()
     events = read.events
     notes += read.warnings

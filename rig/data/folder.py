@@ -38,7 +38,14 @@ from zarr.codecs import BloscCodec, Crc32cCodec
 from rig import __version__
 from rig.data.atomic import atomic_path, write_json_atomic
 from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
-from rig.data.integrity import DamagedFrames, FrameDamage, FrameLayout, LayoutError, check_frames
+from rig.data.integrity import (
+    DamagedFrames,
+    Depth,
+    FrameDamage,
+    FrameLayout,
+    LayoutError,
+    check_frames,
+)
 from rig.data.journal import Journal
 from rig.data.writer_lock import LOCK_FILE, WriterLock, process_alive, writer_alive
 from rig.inputfile import (
@@ -239,16 +246,17 @@ class FrameStream:
         """The frames array's layout, read from its ``zarr.json`` (:class:`LayoutError`)."""
         return FrameLayout.read(self.frames_path)
 
-    def check(self, full: bool = False, n_frames: int | None = None) -> list[FrameDamage]:
+    def check(self, depth: Depth = "index", n_frames: int | None = None) -> list[FrameDamage]:
         """The damaged frame ranges among the first ``n_frames`` (default: all): missing,
-        empty or corrupt (:mod:`rig.data.integrity`). ``full`` reads and checks every frame's
-        bytes (``rig verify``); otherwise only each shard's file and index (``rig info``)."""
+        empty or corrupt (:mod:`rig.data.integrity`). ``depth``: each shard's file and index
+        (``rig info``), also each frame's header (the exports), or every byte (``rig
+        verify``)."""
         try:
             layout = self.layout()
         except LayoutError as exc:
             n = self.n_frames if n_frames is None else n_frames
             return [FrameDamage(self.name, "corrupt", 0, n, f"frames metadata: {exc}", -1, -1)]
-        return check_frames(self.name, layout, n_frames, full)
+        return check_frames(self.name, layout, n_frames, depth)
 
     def blocks(
         self,
@@ -457,18 +465,23 @@ class SessionFolder:
         """The effective status: ``running`` only while the process that writes it lives
         (:mod:`rig.data.writer_lock`: the lock it holds, else its pid and start time on this
         host); a session whose writer is gone is ``interrupted``."""
+        if self.attrs.status != "running":
+            return self.attrs.status
+        return "interrupted" if self.writer() == "gone" else "running"
+
+    def writer(self) -> str:
+        """Whether the process that writes a ``running`` session is ``alive``, ``gone`` or
+        ``unknown`` (it ran on another host and left no lock this host can test)."""
         attrs = self.attrs
-        if attrs.status != "running":
-            return attrs.status
         held = writer_alive(self.journal_path / LOCK_FILE)
         if held is not None:
-            return "running" if held else "interrupted"
+            return "alive" if held else "gone"
         if attrs.pid is None:
-            return "interrupted"
+            return "gone"
         if attrs.host != socket.gethostname():
-            return "running"  # cannot be checked from here: rig recover --force
+            return "unknown"
         started = _parse_utc_or_none(attrs.started_utc)
-        return "running" if process_alive(attrs.pid, started) else "interrupted"
+        return "alive" if process_alive(attrs.pid, started) else "gone"
 
     def require_finalized(self) -> SessionAttrs:
         """The attributes of a session whose journal is folded in; :class:`InputError` for a

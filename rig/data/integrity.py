@@ -41,6 +41,9 @@ CRC_BYTES = 4
 BLOSC_HEADER = 16
 MAX_METADATA_BYTES = 1_000_000  # an array's zarr.json is a page of JSON
 DamageKind = Literal["missing", "empty", "corrupt"]
+Depth = Literal["index", "headers", "full"]
+"""How much of each shard a check reads: its index; also each frame's blosc header (the
+exports: a seek and 16 bytes a frame); every byte (``rig verify``)."""
 _FILE_DAMAGE: dict[str, DamageKind] = {"absent": "missing", "empty": "empty", "bad": "corrupt"}
 
 
@@ -184,8 +187,8 @@ class ShardState:
         return ok and self.entries[slot] is not None
 
 
-def read_shard(layout: FrameLayout, number: int, full: bool) -> ShardState:
-    """Read shard ``number``'s index (and, ``full``, every chunk) and say what it holds."""
+def read_shard(layout: FrameLayout, number: int, depth: Depth = "index") -> ShardState:
+    """Read shard ``number``'s index (and, by ``depth``, its frames) and say what it holds."""
     path = layout.shard_path(number)
     try:
         st = os.stat(path)
@@ -203,12 +206,14 @@ def read_shard(layout: FrameLayout, number: int, full: bool) -> ShardState:
         return ShardState(number, "bad", f"{st.st_size} bytes, shorter than its index")
     try:
         with open(path, "rb") as f:
-            return _read_open_shard(layout, number, f, st.st_size, full)
+            return _read_open_shard(layout, number, f, st.st_size, depth)
     except OSError as exc:
         return ShardState(number, "bad", f"cannot be read: {exc.strerror}")
 
 
-def _read_open_shard(layout: FrameLayout, number: int, f: Any, size: int, full: bool) -> ShardState:
+def _read_open_shard(
+    layout: FrameLayout, number: int, f: Any, size: int, depth: Depth
+) -> ShardState:
     f.seek(size - layout.index_bytes)
     raw = f.read(layout.index_bytes)
     body, crc = raw[:-CRC_BYTES], raw[-CRC_BYTES:]
@@ -225,9 +230,12 @@ def _read_open_shard(layout: FrameLayout, number: int, f: Any, size: int, full: 
         entries.append((offset, nbytes))
         if nbytes == 0 or offset + nbytes > data_end:
             bad.append((slot, "the frame's bytes lie outside the file"))
-        elif full:
+        elif depth != "index":
             f.seek(offset)
-            problem = _chunk_problem(layout, f.read(nbytes))
+            if depth == "full":
+                problem = _chunk_problem(layout, f.read(nbytes))
+            else:
+                problem = _header_problem(layout, f.read(BLOSC_HEADER), nbytes)
             if problem:
                 bad.append((slot, problem))
     return ShardState(number, "ok", "", tuple(entries), tuple(bad))
@@ -240,13 +248,22 @@ def _chunk_problem(layout: FrameLayout, chunk: bytes) -> str:
             return "the frame's checksum does not match"
         chunk = chunk[:-CRC_BYTES]
     if layout.blosc:
-        if len(chunk) < BLOSC_HEADER:
-            return "the frame's compressed data is truncated"
-        nbytes, _, cbytes = np.frombuffer(chunk[4:BLOSC_HEADER], "<u4").tolist()
-        if nbytes != layout.frame_bytes or cbytes != len(chunk):
-            return "the frame's compressed data does not match its header"
-    elif len(chunk) != layout.frame_bytes:
+        return _header_problem(layout, chunk[:BLOSC_HEADER], len(chunk), crc=False)
+    if len(chunk) != layout.frame_bytes:
         return "the frame's data has the wrong size"
+    return ""
+
+
+def _header_problem(layout: FrameLayout, head: bytes, nbytes: int, crc: bool = True) -> str:
+    """Why a frame's blosc header does not describe a frame stored in ``nbytes`` bytes."""
+    if not layout.blosc:
+        return ""
+    stored = nbytes - (CRC_BYTES if crc and layout.frame_crc else 0)
+    if len(head) < BLOSC_HEADER or stored < BLOSC_HEADER:
+        return "the frame's compressed data is truncated"
+    size, _, cbytes = np.frombuffer(head[4:BLOSC_HEADER], "<u4").tolist()
+    if size != layout.frame_bytes or cbytes != stored:
+        return "the frame's compressed data does not match its header"
     return ""
 
 
@@ -267,14 +284,14 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 
 
 def check_frames(
-    stream: str, layout: FrameLayout, n_frames: int | None = None, full: bool = False
+    stream: str, layout: FrameLayout, n_frames: int | None = None, depth: Depth = "index"
 ) -> list[FrameDamage]:
     """Every damaged range among the first ``n_frames`` (default: all) frames of a stream."""
     n = layout.n_frames if n_frames is None else n_frames
     per = layout.frames_per_shard
     damage: list[FrameDamage] = []
     for number in range(-(-n // per)):
-        shard = read_shard(layout, number, full)
+        shard = read_shard(layout, number, depth)
         first, last = number * per, min(n, (number + 1) * per)
         if shard.file_kind != "ok":
             kind: DamageKind = _FILE_DAMAGE[shard.file_kind]
@@ -311,7 +328,7 @@ def stored_frames(layout: FrameLayout) -> int:
     per = layout.frames_per_shard
     end = 0
     for number in layout.shards_on_disk():
-        shard = read_shard(layout, number, full=False)
+        shard = read_shard(layout, number)
         if shard.file_kind == "empty":
             continue
         slots = [s for s in range(per) if shard.stored(s)]
