@@ -168,6 +168,8 @@ def create_frame_array(
         compressors=frame_compressors(np.dtype(dtype)),
         fill_value=0,
         dimension_names=("t", "y", "x"),
+        # an all-black frame is stored like any other: a frame absent on disk is damage
+        config={"write_empty_chunks": True},
     )
 
 

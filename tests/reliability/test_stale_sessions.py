@@ -29,7 +29,7 @@ def _sleeper() -> subprocess.Popen:
 
 def _without_lock(folder: SessionFolder) -> None:
     """As a session written before the writer lock existed."""
-    (folder.journal_path / "writer.lock").unlink()
+    (folder.journal_path / "writer.lock").unlink(missing_ok=True)
 
 
 @pytest.fixture
