@@ -75,9 +75,13 @@ def verify_session(folder: SessionFolder) -> dict[str, Any]:
             continue
         n = stream.n_frames if final else len(folder.journal.index(name))
         try:
-            checked = "frames" if stream.layout().frame_crc else "shard indexes"
+            checked = (
+                "each frame's crc32c"
+                if stream.layout().frame_crc
+                else "shard indexes and frame headers (no crc32c per frame: an older session)"
+            )
         except LayoutError:
-            checked = "nothing (unreadable layout)"
+            checked = "nothing: the frames' layout cannot be read"
         damage = stream.check("full", n_frames=n)
         streams[name] = {
             "frames": n,

@@ -57,7 +57,7 @@ def verify_text(report: dict[str, Any]) -> str:
     for name, s in report["streams"].items():
         damaged = s["damaged_frames"]
         lines.append(
-            f"{name:<8} {s['frames']} frames checked against their {s['checksums']}: "
+            f"{name:<8} {s['frames']} frames checked ({s['checksums']}): "
             + (f"{damaged} damaged" if damaged else "intact")
         )
         lines += damage_lines(s["damage"])
