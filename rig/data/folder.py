@@ -603,7 +603,7 @@ class SessionFolder:
         scores = self._group(SCORES)
         scores.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64), overwrite=True)
         scores.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32), overwrite=True)
-        scores.attrs[MOTION_PARAMS] = params
+        self._set_group_attrs(SCORES, {MOTION_PARAMS: params})
 
     def write_freezing(
         self,
@@ -619,7 +619,7 @@ class SessionFolder:
             speed = np.asarray(wheel_speed_cm_s, np.float32)
             scores.create_array(WHEEL_SPEED, data=speed, overwrite=True)
         scores.create_array(FREEZING, data=np.asarray(freezing, bool), overwrite=True)
-        scores.attrs[FREEZING_RECORD] = record
+        self._set_group_attrs(SCORES, {FREEZING_RECORD: record})
 
     # -------------------------------------------------------------------- truth
     def truth(self, key: str) -> np.ndarray | None:
@@ -648,7 +648,7 @@ class SessionFolder:
     def write_edges(self, sample_rate_hz: float, edges: dict[str, Edges]) -> None:
         """Store every recorded line's edges under ``edges/``."""
         group = self._group(EDGES)
-        group.attrs[SAMPLE_RATE] = sample_rate_hz
+        self._set_group_attrs(EDGES, {SAMPLE_RATE: sample_rate_hz})
         for line, e in edges.items():
             g = group.require_group(line)
             g.create_array(EDGE_SAMPLES, data=e.samples, overwrite=True)
@@ -656,7 +656,7 @@ class SessionFolder:
 
     def write_events(self, events: list[dict[str, Any]]) -> None:
         """Store the events under ``events/``."""
-        self._group(EVENTS).attrs.put({EVENTS: events})
+        self._set_group_attrs(EVENTS, {EVENTS: events}, replace=True)
 
     def write_stream_timing(
         self,
@@ -670,7 +670,7 @@ class SessionFolder:
         group.create_array(DEVICE_INDEX, data=device_index, overwrite=True)
         group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
         if sync is not None:
-            group.attrs[SYNC] = sync
+            self._set_group_attrs(name, {SYNC: sync})
 
     def trim_stream(self, name: str, n_frames: int) -> None:
         """Cut stream ``name`` to its first ``n_frames`` frames (see :func:`trim_frames`)."""
@@ -741,6 +741,18 @@ class SessionFolder:
 
     def _root(self) -> zarr.Group:
         return zarr.open_group(str(self.zarr_path), mode="r")
+
+    def _set_group_attrs(
+        self, name: str, attributes: dict[str, Any], replace: bool = False
+    ) -> None:
+        """Set attributes of group ``name`` (created if missing) by rewriting its ``zarr.json``
+        atomically, as the root attributes are: a killed ``rig score`` or fold leaves the old
+        document or the new one, never a torn one that no reader can open."""
+        self._group(name)
+        path = self.zarr_path / name / METADATA
+        meta = json.loads(read_bounded(path, MAX_ATTRS_BYTES) or b"{}")
+        meta["attributes"] = {**({} if replace else meta.get("attributes", {})), **attributes}
+        write_json_atomic(path, meta)
 
     def _group(self, name: str) -> zarr.Group:
         """A group under the root, created if missing, open for writing."""
