@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from rig.data.integrity import DamagedFrames
 from rig.inputfile import InputError, error_line, one_line
 from rig.ports import DaqNotAvailable, DeviceError
 from rig.terminal import echo, reserve_standard_descriptors
@@ -37,6 +38,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except InputError as exc:
             _err(exc.report())
             sys.exit(EXIT_BAD_INPUT)
+        except DamagedFrames as exc:  # frames a command needed cannot be read as written
+            _damage_lines("damaged frames", exc.damage)
+            _err("error: damaged frames (`rig verify SESSION` lists them all)")
+            sys.exit(EXIT_FAILED)
         except DaqNotAvailable as exc:
             _err(f"error: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
