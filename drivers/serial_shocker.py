@@ -33,13 +33,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import serial
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from rig.devices import BuildContext, DriverSpec
+from rig.inputfile import InputError, read_yaml_file
 from rig.ports import PreflightCheck, ShockerError
 
 log = logging.getLogger(__name__)
@@ -243,25 +251,41 @@ class ShockerProfile(BaseModel):
 def load_profile(profile: str | Path) -> ShockerProfile:
     """A built-in profile by name (``drivers/shocker_profiles/NAME.yaml``) or a YAML path.
 
-    Raises ``ValueError`` naming the file and the field path if the profile is invalid.
+    Raises ``ValueError`` naming the file and the field path if the profile is invalid. The
+    file is read like every user file (a regular file of at most 1 MB, strict YAML).
     """
     text = str(profile)
     builtin = PROFILE_DIR / f"{text}.yaml"
     path = builtin if re.fullmatch(r"[A-Za-z0-9_-]+", text) else Path(text).expanduser()
-    if not path.is_file():
+    if not path.exists():
         names = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
         raise ValueError(f"shocker profile {text!r} not found (built-in: {', '.join(names)})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data, _ = read_yaml_file(path)
         return ShockerProfile.model_validate(data)
+    except InputError as exc:
+        raise ValueError(exc.report()) from None
     except ValidationError as exc:
         lines = [
             f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
             for err in exc.errors()
         ]
         raise ValueError("\n".join(lines)) from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+
+
+def checked_profile(profile: str) -> str:
+    """A rig file's ``profile`` setting, loaded and checked when the rig file is validated
+    (``rig validate``), not first when the session opens the port."""
+    try:
+        load_profile(profile)
+    except ValueError as exc:
+        lines = str(exc).splitlines()
+        more = f" (and {len(lines) - 1} more problems)" if len(lines) > 1 else ""
+        raise ValueError(lines[0] + more) from None
+    return profile
+
+
+ProfileSetting = Annotated[str, Field(min_length=1), AfterValidator(checked_profile)]
 
 
 class SerialShockerConfig(BaseModel):
@@ -271,7 +295,7 @@ class SerialShockerConfig(BaseModel):
 
     port: str = Field(min_length=1, description="e.g. /dev/ttyUSB0 or COM3")
     baudrate: int = Field(115200, ge=300, le=4_000_000)
-    profile: str = Field("default", min_length=1, description="built-in name or YAML path")
+    profile: ProfileSetting = Field("default", description="built-in name or YAML path")
     timeout_s: float = Field(0.1, ge=0.005, le=2.0, description="reply deadline per command")
     heartbeat_timeout_s: float = Field(
         0.05, ge=0.005, le=0.09, description="reply deadline for a heartbeat (< 100 ms)"

@@ -18,6 +18,7 @@ complete, so an interrupted attach leaves the session as it was.
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import zarr
 
 from rig.data.folder import SessionFolder, utc_now
 from rig.export import FRAME_BLOCK_BYTES
-from rig.inputfile import InputError, Problem
+from rig.inputfile import InputError, Problem, error_line
 from rig.schedule import FRAME_CLOCK, IMAGING
 from rig.sync import FrameAccounting, frame_timestamps
 
@@ -67,26 +68,71 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+MAX_FRAME_BYTES = 16 * 2**20  # one page: 4096 x 2048 at 16 bit; a microscope frame is far less
+
+
 def inspect_tiff(path: Path) -> TiffSource:
-    """Count a TIFF's pages and check they are 2-D frames of one shape; InputError if not."""
-    if not path.is_file():
-        raise InputError(str(path), [Problem("", "no such file")])
+    """Count a TIFF's pages and check they are 2-D frames of one shape and dtype whose data
+    lies inside the file (and, uncompressed, fills its shape); InputError if not. Nothing
+    is decoded here, and a page that declares more than :data:`MAX_FRAME_BYTES` is refused
+    before any allocation."""
+    file = str(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InputError(file, [Problem("", "not a regular file")])
+        size = path.stat().st_size
         with tifffile.TiffFile(path) as tif:
             pages = tif.pages
             first = pages.first
-            shapes = {(p.shape, p.dtype) for p in pages}  # type: ignore[union-attr]
-            count = len(pages)
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise InputError(str(path), [Problem("", f"not a readable TIFF: {exc}")]) from None
+            kinds = set()
+            count = 0
+            for page in pages:
+                kinds.add((page.shape, page.dtype))  # type: ignore[union-attr]
+                _check_page(file, count, page, size)
+                count += 1
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(file, [Problem("", "no such file")]) from None
+    except Exception as exc:  # tifffile raises many kinds on a damaged file
+        raise InputError(file, [Problem("", f"not a readable TIFF: {error_line(exc)}")]) from None
     if len(first.shape) != 2:
         raise InputError(
-            str(path),
+            file,
             [Problem("", f"pages of shape {first.shape}: expected single-channel 2-D frames")],
         )
-    if len(shapes) != 1:
-        raise InputError(str(path), [Problem("", "pages differ in shape or dtype")])
-    return TiffSource(path, count, tuple(first.shape), np.dtype(first.dtype), path.stat().st_size)
+    if len(kinds) != 1:
+        raise InputError(file, [Problem("", "pages differ in shape or dtype")])
+    return TiffSource(path, count, tuple(first.shape), np.dtype(first.dtype), size)
+
+
+def _check_page(file: str, number: int, page: Any, file_size: int) -> None:
+    """A page's declared frame fits the limits and its data lies inside the file."""
+    shape, dtype = tuple(page.shape), np.dtype(page.dtype)
+    frame_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    where = f"page {number}"
+    if frame_bytes > MAX_FRAME_BYTES:
+        dims = " x ".join(str(n) for n in shape)
+        raise InputError(
+            file,
+            [
+                Problem(
+                    where,
+                    f"a {dims} {dtype} frame is {frame_bytes} bytes; at most "
+                    f"{MAX_FRAME_BYTES} bytes per frame",
+                )
+            ],
+        )
+    offsets, counts = page.dataoffsets, page.databytecounts
+    if len(offsets) != len(counts) or any(
+        o < 0 or c < 0 or o + c > file_size for o, c in zip(offsets, counts, strict=False)
+    ):
+        raise InputError(file, [Problem(where, "its data lies outside the file (truncated?)")])
+    if page.compression == 1 and sum(counts) < frame_bytes:
+        raise InputError(
+            file,
+            [Problem(where, f"{sum(counts)} bytes of data for a frame of {frame_bytes} bytes")],
+        )
 
 
 def _frame_clock_edges(folder: SessionFolder) -> np.ndarray:
@@ -97,7 +143,8 @@ def _frame_clock_edges(folder: SessionFolder) -> np.ndarray:
 
 
 def _copy_pages(sources: list[TiffSource], frames: zarr.Array) -> None:
-    """Copy the files' pages, in order, into ``frames``, whole shards at a time."""
+    """Copy the files' pages, in order, into ``frames``, whole shards at a time; a page that
+    does not decode is :class:`InputError` (the session is left as it was)."""
     _, height, width = frames.shape
     dtype = sources[0].dtype
     chunk_t = frames.shards[0] if frames.shards else frames.chunks[0]
@@ -107,8 +154,12 @@ def _copy_pages(sources: list[TiffSource], frames: zarr.Array) -> None:
     start = filled = 0
     for source in sources:
         with tifffile.TiffFile(source.path) as tif:
-            for page in tif.pages:
-                block[filled] = page.asarray()  # type: ignore[union-attr]
+            for number, page in enumerate(tif.pages):
+                try:
+                    block[filled] = page.asarray()  # type: ignore[union-attr]
+                except Exception as exc:
+                    problem = Problem(f"page {number}", f"cannot be read: {error_line(exc)}")
+                    raise InputError(str(source.path), [problem]) from None
                 filled += 1
                 if filled == block_t:
                     frames[start : start + filled] = block

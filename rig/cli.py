@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from rig.inputfile import InputError, one_line
+from rig.data.integrity import DamagedFrames
+from rig.inputfile import InputError, error_line, one_line
 from rig.ports import DaqNotAvailable, DeviceError
 from rig.terminal import echo, reserve_standard_descriptors
 
@@ -37,6 +38,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except InputError as exc:
             _err(exc.report())
             sys.exit(EXIT_BAD_INPUT)
+        except DamagedFrames as exc:  # frames a command needed cannot be read as written
+            _damage_lines("damaged frames", exc.damage)
+            _err("error: damaged frames (`rig verify SESSION` lists them all)")
+            sys.exit(EXIT_FAILED)
         except DaqNotAvailable as exc:
             _err(f"error: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
@@ -80,9 +85,9 @@ def validate(protocol: Path, rig_path: Path | None) -> None:
     from rig.session import prepare_session
 
     plan = prepare_session(protocol, rig_path)
-    click.echo(f"{protocol}: valid")
+    echo(f"{protocol}: valid")
     for line in summary_lines(plan):
-        click.echo(line)
+        echo(line)
 
 
 @main.command()
@@ -97,9 +102,9 @@ def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
 
     session_plan = prepare_session(protocol, rig_path)
     if as_json:
-        click.echo(json.dumps(plan_dict(session_plan), indent=2))
+        echo(json.dumps(plan_dict(session_plan), indent=2))
     else:
-        click.echo(plan_table(session_plan))
+        echo(plan_table(session_plan))
 
 
 @main.command()
@@ -107,7 +112,7 @@ def schema() -> None:
     """Print the JSON Schema of the protocol format."""
     from rig.protocol import protocol_json_schema
 
-    click.echo(json.dumps(protocol_json_schema(), indent=2))
+    echo(json.dumps(protocol_json_schema(), indent=2))
 
 
 @main.command()
@@ -168,7 +173,10 @@ def run(
             _err(f"aborted: {abort.reason} before the session started")
             sys.exit(EXIT_FAILED)
         animal = animal or "sim-mouse"
-        _err(f"[{plan.rig.mode}] rig {plan.rig.name}: {plan.protocol.protocol} for animal {animal}")
+        _err(
+            f"[{plan.rig.mode}] rig {_name(plan.rig.name)}: {plan.protocol.protocol} "
+            f"for animal {_name(animal)}"
+        )
         for warning in warnings(plan):
             _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
@@ -207,15 +215,28 @@ def info(session: Path, as_json: bool) -> None:
     from rig.report import info_text
 
     data = session_info(SessionFolder.open(session))
-    click.echo(json.dumps(data, indent=2) if as_json else info_text(data))
+    echo(json.dumps(data, indent=2) if as_json else info_text(data))
 
 
-def _region(text: str) -> dict[str, float]:
+def _region(text: str, option: str) -> dict[str, float]:
+    """``x,y,width,height`` in pixels, checked: :class:`InputError` with one line per problem
+    (``--roi: width_px: ...``)."""
+    from pydantic import ValidationError
+
+    from rig.behaviour.motion import RectRegion
+    from rig.inputfile import Problem, problems_from_validation
+
     try:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected x,y,width,height in pixels") from None
-    return {"x_px": x, "y_px": y, "width_px": w, "height_px": h}
+        problem = Problem("", f"{text!r}: expected x,y,width,height in pixels")
+        raise InputError(option, [problem]) from None
+    region = {"x_px": x, "y_px": y, "width_px": w, "height_px": h}
+    try:
+        RectRegion.model_validate(region)
+    except ValidationError as exc:
+        raise InputError(option, problems_from_validation(exc)) from None
+    return region
 
 
 @main.command()
@@ -261,31 +282,31 @@ def score(
             folder,
             threshold=threshold,
             min_freeze_s=min_freeze_s,
-            roi=_region(roi) if roi else None,
-            exclude=[_region(e) for e in exclude] if exclude else None,
+            roi=_region(roi, "--roi") if roi else None,
+            exclude=[_region(e, "--exclude") for e in exclude] if exclude else None,
         )
     except ValueError as exc:
         _err(f"{folder}: {exc}")
         sys.exit(EXIT_BAD_INPUT)
     rows = freezing_summary(record)
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        echo(json.dumps(record, indent=2))
     else:
         auto = " (auto)" if record["threshold_auto"] else ""
         step = record.get("step_threshold")
         step_text = f", step threshold {step:.4g}" if step is not None else ""
-        click.echo(
+        echo(
             f"threshold {record['threshold']:.4g}{auto}{step_text}, "
             f"min freeze {record['min_freeze_s']:g} s, "
             f"{record['percent_frozen']:.1f}% of the session frozen"
         )
-        click.echo(
+        echo(
             f"{'#':>3}  {'phase':<14} {'CS':<10} {'pre %':>6} {'CS %':>6} {'US %':>6} {'ITI %':>6}"
         )
         for r in rows:
             cells = [r.get(f"percent_{e}") for e in ("pre", "cs", "us", "iti")]
             text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
-            click.echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
+            echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
         from rig.behaviour.report import plot_freezing
 
@@ -294,23 +315,60 @@ def score(
 
 @main.command()
 @SESSION
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Recover a session that reads as running but whose writer cannot be checked "
+    "(written on another host). Never while it is really being written.",
+)
 @handles_errors
-def recover(session: Path) -> None:
-    """Make an interrupted session consistent (status ``recovered``)."""
+def recover(session: Path, force: bool) -> None:
+    """Make an interrupted session consistent (status ``recovered``); no frame is dropped."""
     from rig.data.finalize import SessionStillRunning, recover_session
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
+    if force and folder.status == "running" and folder.writer() == "unknown":
+        _err(
+            f"WARNING: {_name(folder)}: recovering a session that reads as running "
+            f"(pid {folder.attrs.pid} on {_name(folder.attrs.host)}): if that process is still "
+            "writing it, the two will disagree"
+        )
     try:
-        recovery = recover_session(folder)
+        recovery = recover_session(folder, force=force)
     except SessionStillRunning:
-        raise click.ClickException("the session is still being written by a live process") from None
+        _err(
+            f"{_name(folder)}: the session is still being written by a live process "
+            "(`rig recover --force` if its writer runs on another host and is gone)"
+        )
+        sys.exit(EXIT_FAILED)
+    except OSError as exc:
+        _err(f"{_name(folder)}: cannot recover: {error_line(exc)} (nothing lost: run it again)")
+        sys.exit(EXIT_FAILED)
     if recovery.attrs is None:
-        click.echo(f"{folder}: status is {recovery.status}; nothing to recover")
+        echo(f"{_name(folder)}: status is {recovery.status}; nothing to recover")
         return
+    for note in recovery.notes:
+        _err(f"note: {one_line(note)}")
     for name, acc in (recovery.attrs.streams or {}).items():
-        click.echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
-    click.echo(f"{folder}: recovered")
+        echo(f"  {name}: {acc['written']} frames kept, {acc['edges']} edges")
+    echo(f"{_name(folder)}: recovered")
+
+
+@main.command()
+@SESSION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def verify(session: Path, as_json: bool) -> None:
+    """Check every stored frame against its checksums; exit 1 if any is missing, empty or
+    corrupt (listed by stream and frame range)."""
+    from rig.data.folder import SessionFolder
+    from rig.info import verify_session
+    from rig.report import verify_text
+
+    report = verify_session(SessionFolder.open(session))
+    echo(json.dumps(report, indent=2) if as_json else verify_text(report))
+    sys.exit(EXIT_OK if report["intact"] else EXIT_FAILED)
 
 
 @main.command()
@@ -329,6 +387,12 @@ def recover(session: Path) -> None:
 )
 @click.option("--bigtiff", is_flag=True, help="Always write BigTIFF (default: only above 4 GB).")
 @click.option("--compress", is_flag=True, help="gzip the frames in the NWB file (slower).")
+@click.option(
+    "--allow-damaged",
+    is_flag=True,
+    help="Export even with damaged frames: they become zeros, listed in NAME.damaged.csv "
+    "beside the export.",
+)
 @handles_errors
 def export(
     session: Path,
@@ -338,9 +402,11 @@ def export(
     out_dir: Path | None,
     bigtiff: bool,
     compress: bool,
+    allow_damaged: bool,
 ) -> None:
     """Export a session for analysis tools; prints each written file's path."""
     from rig.data.folder import SessionFolder
+    from rig.data.integrity import DamagedFrames
 
     if not (as_csv or tiff or nwb):
         raise click.UsageError("give at least one of --csv, --tiff, --nwb")
@@ -349,15 +415,44 @@ def export(
         from rig.export import export_csv
 
         for path in export_csv(folder, out_dir):
-            click.echo(str(path))
-    if tiff:
-        from rig.export import export_tiff
+            echo(str(path))
+    try:
+        if tiff:
+            from rig.export import export_tiff
 
-        click.echo(str(export_tiff(folder, out_dir, bigtiff=bigtiff)))
-    if nwb:
-        from rig.nwb import export_nwb
+            _exported(folder, export_tiff(folder, out_dir, bigtiff, allow_damaged=allow_damaged))
+        if nwb:
+            from rig.nwb import export_nwb
 
-        click.echo(str(export_nwb(folder, out_dir, compress=compress)))
+            _exported(folder, export_nwb(folder, out_dir, compress, allow_damaged=allow_damaged))
+    except DamagedFrames as exc:
+        _damage_lines(folder, exc.damage)
+        _err(
+            f"{_name(folder)}: refusing to export damaged frames (`rig verify` lists them all; "
+            "--allow-damaged writes them as zeros and lists them beside the export)"
+        )
+        sys.exit(EXIT_FAILED)
+
+
+def _damage_lines(folder: Any, damage: list) -> None:
+    """One line per damaged range (at most :data:`rig.report.MAX_DAMAGE_LINES`), on stderr."""
+    from rig.data.integrity import merge_ranges
+    from rig.report import damage_lines
+
+    for line in damage_lines([d.to_dict() for d in merge_ranges(damage)], f"{_name(folder)}: "):
+        _err(line)
+
+
+def _exported(folder: Any, export: Any) -> None:
+    echo(str(export.path))
+    if export.damage_list is not None:
+        _damage_lines(folder, export.damage)
+        _err(f"WARNING: damaged frames written as zeros, listed in {export.damage_list}")
+
+
+def _name(value: Any) -> str:
+    """A path or name from a session or a user, safe to print in one line."""
+    return one_line(str(value))
 
 
 @main.command()
@@ -381,7 +476,7 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
         _err(f"{folder}: {exc}")
         sys.exit(EXIT_FAILED)
     mismatch = record["mismatch"]
-    click.echo(
+    echo(
         f"{folder}: attached {record['frames']} frames from {len(record['files'])} file(s) "
         f"to {record['edges']} frame-clock edges"
         + (f" (MISMATCH: {mismatch['message']})" if mismatch else "")
@@ -416,7 +511,7 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
     plan = prepare_session(protocol, rig_path) if protocol is not None else None
     rig = plan.rig if plan is not None else load_rig(rig_path)
     report = run_selftest(rig, plan, out_dir)
-    click.echo(table(report))
+    echo(table(report))
     for line in report.log if verbose else ():
         _err(f"log: {line}")
     if not report.ok:

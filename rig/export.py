@@ -11,6 +11,7 @@ import csv
 import json
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +22,8 @@ import zarr
 from rig.behaviour.freezing import freezing_by_epoch
 from rig.behaviour.rescore import freezing_summary
 from rig.data.atomic import open_atomic
-from rig.data.folder import SessionFolder
+from rig.data.folder import FrameStream, SessionFolder
+from rig.data.integrity import DamagedFrames, FrameDamage, merge_ranges
 from rig.data.trials import TIME_EVENTS, measured_trials, trials_table
 from rig.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
 from rig.inputfile import InputError, Problem
@@ -197,7 +199,7 @@ def export_csv(folder: SessionFolder, out: Path | None = None) -> list[Path]:
     return paths
 
 
-def imaging_frames(folder: SessionFolder) -> zarr.Array:
+def imaging_stream(folder: SessionFolder) -> FrameStream:
     """The stored two-photon frames; :class:`InputError` when the session has none."""
     imaging = folder.stream(IMAGING)
     if imaging is None or imaging.n_frames == 0:
@@ -207,7 +209,7 @@ def imaging_frames(folder: SessionFolder) -> zarr.Array:
             else "no imaging in this session"
         )
         raise InputError(str(folder), [Problem("imaging", f"no two-photon frames ({hint})")])
-    return imaging.frames
+    return imaging
 
 
 def iter_frame_blocks(frames: zarr.Array, block_bytes: int = FRAME_BLOCK_BYTES) -> Iterator:
@@ -220,18 +222,67 @@ def iter_frame_blocks(frames: zarr.Array, block_bytes: int = FRAME_BLOCK_BYTES) 
         yield start, frames[start : start + step]
 
 
+DAMAGE_COLUMNS = ("stream", "first_frame", "last_frame", "frames", "kind", "detail")
+
+
+def damage_list_path(export: Path) -> Path:
+    """Where the list of damaged frames of an export goes: ``imaging.tif`` ->
+    ``imaging.damaged.csv`` beside it."""
+    return export.with_name(f"{export.stem}.damaged.csv")
+
+
+def checked_streams(
+    folder: SessionFolder, streams: list[FrameStream], allow_damaged: bool
+) -> list[FrameDamage]:
+    """The damaged frames of ``streams`` as far as their shard files and frame headers tell
+    (missing, empty, unreadable index or header); :class:`DamagedFrames` when there are any
+    and ``allow_damaged`` is False, before anything is written. Frames that do not decode
+    (their checksum does not match) are found while reading."""
+    damage = [d for stream in streams for d in stream.check("headers")]
+    if damage and not allow_damaged:
+        raise DamagedFrames(damage)
+    return damage
+
+
+def write_damage_list(export: Path, damage: list[FrameDamage]) -> Path | None:
+    """Write (or, for an undamaged export, remove a stale) ``damage_list_path(export)``."""
+    path = damage_list_path(export)
+    if not damage:
+        path.unlink(missing_ok=True)
+        return None
+    with open_atomic(path) as f:
+        rows = ([d.to_dict()[c] for c in DAMAGE_COLUMNS] for d in merge_ranges(damage))
+        _write_rows(f, DAMAGE_COLUMNS, rows)
+    return path
+
+
+@dataclass
+class FrameExport:
+    """What one frame export wrote: its file and, with ``--allow-damaged``, the damaged
+    frames it filled with zeros and the list of them written beside it."""
+
+    path: Path
+    damage: list[FrameDamage]
+    damage_list: Path | None
+
+
 def export_tiff(
     folder: SessionFolder,
     out: Path | None = None,
     bigtiff: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
-) -> Path:
+    allow_damaged: bool = False,
+) -> FrameExport:
     """Write the two-photon frames as one multi-page TIFF (suite2p reads it), block by block.
 
-    BigTIFF when ``bigtiff`` or when the data would not fit a classic TIFF.
+    BigTIFF when ``bigtiff`` or when the data would not fit a classic TIFF. Damaged frames
+    raise :class:`DamagedFrames` (nothing is written) unless ``allow_damaged``: then they are
+    zeros and listed in ``imaging.damaged.csv`` beside the TIFF.
     """
     folder.require_finalized()
-    frames = imaging_frames(folder)
+    imaging = imaging_stream(folder)
+    damage = checked_streams(folder, [imaging], allow_damaged)
+    frames = imaging.frames
     target = export_folder(folder, out)
     path = target / "imaging.tif"
     n = frames.shape[0]
@@ -239,7 +290,7 @@ def export_tiff(
     big = bigtiff or size > BIGTIFF_ABOVE_BYTES
 
     def pages() -> Iterator[np.ndarray]:
-        for start, block in iter_frame_blocks(frames):
+        for start, block in imaging.blocks(FRAME_BLOCK_BYTES, damage, allow_damaged):
             yield from block
             if on_progress is not None:
                 on_progress(start + len(block), n)
@@ -252,4 +303,4 @@ def export_tiff(
             photometric="minisblack",
             metadata={"axes": "TYX"},
         )
-    return path
+    return FrameExport(path, damage, write_damage_list(path, damage))

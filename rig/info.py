@@ -6,6 +6,7 @@ from typing import Any
 
 from rig.behaviour.rescore import freezing_summary
 from rig.data.folder import SessionFolder
+from rig.data.integrity import LayoutError
 from rig.data.trials import measured_trials
 
 
@@ -34,16 +35,68 @@ def session_info(folder: SessionFolder) -> dict[str, Any]:
         "planned_duration_s": attrs.timeline.duration_s,
         "trials": measured_trials(attrs.timeline, events),
         "shocks_delivered": sum(1 for e in events if e.get("kind") == "us_on"),
-        "streams": attrs.streams or _streams_in_progress(folder),
+        "streams": _streams(folder),
+        "journal_problems": (
+            folder.journal.read_events().warnings if attrs.streams is None else []
+        ),
         "freezing": _freezing(folder),
         "faults": [e for e in events if e.get("kind") == "fault"],
         "events": events,
     }
 
 
-def _streams_in_progress(folder: SessionFolder) -> dict[str, Any]:
-    """Frames on disk per stream, from the journal (a running or interrupted session)."""
-    return {s: {"written": p.written} for s, p in folder.journal.progress_by_stream().items()}
+def _streams(folder: SessionFolder) -> dict[str, Any]:
+    """Per stream, its frame accounting (from the journal while the session is not final)
+    and the damaged frame ranges its shard files show (``damage``; checked without reading
+    the frames: ``rig verify`` reads them all)."""
+    attrs = folder.attrs
+    streams = {k: dict(v) for k, v in (attrs.streams or {}).items()}
+    if attrs.streams is None:  # a running or interrupted session: frames on disk so far
+        progress = folder.journal.progress_by_stream()
+        streams = {s: {"written": p.written} for s, p in progress.items()}
+    for name in streams:
+        stream = folder.stream(name)
+        if stream is not None:
+            n = None if attrs.streams is not None else streams[name]["written"]
+            streams[name]["damage"] = [d.to_dict() for d in stream.check(n_frames=n)]
+    return streams
+
+
+def verify_session(folder: SessionFolder) -> dict[str, Any]:
+    """What ``rig verify`` reports: every frame of every stream read and checked (its own
+    checksum where the session has them, else its shard's index and blosc header), and the
+    journal's lines that could not be read. ``intact`` when nothing is damaged."""
+    status = folder.status
+    final = status not in ("running", "interrupted")
+    streams: dict[str, Any] = {}
+    for name in folder.stream_groups():
+        stream = folder.stream(name)
+        if stream is None:
+            continue
+        n = stream.n_frames if final else len(folder.journal.index(name))
+        try:
+            checked = (
+                "each frame's crc32c"
+                if stream.layout().frame_crc
+                else "shard indexes and frame headers (no crc32c per frame: an older session)"
+            )
+        except LayoutError:
+            checked = "nothing: the frames' layout cannot be read"
+        damage = stream.check("full", n_frames=n)
+        streams[name] = {
+            "frames": n,
+            "checksums": checked,
+            "damaged_frames": sum(d.frames for d in damage),
+            "damage": [d.to_dict() for d in damage],
+        }
+    journal = folder.journal.read_events().warnings
+    return {
+        "path": str(folder),
+        "status": status,
+        "streams": streams,
+        "journal_problems": journal,
+        "intact": not any(s["damage"] for s in streams.values()),
+    }
 
 
 def _duration(events: list[dict[str, Any]]) -> float | None:

@@ -7,6 +7,8 @@ Every problem with a protocol or rig file becomes an :class:`InputError` carryin
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,24 +128,67 @@ def parse_yaml_text(text: str, file: str) -> dict[str, Any]:
     return data
 
 
-def read_yaml_file(path: str | Path) -> tuple[dict[str, Any], str]:
-    """Read and parse a YAML file; returns (data, text). Raises :class:`InputError`."""
-    path = Path(path)
+_KINDS = (
+    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def read_bounded(path: str | Path, limit: int, missing_ok: bool = False) -> bytes | None:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; :class:`InputError`
+    (``FILE: message``) for anything else. ``missing_ok``: None for a missing file.
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO, a
+    device (``/dev/zero``), a pipe on standard input (``/dev/stdin``) or a link to one is
+    refused at once instead of hanging or filling memory; the read itself stops after
+    ``limit`` bytes, for a file that grows while it is read."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(file, [Problem("", f"file is {size} bytes; the limit is 1 MB")])
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
+        if missing_ok:
+            return None
         raise InputError(file, [Problem("", "file not found")]) from None
     except IsADirectoryError:
         raise InputError(file, [Problem("", "is a directory, not a file")]) from None
-    except UnicodeDecodeError:
-        raise InputError(file, [Problem("", "is not UTF-8 text")]) from None
     except OSError as exc:
         raise InputError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
-    return parse_yaml_text(text, file), text
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        message = next((m for is_kind, m in _KINDS if is_kind(st.st_mode)), None)
+        raise InputError(file, [Problem("", message or "is not a regular file")])
+    with os.fdopen(fd, "rb") as f:
+        size = st.st_size
+        if size > limit:
+            raise InputError(file, [Problem("", f"file is {size} bytes; the limit is {limit}")])
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise InputError(file, [Problem("", f"cannot read: {exc.strerror}")]) from None
+    if len(data) > limit:
+        raise InputError(file, [Problem("", f"file is over {limit} bytes (the limit)")])
+    return data
+
+
+def read_text_file(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
+    """A UTF-8 text file a user gave, read through :func:`read_bounded`."""
+    data = read_bounded(path, limit)
+    assert data is not None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(str(path), [Problem("", "is not UTF-8 text")]) from None
+
+
+def read_yaml_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read and parse a YAML file (a regular file of at most :data:`MAX_FILE_BYTES`);
+    returns (data, text). Raises :class:`InputError`."""
+    text = read_text_file(path)
+    return parse_yaml_text(text, str(path)), text
 
 
 def format_loc(loc: Iterable[Any]) -> str:

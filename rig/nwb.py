@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 from hdmf.data_utils import DataChunkIterator
 from pynwb import NWBHDF5IO, H5DataIO, NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
@@ -36,13 +36,16 @@ from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
 from rig import __version__
 from rig.data.atomic import atomic_path
-from rig.data.folder import SessionFolder, parse_utc
+from rig.data.folder import FrameStream, SessionFolder, parse_utc
+from rig.data.integrity import FrameDamage
 from rig.export import (
     FRAME_BLOCK_BYTES,
+    FrameExport,
+    checked_streams,
     export_folder,
     freezing_tables,
-    iter_frame_blocks,
     trial_records,
+    write_damage_list,
 )
 from rig.frame_table import cs_roles, frame_times, stimulus_intervals
 from rig.schedule import IMAGING, VIDEO
@@ -54,14 +57,25 @@ def _datetime(text: str | None) -> datetime:
     return parse_utc(text) if text else datetime.now(timezone.utc)
 
 
-def _streamed(frames: zarr.Array, compress: bool) -> H5DataIO:
+@dataclass
+class _Frames:
+    """How the frames of an export are read: the damage found so far, and whether damaged
+    frames may be written (as zeros)."""
+
+    damage: list[FrameDamage]
+    allow_damaged: bool
+    compress: bool
+
+
+def _streamed(stream: FrameStream, how: _Frames) -> H5DataIO:
     """Frames as an iterator over blocks, written chunk by chunk, transposed to (t, x, y)."""
+    frames = stream.frames
     n, height, width = frames.shape
     frame_bytes = height * width * frames.dtype.itemsize
     buffer = max(1, min(n, FRAME_BLOCK_BYTES // max(frame_bytes, 1)))
 
     def each() -> Iterator[np.ndarray]:
-        for _start, block in iter_frame_blocks(frames):
+        for _start, block in stream.blocks(FRAME_BLOCK_BYTES, how.damage, how.allow_damaged):
             for frame in block:
                 yield np.ascontiguousarray(frame.T)
 
@@ -71,7 +85,7 @@ def _streamed(frames: zarr.Array, compress: bool) -> H5DataIO:
             data=each(), maxshape=(n, width, height), dtype=frames.dtype, buffer_size=buffer
         ),
         chunks=(chunk_t, width, height),
-        **({"compression": "gzip", "compression_opts": 4} if compress else {}),
+        **({"compression": "gzip", "compression_opts": 4} if how.compress else {}),
     )
 
 
@@ -98,7 +112,7 @@ def imaging_plane(nwb: NWBFile, microscope: str, rate_hz: float = 0.0) -> Any:
     )
 
 
-def _add_imaging(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
+def _add_imaging(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
     attrs = folder.attrs
     rate = attrs.imaging_rate_hz or 0.0
     image = folder.stream(IMAGING)
@@ -108,7 +122,7 @@ def _add_imaging(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
         nwb.add_acquisition(
             TwoPhotonSeries(
                 name="two_photon",
-                data=_streamed(image.frames, compress),
+                data=_streamed(image, how),
                 imaging_plane=plane,
                 unit="n.a.",
                 timestamps=image.timestamps_s(),
@@ -134,14 +148,14 @@ def _add_imaging(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
         )
 
 
-def _add_video(nwb: NWBFile, folder: SessionFolder, compress: bool) -> None:
+def _add_video(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
     video = folder.stream(VIDEO)
     if video is None or video.n_frames == 0:
         return
     nwb.add_acquisition(
         ImageSeries(
             name="behaviour_video",
-            data=_streamed(video.frames, compress),
+            data=_streamed(video, how),
             unit="n.a.",
             format="raw",
             timestamps=video.timestamps_s(),
@@ -279,8 +293,12 @@ def _add_behaviour(nwb: NWBFile, folder: SessionFolder) -> None:
             module.add(s)
 
 
-def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
-    """The in-memory NWBFile of a session (frames stay iterators until written)."""
+def build_nwbfile(
+    folder: SessionFolder, compress: bool, damage: list[FrameDamage], allow_damaged: bool = False
+) -> NWBFile:
+    """The in-memory NWBFile of a session (frames stay iterators until written): damaged
+    frames found while they are written are added to ``damage`` (see :func:`export_nwb`)."""
+    how = _Frames(damage, allow_damaged, compress)
     attrs = folder.attrs
     nwb = NWBFile(
         session_description=attrs.protocol.description or attrs.protocol_name or "",
@@ -296,8 +314,8 @@ def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
         source_script_file_name="rig/nwb.py",
         subject=Subject(subject_id=str(attrs.animal or "unknown"), species="Mus musculus"),
     )
-    _add_imaging(nwb, folder, compress)
-    _add_video(nwb, folder, compress)
+    _add_imaging(nwb, folder, how)
+    _add_video(nwb, folder, how)
     _add_trials(nwb, folder)
     _add_intervals(nwb, folder)
     _add_behaviour(nwb, folder)
@@ -308,10 +326,19 @@ def build_nwbfile(folder: SessionFolder, compress: bool) -> NWBFile:
     return nwb
 
 
-def export_nwb(folder: SessionFolder, out: Path | None = None, compress: bool = False) -> Path:
-    """Write ``session.nwb`` (atomically); returns its path. ``compress``: gzip the frames."""
+def export_nwb(
+    folder: SessionFolder,
+    out: Path | None = None,
+    compress: bool = False,
+    allow_damaged: bool = False,
+) -> FrameExport:
+    """Write ``session.nwb`` (atomically). ``compress``: gzip the frames. Damaged frames
+    raise :class:`DamagedFrames` (nothing is written) unless ``allow_damaged``: then they are
+    zeros and listed in ``session.damaged.csv`` beside the file."""
     folder.require_finalized()
+    streams = [s for s in (folder.stream(IMAGING), folder.stream(VIDEO)) if s is not None]
+    damage = checked_streams(folder, streams, allow_damaged)
     path = export_folder(folder, out) / NWB_NAME
     with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
-        io.write(build_nwbfile(folder, compress))
-    return path
+        io.write(build_nwbfile(folder, compress, damage, allow_damaged))
+    return FrameExport(path, damage, write_damage_list(path, damage))

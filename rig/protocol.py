@@ -26,6 +26,9 @@ from rig.inputfile import (
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_CONSECUTIVE = 2  # pseudorandom order without max_consecutive (rig.timeline)
+MAX_TRIALS = 10_000
+"""Trials in one session, summed over its phases: a trial every 8.6 s for 24 hours. Checked
+before the timeline is compiled, so a short file cannot ask for millions of trials."""
 STIMULUS_TYPES = ("tone", "white_noise", "shock")
 
 
@@ -222,6 +225,7 @@ def _reference_problems(p: Protocol) -> list[Problem]:
     for name in p.stimuli:
         if not name.replace("_", "").replace("-", "").isalnum():
             problems.append(Problem(f"stimuli.{name}", "use letters, digits, _ and - in names"))
+    problems += _size_problems(p)
     seen: set[str] = set()
     for i, phase in enumerate(p.phases):
         if phase.name in seen:
@@ -244,6 +248,23 @@ def _reference_problems(p: Protocol) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _size_problems(p: Protocol) -> list[Problem]:
+    """A session of at most :data:`MAX_TRIALS` trials (the phase where the count passes it
+    is named)."""
+    total = 0
+    for i, phase in enumerate(p.phases):
+        total += phase.n_trials
+        if total > MAX_TRIALS:
+            whole = sum(ph.n_trials for ph in p.phases)
+            return [
+                Problem(
+                    f"phases[{i}].trials",
+                    f"the protocol has {whole} trials; a session has at most {MAX_TRIALS}",
+                )
+            ]
+    return []
 
 
 def _entry_problems(p: Protocol, entry: TrialEntry, where: str, names: set[str]) -> list[Problem]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rig.inputfile import one_line
+
 
 def _t(value: float | None) -> str:
     return f"{value:9.3f}" if value is not None else f"{'-':>9}"
@@ -28,15 +30,52 @@ def _sync_line(sync: dict[str, Any]) -> str:
     )
 
 
+def _s(value: Any) -> str:
+    """A name from a user or a session file, printable on one line (no forged lines, no
+    escape sequences reach the terminal)."""
+    return one_line(str(value))
+
+
+MAX_DAMAGE_LINES = 20
+
+
+def damage_lines(damage: list[dict[str, Any]], indent: str = "  ") -> list[str]:
+    """One line per damaged frame range (at most :data:`MAX_DAMAGE_LINES`)."""
+    lines = []
+    for d in damage[:MAX_DAMAGE_LINES]:
+        first, last = d["first_frame"], d["last_frame"]
+        span = f"frame {first}" if first == last else f"frames {first}-{last}"
+        lines.append(f"{indent}{d['stream']} {span}: {d['kind']} ({_s(d['detail'])})")
+    if len(damage) > MAX_DAMAGE_LINES:
+        lines.append(f"{indent}... and {len(damage) - MAX_DAMAGE_LINES} more damaged ranges")
+    return lines
+
+
+def verify_text(report: dict[str, Any]) -> str:
+    """``rig verify``'s text: per stream what was checked and every damaged range."""
+    lines = [f"session   {_s(report['path'])}", f"status    {report['status']}"]
+    for name, s in report["streams"].items():
+        damaged = s["damaged_frames"]
+        lines.append(
+            f"{name:<8} {s['frames']} frames checked ({s['checksums']}): "
+            + (f"{damaged} damaged" if damaged else "intact")
+        )
+        lines += damage_lines(s["damage"])
+    for warning in report["journal_problems"]:
+        lines.append(f"journal   {_s(warning)}")
+    lines.append("intact" if report["intact"] else "DAMAGED")
+    return "\n".join(lines)
+
+
 def info_text(info: dict[str, Any]) -> str:
     p = info["protocol"]
     lines = [
-        f"session   {info['path']}",
+        f"session   {_s(info['path'])}",
         f"status    {info['status']}"
-        + (f" ({info['end_reason']})" if info.get("end_reason") else ""),
-        f"rig       {info['rig']} [{info['mode']}]",
-        f"protocol  {p['name']} (seed {p['seed']}, sha256 {str(p['sha256'])[:12]}...)",
-        f"animal    {info['animal']}",
+        + (f" ({_s(info['end_reason'])})" if info.get("end_reason") else ""),
+        f"rig       {_s(info['rig'])} [{_s(info['mode'])}]",
+        f"protocol  {_s(p['name'])} (seed {p['seed']}, sha256 {_s(p['sha256'])[:12]}...)",
+        f"animal    {_s(info['animal'])}",
         f"started   {info['started_utc']}   ended {info['ended_utc']}",
         f"duration  {info['duration_s']:.1f} s of {info['planned_duration_s']:.1f} s planned"
         if info["duration_s"] is not None
@@ -48,7 +87,7 @@ def info_text(info: dict[str, Any]) -> str:
     ]
     for t in info["trials"]:
         lines.append(
-            f"{t['index'] + 1:>3}  {t['phase']:<14} {t['cs']:<10} {t['us'] or '-':<7} "
+            f"{t['index'] + 1:>3}  {_s(t['phase']):<14} {_s(t['cs']):<10} {_s(t['us'] or '-'):<7} "
             f"{_t(t['cs_onset_s'])} {_t(t['cs_offset_s'])} {_t(t['us_onset_s'])} "
             f"{_t(t['us_offset_s'])}"
         )
@@ -64,6 +103,9 @@ def info_text(info: dict[str, Any]) -> str:
                 lines.append(_sync_line(s["sync"]))
         else:
             lines.append(f"{name:<8} written {s.get('written', 0)} (session not finalised)")
+        lines += damage_lines(s.get("damage", []))
+    for warning in info.get("journal_problems", []):
+        lines.append(f"journal   {_s(warning)}")
     frz = info.get("freezing")
     if frz:
         auto = " (auto)" if frz["threshold_auto"] else ""
@@ -75,10 +117,10 @@ def info_text(info: dict[str, Any]) -> str:
         for t in frz["trials"]:
             cs = t.get("percent_cs")
             lines.append(
-                f"{t['index'] + 1:>3}  {t['cs']:<10} CS {cs:5.1f}%"
+                f"{t['index'] + 1:>3}  {_s(t['cs']):<10} CS {cs:5.1f}%"
                 if cs is not None
-                else f"{t['index'] + 1:>3}  {t['cs']:<10} CS     -"
+                else f"{t['index'] + 1:>3}  {_s(t['cs']):<10} CS     -"
             )
     for f in info["faults"]:
-        lines.append(f"fault at {f['t_s']:.3f} s: {f['detail']}")
+        lines.append(f"fault at {f['t_s']:.3f} s: {_s(f['detail'])}")
     return "\n".join(lines)

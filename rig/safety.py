@@ -330,6 +330,11 @@ def verify_schedule(schedule: OutputSchedule, limits: SafetyLimits) -> ShockGate
 # ---------------------------------------------------------------------- protocol problems
 
 
+MAX_SESSION_SAMPLES = 2**31
+"""Samples of one session on the DAQ clock: the verifier reads every one of them (about
+10 s for this many), so validation stays bounded in time whatever the rig's sample rate."""
+
+
 def limit_problems(
     protocol: Protocol, timeline: Timeline, schedule: OutputSchedule, limits: SafetyLimits
 ) -> list[Problem]:
@@ -345,6 +350,14 @@ def limit_problems(
             Problem(
                 "phases",
                 f"the session lasts {value} s; this rig allows {limit} s (safety.max_session_s)",
+            )
+        )
+    if schedule.n_samples > MAX_SESSION_SAMPLES:
+        problems.append(
+            Problem(
+                "phases",
+                f"the session lasts {schedule.n_samples} samples of the DAQ clock; at most "
+                f"{MAX_SESSION_SAMPLES} are checked and played (24 h at 24.8 kHz)",
             )
         )
     if problems:  # the program of a protocol with a bad stimulus says nothing more useful

@@ -126,7 +126,20 @@ def expected_frames(schedule: OutputSchedule, stream: str) -> int:
         if schedule.imaging_rate_hz is None:
             return 0
         rate, start = schedule.imaging_rate_hz, schedule.imaging_start_sample
-    return len(frame_trigger_samples(schedule.n_samples, schedule.sample_rate_hz, rate, start))
+    return count_frame_triggers(schedule.n_samples, schedule.sample_rate_hz, rate, start)
+
+
+def count_frame_triggers(
+    n_samples: int, sample_rate_hz: float, rate_hz: float, start_sample: int = 0
+) -> int:
+    """``len(frame_trigger_samples(...))``, counted without making the array (a plan of a
+    day at 500 Hz would otherwise allocate 350 MB to count its frames)."""
+    period = sample_rate_hz / rate_hz
+    count = max(0, int(np.ceil((n_samples - start_sample) / period)))
+    # the last few candidates decide; rounding can push them past the end
+    while count and start_sample + int(np.round((count - 1) * period)) >= n_samples:
+        count -= 1
+    return count
 
 
 def compile_schedule(

@@ -6,16 +6,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rig.behaviour.live import write_live_scores
 from rig.behaviour.rescore import score_session
 from rig.data.finalize import finalize_session
+from rig.data.folder import SessionFolder
 from rig.devices import SECTIONS, BuildContext
-from rig.inputfile import InputError
+from rig.inputfile import InputError, Problem, error_line
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.protocol import LoadedProtocol, load_protocol
 from rig.recording import recording_problems
@@ -169,15 +173,7 @@ def run_session(
     devices = build_devices(plan, speed, animal, str(state))
     store = None
     try:
-        store = SessionStore.create(
-            Path(out_dir),
-            animal,
-            plan.protocol.protocol,
-            session_attrs(plan, animal, speed),
-            plan.rig.core.storage.queue_mb,
-            devices.disk,
-            lossless=_waits_for_writers(plan, speed),
-        )
+        store = _create_store(plan, out_dir, animal, speed, devices)
         engine = RigEngine(
             plan.schedule,
             devices,
@@ -199,16 +195,83 @@ def run_session(
         if store is not None:
             store.close_journal()
     folder = store.folder
-    if truth:
-        folder.write_truth(truth)
-    write_live_scores(folder, scoring.scorer)
-    finalize_session(folder, result.status, result.reason, result.accounting)
+    try:
+        _save(folder, result, truth, scoring)
+    finally:
+        folder.release_writer()  # final, or left for rig recover: no longer this process's
+    return folder.path, result
+
+
+def _create_store(
+    plan: SessionPlan, out_dir: str | Path, animal: str, speed: float | None, devices: RigDevices
+) -> SessionStore:
+    """The new session's folder and store; :class:`InputError` naming ``out_dir`` when no
+    session can be written there (read-only, full, not a folder)."""
+    try:
+        return SessionStore.create(
+            Path(out_dir),
+            animal,
+            plan.protocol.protocol,
+            session_attrs(plan, animal, speed),
+            plan.rig.core.storage.queue_mb,
+            devices.disk,
+            lossless=_waits_for_writers(plan, speed),
+        )
+    except OSError as exc:
+        raise InputError(
+            str(out_dir), [Problem("", f"cannot write a session here: {error_line(exc)}")]
+        ) from None
+
+
+def _save(
+    folder: SessionFolder,
+    result: SessionResult,
+    truth: dict[str, np.ndarray],
+    scoring: LiveScoring,
+) -> None:
+    """After the run: truth, motion index, the fold of the journal, the freezing scores.
+
+    A disk that fails (full, gone) at any of these steps ends the session ``aborted`` with
+    the steps named, never a traceback; what could not be folded in stays in the journal,
+    and the session reads as interrupted until ``rig recover`` (run once there is room)."""
+    failed: list[str] = []
+    error: OSError | None = None
+    try:
+        if truth:
+            folder.write_truth(truth)
+    except OSError as exc:
+        failed, error = [*failed, "saving the simulated truth"], exc
+    try:
+        write_live_scores(folder, scoring.scorer)
+    except OSError as exc:
+        failed, error = [*failed, "saving the motion index"], exc
+    if failed:
+        _failed(result, failed, error)
+    try:
+        finalize_session(folder, result.status, result.reason, result.accounting)
+    except OSError as exc:
+        _failed(result, ["folding the journal into session.zarr"], exc)
+        result.reason += f"; run `rig recover {folder}` once the disk has room"
+        return
     if scoring.scored:
         try:
             score_session(folder)
         except ValueError as exc:  # e.g. too short to calibrate: the data is still complete
             result.reason += f" (freezing not scored: {exc})"
-    return folder.path, result
+        except OSError as exc:
+            _failed(result, ["saving the freezing scores"], exc)
+            with contextlib.suppress(OSError):  # the data is all there; say why it ended
+                folder.update_attrs(status=result.status, end_reason=result.reason)
+
+
+def _failed(result: SessionResult, steps: list[str], exc: OSError | None) -> None:
+    """The session ends aborted: ``steps`` could not be written (``exc``: the last error)."""
+    what = " and ".join(dict.fromkeys(steps))
+    if result.status == "aborted":
+        result.reason += f"; {what} failed too"
+    else:
+        result.reason = f"{what} failed: {error_line(exc or 'error')}"
+    result.status = "aborted"
 
 
 def _waits_for_writers(plan: SessionPlan, speed: float | None) -> bool:

@@ -16,11 +16,21 @@ from typing import TextIO
 
 import click
 
+from rig.inputfile import one_line
+
+
+def printable(text: str) -> str:
+    """``text`` with every control and invisible character but the line breaks shown escaped:
+    a name from a user or a session file cannot clear the terminal, move its cursor or (when
+    the caller has put it through :func:`rig.inputfile.one_line`) forge a line."""
+    return "\n".join(one_line(line) for line in text.split("\n"))
+
 
 def echo(text: str, err: bool = False) -> None:
-    """``click.echo`` that never raises for a stream that is gone; see the module docstring."""
+    """``click.echo`` of :func:`printable` text that never raises for a stream that is gone;
+    see the module docstring."""
     try:
-        click.echo(text, err=err)
+        click.echo(printable(text), err=err)
     except OSError:
         silence(sys.stderr if err else sys.stdout)
 

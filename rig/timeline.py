@@ -109,47 +109,53 @@ def _pseudorandom(kinds: list[int], max_run: int, rng: np.random.Generator) -> l
     """A random order with no more than ``max_run`` of a kind in a row.
 
     Built one trial at a time, drawing among the kinds still allowed with weights
-    proportional to what is left, and never leaving the rest infeasible. Validation has
-    already checked that some order exists.
+    proportional to what is left, and never leaving the rest infeasible; validation has
+    already checked that some order exists. O(trials x kinds): whether a pick leaves the rest
+    feasible depends only on the largest counts (see :func:`_allowed`), so there are no
+    retries and no search, whatever the input.
     """
-    remaining: dict[int, int] = {}
-    for k in kinds:
-        remaining[k] = remaining.get(k, 0) + 1
+    ids = sorted(set(kinds))
+    counts = np.array([kinds.count(k) for k in ids], np.int64)
     order: list[int] = []
-    while any(remaining.values()):
-        run_kind = order[-1] if order else None
-        run = 0
-        for k in reversed(order):
-            if k != run_kind:
-                break
-            run += 1
-        candidates = []
-        for k, n in sorted(remaining.items()):
-            if n == 0 or (k == run_kind and run >= max_run):
-                continue
-            if _feasible_after(remaining, k, max_run, run + 1 if k == run_kind else 1):
-                candidates.append(k)
-        weights = np.array([remaining[k] for k in candidates], float)
-        choice = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
-        order.append(choice)
-        remaining[choice] -= 1
+    run_kind, run = -1, 0  # the kind at the end of the order (its position in ids) and its run
+    for _ in range(len(kinds)):
+        candidates = np.flatnonzero(_allowed(counts, run_kind, run, max_run))
+        weights = counts[candidates].astype(float)
+        pick = int(candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))])
+        run = run + 1 if pick == run_kind else 1
+        run_kind = pick
+        counts[pick] -= 1
+        order.append(ids[pick])
     return order
 
 
-def _feasible_after(remaining: dict[int, int], pick: int, max_run: int, run: int) -> bool:
-    left = dict(remaining)
-    left[pick] -= 1
-    total = sum(left.values())
+def _allowed(counts: np.ndarray, run_kind: int, run: int, max_run: int) -> np.ndarray:
+    """Which kinds can come next and still leave an order for the rest.
+
+    After a pick, ``total`` trials remain; a kind with ``n`` of them left is separable when
+    ``n <= (total - n + 1) * max_run``, less the run it is already in. For a kind that is
+    not picked that reads ``n * (max_run + 1) <= (total + 1) * max_run`` with ``total`` one
+    less than now: at most one kind can break it, and then it alone may come next. For the
+    picked kind it holds whenever the state before was feasible, except for the kind at the
+    end of the order, whose run grows."""
+    total = int(counts.sum()) - 1  # after the pick
+    allowed = counts > 0
     if total == 0:
-        return True
-    # The largest kind must be separable by the others, given the run we are already in.
-    for k, n in left.items():
-        others = total - n
-        slots = others + 1
-        capacity = slots * max_run - (run if k == pick else 0)
-        if n > capacity:
-            return False
-    return True
+        return allowed
+    crowded = counts * (max_run + 1) > (total + 1) * max_run  # cannot wait one more trial
+    if crowded.sum() > 1:
+        return np.zeros_like(allowed)
+    if crowded.any():
+        allowed &= crowded
+    if run_kind >= 0 and allowed[run_kind]:
+        n = int(counts[run_kind]) - 1
+        if run >= max_run or n > (total - n + 1) * max_run - (run + 1):
+            allowed[run_kind] = False
+    # every other pick starts a run of 1: separable iff n - 1 <= (total - n + 2) * max_run - 1
+    others = (counts - 1) > (total - counts + 2) * max_run - 1
+    if run_kind >= 0:
+        others[run_kind] = False
+    return allowed & ~others
 
 
 def draw_iti(iti: Iti, rng: np.random.Generator) -> float:

@@ -32,6 +32,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rig.data.atomic import write_text_atomic
+from rig.data.writer_lock import exclusive
+from rig.inputfile import read_bounded
 from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
 
 WHITE_NOISE = "white_noise"
@@ -279,13 +281,32 @@ def state_path(state_dir: str | os.PathLike[str], animal_id: str) -> Path:
     return path
 
 
+MAX_STATE_BYTES = 16_000_000  # an animal's state grows by a line of strengths per session
+
+
 def load_state(state_dir: str | os.PathLike[str], animal_id: str) -> AnimalState:
     """The stored state of ``animal_id``, or a fresh naive animal if none is stored."""
-    path = state_path(state_dir, animal_id)
-    if not path.exists():
+    raw = read_bounded(state_path(state_dir, animal_id), MAX_STATE_BYTES, missing_ok=True)
+    if raw is None:
         return AnimalState(animal_id=animal_id)
-    state = AnimalState.model_validate_json(path.read_text(encoding="utf-8"))
+    state = AnimalState.model_validate_json(raw)
     return state.model_copy(update={"animal_id": animal_id})
+
+
+def learn_session(
+    state_dir: str | os.PathLike[str],
+    animal_id: str,
+    schedule: OutputSchedule,
+    params: LearningParams | None = None,
+) -> Path:
+    """Let the stored animal learn from one session: read, update and write its state as one
+    step under an exclusive lock (``ID.json.lock``), so that two sessions of one animal that
+    end together both count (each applies its learning to what the other stored)."""
+    path = state_path(state_dir, animal_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(path.with_name(path.name + ".lock")):
+        state = load_state(state_dir, animal_id)
+        return save_state(state_dir, update_state(state, schedule, params))
 
 
 def save_state(state_dir: str | os.PathLike[str], state: AnimalState) -> Path:

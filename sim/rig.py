@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from drivers.serial_shocker import ProfileSetting
 from rig.devices import BuildContext, DriverSpec
 from rig.protocol import StrictModel
 from rig.rigfile import Fault
@@ -45,7 +46,7 @@ class SimDaqConfig(StrictModel):
 class SimShockerConfig(StrictModel):
     """The simulated shock generator: the real serial driver against an emulator on a pty."""
 
-    profile: str = "default"
+    profile: ProfileSetting = "default"
     heartbeat_timeout_s: float = Field(default=0.09, ge=0.005, le=0.09)
     heartbeat_misses_allowed: int = Field(default=3, ge=0, le=5)
     """The emulator shares the host with a faster-than-real-time session, so a heartbeat may

@@ -18,7 +18,7 @@ import numpy as np
 
 from rig.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
-from sim.learning import AnimalState, load_state, save_state, update_state
+from sim.learning import AnimalState, learn_session, load_state
 from sim.mouse import MouseConfig, simulate_behaviour
 from sim.mouse_video import MouseRenderer
 from sim.neurons import load_or_draw_field
@@ -102,4 +102,4 @@ class SimWorld:
                 sounds=tuple(s for s in schedule.sounds if s.start_sample < stopped_at_sample),
                 shocks=tuple(p for p in schedule.shocks if p.start_sample < stopped_at_sample),
             )
-        return save_state(self.state_dir, update_state(self.state, schedule))
+        return learn_session(self.state_dir, self.state.animal_id, schedule)

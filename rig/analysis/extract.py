@@ -65,7 +65,7 @@ def extract_session(
     h, w = session.image_shape
     diameter = diameter_px if diameter_px is not None else max(4.0, round(0.028 * min(h, w)))
     work = session.folder / "suite2p-input"
-    tiff = export_tiff(session.session_folder, work)
+    tiff = export_tiff(session.session_folder, work).path  # damaged frames: DamagedFrames
     out = session.folder / "suite2p"
     if out.exists():
         shutil.rmtree(out)  # suite2p's own output, remade: never the session's frames

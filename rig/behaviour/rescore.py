@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from rig.behaviour.freezing import (
     FreezingParams,
@@ -26,6 +27,7 @@ from rig.behaviour.locomotion import WheelBins, score_locomotion_freezing, wheel
 from rig.behaviour.motion import motion_indices
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.trials import trials_table
+from rig.inputfile import InputError, problems_from_validation
 from rig.schedule import VIDEO, WHEEL
 from rig.timeline import PhaseSpan
 
@@ -58,7 +60,11 @@ def _params(folder: SessionFolder, changes: dict[str, Any]) -> FreezingParams:
     motion_params = stored.motion_params if stored is not None else None
     if motion_params and "roi" not in changes and "exclude" not in changes:
         params = {**params, "roi": motion_params["roi"], "exclude": motion_params["exclude"]}
-    return FreezingParams.model_validate({**params, **changes}, strict=False)
+    try:
+        return FreezingParams.model_validate({**params, **changes}, strict=False)
+    except ValidationError as exc:  # a region given on the command line: one line each
+        option = "--roi/--exclude" if "roi" in changes or "exclude" in changes else "--min-freeze-s"
+        raise InputError(option, problems_from_validation(exc)) from None
 
 
 def score_session(
@@ -80,6 +86,7 @@ def score_session(
         changes["roi"] = roi
     if exclude is not None:
         changes["exclude"] = exclude
+    folder.require_finalized()  # a running or interrupted one has no timestamps yet
     params = _params(folder, changes)
     if params.threshold != "auto" and threshold is None:
         threshold = float(params.threshold)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from rig.timeline import Timeline
 
@@ -57,7 +57,7 @@ class SessionAttrs(_Open):
     status: Status
     started_utc: str | None = None
     ended_utc: str | None = None
-    pid: int | None = None
+    pid: StrictInt | None = None  # a bool is not a process id
     host: str | None = None
     simulated: bool | None = None
     mode: str | None = None
@@ -82,6 +82,7 @@ class SessionAttrs(_Open):
     end_reason: str | None = None
     streams: dict[str, dict[str, Any]] | None = None
     imaging_source: dict[str, Any] | None = None
+    recovery: dict[str, Any] | None = None  # what rig recover rebuilt or skipped
 
     @property
     def video_fps(self) -> float:

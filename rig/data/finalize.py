@@ -15,6 +15,7 @@ import numpy as np
 
 from rig.data.attrs import SessionAttrs
 from rig.data.folder import FrameStream, SessionFolder, utc_now
+from rig.data.integrity import LayoutError, stored_frames
 from rig.data.journal import StreamProgress
 from rig.schedule import STREAM_EDGE_LINE
 from rig.sync import FrameAccounting, synchronise
@@ -26,23 +27,32 @@ class SessionStillRunning(Exception):
 
 @dataclass(frozen=True)
 class Recovery:
-    """What ``rig recover`` found (``status``) and, if it folded the journal, the result."""
+    """What ``rig recover`` found (``status``) and, if it folded the journal, the result and
+    what it had to rebuild or could not read (``notes``, one line each)."""
 
     status: str
     attrs: SessionAttrs | None  # None: nothing to recover
+    notes: tuple[str, ...] = ()
 
 
-def recover_session(folder: SessionFolder) -> Recovery:
+def recover_session(folder: SessionFolder, force: bool = False) -> Recovery:
     """Fold the journal of an interrupted session (status ``recovered``); a complete, aborted
-    or recovered session is left as it is. :class:`SessionStillRunning` while it is written."""
+    or recovered session is left as it is. :class:`SessionStillRunning` while it is written,
+    unless ``force`` and its writer cannot be checked (another host): a writer known to be
+    alive is never overridden.
+
+    Conservative: no frame on disk is dropped. The frames kept are every frame the journal's
+    index numbers and every frame a shard file holds past it (numbered on from the last one
+    the index has); progress files are not needed. What is missing from the journal is
+    rebuilt from what an earlier, interrupted fold stored, and every such step is a note."""
     status = folder.status
-    if status == "running":
+    if status == "running" and (not force or folder.writer() == "alive"):
         raise SessionStillRunning(f"{folder}: the session is still being written by a live process")
-    if status != "interrupted":
+    if status not in ("interrupted", "running"):
         return Recovery(status, None)
-    return Recovery(
-        status, finalize_session(folder, "recovered", "recovered after an interruption")
-    )
+    notes: list[str] = []
+    attrs = finalize_session(folder, "recovered", "recovered after an interruption", notes=notes)
+    return Recovery(status, attrs, tuple(notes))
 
 
 def finalize_session(
@@ -50,17 +60,35 @@ def finalize_session(
     status: str,
     reason: str,
     accounting: dict[str, FrameAccounting] | None = None,
+    notes: list[str] | None = None,
 ) -> SessionAttrs:
     """Fold the journal into ``session.zarr``: edges, events, timestamps, status. Idempotent.
 
     ``accounting``: the writers' frame accounting at the end of a run; without it (recover)
-    it is rebuilt from the journal."""
+    it is rebuilt from the journal and the shard files, and ``notes`` gets a line for each
+    thing that had to be rebuilt or skipped."""
+    notes = notes if notes is not None else []
     attrs = folder.attrs
     fs = attrs.sample_rate_hz
     journal = folder.journal
     edges = {line: journal.edges(line) for line in journal.edge_lines()}
+    if not edges and accounting is None:
+        edges = folder.stored_edges()
+        notes.append(
+            "no edges in the journal: "
+            + ("kept the edges an earlier fold stored" if edges else "the frames are not timed")
+        )
+    read = journal.read_events()
+    events = read.events
+    notes += read.warnings
+    if not journal.events_path.exists() and accounting is None:
+        events = folder.events_stored() or []
+        notes.append(
+            "no journal/events.jsonl: "
+            + ("kept the events an earlier fold stored" if events else "the session has no events")
+        )
     folder.write_edges(fs, edges)
-    folder.write_events(journal.events())
+    folder.write_events(events)
     streams = {}
     for name in folder.stream_groups():
         stream = folder.stream(name)
@@ -71,10 +99,11 @@ def finalize_session(
         recorded = edges.get(line)
         rising = recorded.samples[recorded.rising] if recorded is not None else None
         acc = accounting[name] if accounting else None
-        streams[name] = _finalize_stream(folder, stream, acc, rising, line, fs)
-    return folder.update_attrs(
-        status=status, end_reason=reason, ended_utc=utc_now(), streams=streams
-    )
+        streams[name] = _finalize_stream(folder, stream, acc, rising, line, fs, notes)
+    changes: dict = {"status": status, "end_reason": reason, "ended_utc": utc_now()}
+    if accounting is None:
+        changes["recovery"] = {"recovered_utc": utc_now(), "notes": list(notes)}
+    return folder.update_attrs(**changes, streams=streams)
 
 
 def _finalize_stream(
@@ -84,18 +113,25 @@ def _finalize_stream(
     rising: np.ndarray | None,
     line: str,
     fs: float,
+    notes: list[str],
 ) -> dict:
-    """Trim a stream to the frames on disk, store their device numbers and timestamps, and
-    return its accounting with the sync report under ``sync``."""
+    """Cut a stream to its frames, store their device numbers and timestamps, and return its
+    accounting with the sync report under ``sync``."""
     name = stream.name
-    index = folder.journal.index(name)
-    progress = folder.journal.progress(name) or StreamProgress()
-    written = acc.written if acc is not None else min(progress.written, len(index))
-    index = index[:written]
-    if stream.n_frames != written:
-        folder.trim_stream(name, written)
+    progress = folder.journal.progress(name)
+    if acc is not None:
+        index = folder.journal.index(name)[: acc.written]
+    else:
+        index = _recovered_index(folder, stream, notes)
+        if progress is None:
+            notes.append(
+                f"{name}: no readable journal/progress-{name}.json: frames lost to a full "
+                "writer queue are not counted"
+            )
+    if stream.n_frames != len(index):
+        folder.trim_stream(name, len(index))
     if acc is None:
-        acc = _recovered_accounting(folder, name, index, progress)
+        acc = _recovered_accounting(folder, name, index, progress or StreamProgress())
     rising = rising if rising is not None else np.empty(0, np.int64)
     sync = synchronise(name, line, index, rising, fs, stream.rate_hz)
     report = sync.report.to_dict()
@@ -104,6 +140,46 @@ def _finalize_stream(
     acc.without_edge = sync.report.frames_without_edge
     acc.edges_without_frame = sync.report.edges_without_frame
     return {**acc.to_dict(), "sync": report}
+
+
+def _recovered_index(folder: SessionFolder, stream: FrameStream, notes: list[str]) -> np.ndarray:
+    """The device frame number of every frame of ``stream`` on disk (recover).
+
+    The journal's index numbers the frames in order; where it stops short of the frames the
+    shard files hold (a torn or lost index file), the rest are numbered on from its last
+    entry (as if the device dropped none there) and a note says so. Nothing on disk is
+    left out: a shard whose index cannot be read counts as full."""
+    name = stream.name
+    index = _valid_prefix(folder.journal.index(name))
+    if len(index) == 0:
+        stored = stream.device_index()  # an earlier, interrupted fold
+        if stored is not None and len(stored):
+            index = _valid_prefix(stored)
+    try:
+        on_disk = stored_frames(stream.layout())
+    except LayoutError as exc:
+        notes.append(f"{name}: cannot read the frames' layout ({exc}): kept them all")
+        on_disk = stream.n_frames
+    if on_disk > len(index):
+        first = int(index[-1]) + 1 if len(index) else 0
+        extra = on_disk - len(index)
+        notes.append(
+            f"{name}: frames {len(index)}-{on_disk - 1} are on disk but not in "
+            f"journal/index-{name}.i64: numbered {first}-{first + extra - 1} in order "
+            "(a frame the device dropped among them would shift their times)"
+        )
+        index = np.concatenate([index, np.arange(first, first + extra, dtype=np.int64)])
+    return index
+
+
+def _valid_prefix(index: np.ndarray) -> np.ndarray:
+    """The entries of a device frame index up to the first that is not a new, higher frame
+    number (damage: the rest cannot be trusted)."""
+    if len(index) == 0:
+        return index.astype(np.int64)
+    ok = np.concatenate([[index[0] >= 0], np.diff(index) > 0])
+    bad = np.flatnonzero(~ok)
+    return index[: bad[0]] if len(bad) else index
 
 
 def _recovered_accounting(

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,8 +38,23 @@ from zarr.codecs import BloscCodec, Crc32cCodec
 from rig import __version__
 from rig.data.atomic import atomic_path, write_json_atomic
 from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
+from rig.data.integrity import (
+    DamagedFrames,
+    Depth,
+    FrameDamage,
+    FrameLayout,
+    LayoutError,
+    check_frames,
+)
 from rig.data.journal import Journal
-from rig.inputfile import InputError, Problem, problems_from_validation
+from rig.data.writer_lock import LOCK_FILE, WriterLock, process_alive, writer_alive
+from rig.inputfile import (
+    InputError,
+    Problem,
+    error_line,
+    problems_from_validation,
+    read_bounded,
+)
 from rig.ports import Edges
 from rig.schedule import STREAM_EDGE_LINE, expected_frames
 
@@ -70,6 +86,7 @@ MOTION_PARAMS, FREEZING_RECORD = "motion_params", "freezing"  # scores attribute
 TRUTH = "truth"
 TRUE_FREEZING, TRUE_FREEZING_TIMES = "freezing", "behaviour_frame_times_s"
 
+MAX_ATTRS_BYTES = 64_000_000  # zarr.json: protocol, rig and a timeline of up to MAX_TRIALS
 CHUNK_SECONDS = 0.5  # a shard of frames, in seconds of stream: the most frames a crash can lose
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -152,6 +169,8 @@ def create_frame_array(
         compressors=frame_compressors(np.dtype(dtype)),
         fill_value=0,
         dimension_names=("t", "y", "x"),
+        # an all-black frame is stored like any other: a frame absent on disk is damage
+        config={"write_empty_chunks": True},
     )
 
 
@@ -166,26 +185,19 @@ def array_metadata(array: zarr.Array) -> dict[str, Any]:
 
 
 def trim_frames(frames: zarr.Array, n_frames: int) -> None:
-    """Cut a frame array to its first ``n_frames`` frames, removing the shards past them.
+    """Cut (or grow) a frame array to ``n_frames`` frames: its metadata only.
 
     The new length goes into the array's ``zarr.json`` (the ``shape`` of the Zarr v3 spec,
-    rewritten atomically like the root attributes), then the shards past it are removed, found
-    by listing the array's ``c/`` folder. zarr-python's public ``Array.resize`` would visit
-    every shard key of the old length (1.3 s for a 2-hour protocol at 100 fps aborted at the
-    start) and its fast path (``delete_outside_chunks=False``) is only reachable through a
-    private API. ``frames`` keeps its old shape: open the array again to read it.
+    rewritten atomically like the root attributes). No shard file is removed: past the end
+    of a run's frames there are none (the writer writes only the shards it filled), and a
+    file that is there anyway holds frames that no command may delete (``rig verify`` and
+    ``rig recover`` account for what is on disk). zarr-python's public ``Array.resize`` would
+    visit every shard key of the old length (1.3 s for a 2-hour protocol at 100 fps aborted
+    at the start). ``frames`` keeps its old shape: open the array again to read it.
     """
     meta = array_metadata(frames)
     meta["shape"][0] = n_frames
-    folder = array_folder(frames)
-    write_json_atomic(folder / METADATA, meta)
-    shard_t = frames.shards[0] if frames.shards else frames.chunks[0]
-    kept = -(-n_frames // shard_t)  # shards holding frames that stay
-    shard_dir = folder / "c"
-    if shard_dir.is_dir():
-        for entry in shard_dir.iterdir():
-            if entry.name.isdigit() and int(entry.name) >= kept:
-                shutil.rmtree(entry, ignore_errors=True)
+    write_json_atomic(array_folder(frames) / METADATA, meta)
 
 
 # ------------------------------------------------------------------------- what is stored
@@ -227,6 +239,69 @@ class FrameStream:
     def _array(self, key: str) -> np.ndarray | None:
         return self.group[key][:] if key in self.group else None  # type: ignore[index]
 
+    # ------------------------------------------------------------- damage
+    @property
+    def frames_path(self) -> Path:
+        """The folder of the frames array (``STREAM/0``)."""
+        return array_folder(self.frames)
+
+    def layout(self) -> FrameLayout:
+        """The frames array's layout, read from its ``zarr.json`` (:class:`LayoutError`)."""
+        return FrameLayout.read(self.frames_path)
+
+    def check(self, depth: Depth = "index", n_frames: int | None = None) -> list[FrameDamage]:
+        """The damaged frame ranges among the first ``n_frames`` (default: all): missing,
+        empty or corrupt (:mod:`rig.data.integrity`). ``depth``: each shard's file and index
+        (``rig info``), also each frame's header (the exports), or every byte (``rig
+        verify``)."""
+        try:
+            layout = self.layout()
+        except LayoutError as exc:
+            n = self.n_frames if n_frames is None else n_frames
+            return [FrameDamage(self.name, "corrupt", 0, n, f"frames metadata: {exc}", -1, -1)]
+        return check_frames(self.name, layout, n_frames, depth)
+
+    def blocks(
+        self,
+        block_bytes: int,
+        damage: list[FrameDamage],
+        allow_damaged: bool = False,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, frames)`` in blocks of at most ``block_bytes`` (whole shards), for an export.
+
+        ``damage`` holds the damaged ranges already known (:meth:`check`); a frame that cannot
+        be decoded while reading is added to it. Damaged frames are never read through zarr
+        (which would return zeros for a missing shard, or read a whole bogus file): without
+        ``allow_damaged`` :class:`DamagedFrames` is raised, with it they are zeros."""
+        if damage and not allow_damaged:
+            raise DamagedFrames(damage)
+        frames = self.frames
+        n, shape = frames.shape[0], frames.shape[1:]
+        frame_bytes = int(np.prod(shape)) * frames.dtype.itemsize
+        per = frames.shards[0] if frames.shards else frames.chunks[0]
+        step = max(per, max(1, block_bytes // max(frame_bytes, 1)) // per * per)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            bad = {i for d in damage for i in range(max(d.start, start), min(d.stop, stop))}
+            if not bad:
+                try:
+                    yield start, frames[start:stop]
+                    continue
+                except Exception:  # a frame that does not decode: find which, one by one
+                    pass
+            block = np.zeros((stop - start, *shape), frames.dtype)
+            for i in range(start, stop):
+                if i in bad:
+                    continue
+                try:
+                    block[i - start] = frames[i]
+                except Exception as exc:
+                    cause, k = f"cannot be decoded: {error_line(exc)}", i // per
+                    damage.append(FrameDamage(self.name, "corrupt", i, i + 1, cause, k, k))
+                    if not allow_damaged:
+                        raise DamagedFrames(damage) from None
+            yield start, block
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -260,6 +335,13 @@ class SessionFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._attrs: SessionAttrs | None = None
+        self._writer: WriterLock | None = None  # this process writes the session
+
+    def release_writer(self) -> None:
+        """This process stops writing the session (its status is final, or it is left for
+        ``rig recover``): other processes may now recover it."""
+        if self._writer is not None:
+            self._writer.release()
 
     @classmethod
     def open(cls, path: str | Path) -> SessionFolder:
@@ -270,12 +352,33 @@ class SessionFolder:
         if p.name == ZARR_STORE:
             p = p.parent
         folder = cls(p)
-        if not folder.attrs_path.is_file():
+        if not os.path.lexists(folder.attrs_path):
             raise InputError(
                 str(path), [Problem("", "not a fear-rig session (no session.zarr here)")]
             )
         folder.attrs  # noqa: B018 - read and check them now, not halfway through a command
+        folder._check_files()
         return folder
+
+    def _check_files(self) -> None:
+        """Every file zarr or the journal reader would read whole is a regular file: a FIFO,
+        a device or a link to ``/dev/zero`` in a session folder is bad input, not a hang or
+        a full memory. (Frame shards are read by :mod:`rig.data.integrity`, which checks them
+        itself, so their folders are not walked here.)"""
+        for root, dirs, files in os.walk(self.path):
+            here = Path(root)
+            if here.name == FRAMES and here.parent.parent == self.zarr_path:
+                dirs[:] = [d for d in dirs if d != "c"]
+            for name in files + [d for d in dirs if (here / d).is_symlink()]:
+                path = here / name
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError as exc:
+                    if path.is_symlink():
+                        continue  # a dangling link names nothing that could be read
+                    raise InputError(str(path), [Problem("", f"cannot read: {exc}")]) from None
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise InputError(str(path), [Problem("", "is not a regular file")])
 
     @classmethod
     def create(
@@ -286,6 +389,8 @@ class SessionFolder:
         status ``running``, start time and the writing process."""
         folder = cls(_new_folder(Path(out_dir), animal, protocol_name))
         folder.journal_path.mkdir()
+        # held until the status is final: readers tell a live writer from a dead one by it
+        folder._writer = WriterLock.acquire(folder.journal_path / LOCK_FILE)
         zarr.open_group(str(folder.zarr_path), mode="w-", zarr_format=3)
         folder.update_attrs(
             format=FORMAT,
@@ -361,14 +466,26 @@ class SessionFolder:
 
     @property
     def status(self) -> str:
-        """The effective status: ``running`` only while the writing process lives (checked on
-        the host that wrote it); a session whose writer is gone is ``interrupted``."""
+        """The effective status: ``running`` only while the process that writes it lives
+        (:mod:`rig.data.writer_lock`: the lock it holds, else its pid and start time on this
+        host); a session whose writer is gone is ``interrupted``."""
+        if self.attrs.status != "running":
+            return self.attrs.status
+        return "interrupted" if self.writer() == "gone" else "running"
+
+    def writer(self) -> str:
+        """Whether the process that writes a ``running`` session is ``alive``, ``gone`` or
+        ``unknown`` (it ran on another host and left no lock this host can test)."""
         attrs = self.attrs
-        if attrs.status != "running":
-            return attrs.status
-        if attrs.host == socket.gethostname() and not _process_alive(attrs.pid):
-            return "interrupted"
-        return "running"
+        held = writer_alive(self.journal_path / LOCK_FILE)
+        if held is not None:
+            return "alive" if held else "gone"
+        if attrs.pid is None:
+            return "gone"
+        if attrs.host != socket.gethostname():
+            return "unknown"
+        started = _parse_utc_or_none(attrs.started_utc)
+        return "alive" if process_alive(attrs.pid, started) else "gone"
 
     def require_finalized(self) -> SessionAttrs:
         """The attributes of a session whose journal is folded in; :class:`InputError` for a
@@ -412,6 +529,21 @@ class SessionFolder:
         if EVENTS in root:
             return list(root[EVENTS].attrs[EVENTS])  # type: ignore[arg-type]
         return self.journal.events()
+
+    def events_stored(self) -> list[dict[str, Any]] | None:
+        """The events folded into ``events/`` (None before the journal is folded in)."""
+        root = self._root()
+        if EVENTS not in root:
+            return None
+        return list(root[EVENTS].attrs.get(EVENTS, []))  # type: ignore[arg-type]
+
+    def stored_edges(self) -> dict[str, Edges]:
+        """Every line's edges folded into ``edges/`` (none before the journal is folded in)."""
+        root = self._root()
+        if EDGES not in root:
+            return {}
+        lines = [name for name, _ in root[EDGES].groups()]  # type: ignore[union-attr]
+        return {line: e for line in lines if (e := self.edges(line)) is not None}
 
     def edges(self, line: str) -> Edges | None:
         """The edges recorded on ``line`` (folded in at the end); None if it has none."""
@@ -480,7 +612,7 @@ class SessionFolder:
         scores.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64), overwrite=True)
         scores.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32), overwrite=True)
         scores.create_array(STEP_INDEX, data=np.asarray(step, np.float32), overwrite=True)
-        scores.attrs[MOTION_PARAMS] = params
+        self._set_group_attrs(SCORES, {MOTION_PARAMS: params})
 
     def write_freezing(
         self,
@@ -496,7 +628,7 @@ class SessionFolder:
             speed = np.asarray(wheel_speed_cm_s, np.float32)
             scores.create_array(WHEEL_SPEED, data=speed, overwrite=True)
         scores.create_array(FREEZING, data=np.asarray(freezing, bool), overwrite=True)
-        scores.attrs[FREEZING_RECORD] = record
+        self._set_group_attrs(SCORES, {FREEZING_RECORD: record})
 
     # -------------------------------------------------------------------- truth
     def truth(self, key: str) -> np.ndarray | None:
@@ -525,7 +657,7 @@ class SessionFolder:
     def write_edges(self, sample_rate_hz: float, edges: dict[str, Edges]) -> None:
         """Store every recorded line's edges under ``edges/``."""
         group = self._group(EDGES)
-        group.attrs[SAMPLE_RATE] = sample_rate_hz
+        self._set_group_attrs(EDGES, {SAMPLE_RATE: sample_rate_hz})
         for line, e in edges.items():
             g = group.require_group(line)
             g.create_array(EDGE_SAMPLES, data=e.samples, overwrite=True)
@@ -533,7 +665,7 @@ class SessionFolder:
 
     def write_events(self, events: list[dict[str, Any]]) -> None:
         """Store the events under ``events/``."""
-        self._group(EVENTS).attrs.put({EVENTS: events})
+        self._set_group_attrs(EVENTS, {EVENTS: events}, replace=True)
 
     def write_stream_timing(
         self,
@@ -547,7 +679,7 @@ class SessionFolder:
         group.create_array(DEVICE_INDEX, data=device_index, overwrite=True)
         group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
         if sync is not None:
-            group.attrs[SYNC] = sync
+            self._set_group_attrs(name, {SYNC: sync})
 
     def trim_stream(self, name: str, n_frames: int) -> None:
         """Cut stream ``name`` to its first ``n_frames`` frames (see :func:`trim_frames`)."""
@@ -595,13 +727,14 @@ class SessionFolder:
     # ----------------------------------------------------------------- internals
     def _read_metadata(self) -> dict[str, Any]:
         file = str(self.attrs_path)
-        try:
-            meta = json.loads(self.attrs_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        raw = read_bounded(self.attrs_path, MAX_ATTRS_BYTES, missing_ok=True)
+        if raw is None:
             raise InputError(
                 str(self), [Problem("", "not a fear-rig session (no session.zarr here)")]
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            )
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InputError(file, [Problem("", f"unreadable: {exc}")]) from None
         if not isinstance(meta, dict):
             raise InputError(file, [Problem("", "expected a JSON object")])
@@ -617,6 +750,18 @@ class SessionFolder:
 
     def _root(self) -> zarr.Group:
         return zarr.open_group(str(self.zarr_path), mode="r")
+
+    def _set_group_attrs(
+        self, name: str, attributes: dict[str, Any], replace: bool = False
+    ) -> None:
+        """Set attributes of group ``name`` (created if missing) by rewriting its ``zarr.json``
+        atomically, as the root attributes are: a killed ``rig score`` or fold leaves the old
+        document or the new one, never a torn one that no reader can open."""
+        self._group(name)
+        path = self.zarr_path / name / METADATA
+        meta = json.loads(read_bounded(path, MAX_ATTRS_BYTES) or b"{}")
+        meta["attributes"] = {**({} if replace else meta.get("attributes", {})), **attributes}
+        write_json_atomic(path, meta)
 
     def _group(self, name: str) -> zarr.Group:
         """A group under the root, created if missing, open for writing."""
@@ -641,13 +786,8 @@ def _new_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
     raise FileExistsError(f"too many sessions named {base} in {out_dir}")
 
 
-def _process_alive(pid: int | None) -> bool:
-    if pid is None or pid <= 0:  # no writer recorded (0 and -1 would name a process group)
-        return False
+def _parse_utc_or_none(text: str | None) -> datetime | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # someone else's process, or a pid this OS cannot have: do not guess dead
-    return True
+        return parse_utc(text) if text else None
+    except ValueError:
+        return None

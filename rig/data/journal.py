@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,7 +27,8 @@ from typing import IO, Any
 import numpy as np
 
 from rig.data.atomic import write_json_atomic
-from rig.ports import Edges
+from rig.inputfile import InputError, error_line, read_bounded
+from rig.ports import DeviceError, Edges
 
 EVENTS_FILE = "events.jsonl"
 _EDGES, _INDEX, _PROGRESS = ("edges-", ".i64"), ("index-", ".i64"), ("progress-", ".json")
@@ -42,12 +44,26 @@ def _names(folder: Path, kind: tuple[str, str]) -> list[str]:
     return sorted(f.name[len(prefix) : -len(suffix)] for f in folder.glob(f"{prefix}*{suffix}"))
 
 
+MAX_EVENTS_BYTES = 1 << 30  # 1 GiB of events.jsonl: millions of events, far past any session
+MAX_INT64_BYTES = 1 << 32  # 4 GiB of edges or frame numbers per file (500 M entries)
+MAX_PROGRESS_BYTES = 1 << 16  # a progress record is one short JSON object
+
+
 def _int64s(path: Path) -> np.ndarray:
     """A file of little-endian int64 (a torn last entry, from a crash, is dropped)."""
-    if not path.exists():
+    raw = read_bounded(path, MAX_INT64_BYTES, missing_ok=True)
+    if raw is None:
         return np.empty(0, np.int64)
-    raw = path.read_bytes()
     return np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<i8").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class JournalEvents:
+    """The events of ``events.jsonl`` that could be read, and a warning per line that could
+    not (skipped: every later line is still read)."""
+
+    events: list[dict[str, Any]]
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -83,16 +99,34 @@ class Journal:
         return self.folder / EVENTS_FILE
 
     def events(self) -> list[dict[str, Any]]:
-        """Events in order; a half-written last line (a crash) ends the list."""
+        """Events in order; a damaged line is skipped (see :meth:`read_events`)."""
+        return self.read_events().events
+
+    def read_events(self) -> JournalEvents:
+        """Every event that can be read, in order, and one warning per line that cannot.
+
+        A line that is not a JSON object (damaged on disk, or half-written when the process
+        was killed: then it is the last line) is skipped; every line after it is kept."""
+        raw = read_bounded(self.events_path, MAX_EVENTS_BYTES, missing_ok=True)
         events: list[dict[str, Any]] = []
-        if not self.events_path.exists():
-            return events
-        for line in self.events_path.read_text(encoding="utf-8").splitlines():
+        warnings: list[str] = []
+        if raw is None:
+            return JournalEvents(events, warnings)
+        lines = raw.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-        return events
+                event = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                event = None
+            if isinstance(event, dict):
+                events.append(event)
+                continue
+            torn = number == len(lines)  # no line break after it: written when it stopped
+            why = "incomplete last line (the writer stopped mid-line)" if torn else "unreadable"
+            warnings.append(f"{self.events_path}: line {number}: {why}; skipped")
+        return JournalEvents(events, warnings)
 
     def edge_lines(self) -> list[str]:
         """The input lines that recorded at least one edge, sorted."""
@@ -110,8 +144,10 @@ class Journal:
     def progress(self, stream: str) -> StreamProgress | None:
         """The stream's last progress record; None if there is none or it cannot be read."""
         try:
-            text = (self.folder / _name(_PROGRESS, stream)).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            path = self.folder / _name(_PROGRESS, stream)
+            raw = read_bounded(path, MAX_PROGRESS_BYTES, missing_ok=True)
+            text = raw.decode("utf-8") if raw is not None else ""
+        except (UnicodeDecodeError, InputError):
             return None
         return StreamProgress.from_json(text)
 
@@ -123,6 +159,10 @@ class Journal:
             if record is not None:
                 out[stream] = record
         return out
+
+
+class JournalWriteError(DeviceError):
+    """The journal could not be written (a full or failing disk): the session ends safe."""
 
 
 class JournalWriter:
@@ -140,28 +180,45 @@ class JournalWriter:
         self._lock = threading.Lock()
         self._sync_wanted = threading.Event()
         self._closing = False
+        self.error: OSError | None = None
         self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
         self._syncer.start()
 
     def log_event(self, event: dict[str, Any], durable: bool = False) -> None:
         """Append one event (at once in the OS: a killed process loses none); ``durable``
-        also has it fsync'ed, soon, off this thread (trial boundaries, faults)."""
-        with self._lock:
-            self._events.write(json.dumps(event, default=float) + "\n")
+        also has it fsync'ed, soon, off this thread (trial boundaries, faults).
+
+        A disk that fails (full, gone) raises :class:`JournalWriteError` once, so the session
+        ends safe; later writes are skipped, so its way out never fails on the same disk."""
+        if self.error is not None:  # the disk failed before: the session is ending
+            return
+        line = json.dumps(event, default=float) + "\n"
+        with self._lock, self._writing():
+            self._events.write(line)
             self._events.flush()
         if durable:
             self._sync_wanted.set()
 
     def append_edges(self, line: str, edges: Edges) -> None:
-        """Append edges recorded on ``line`` and flush them to the OS."""
-        if len(edges.samples) == 0:
+        """Append edges recorded on ``line`` and flush them to the OS (see :meth:`log_event`
+        for a failing disk)."""
+        if len(edges.samples) == 0 or self.error is not None:
             return
-        f = self._edge_files.get(line)
-        if f is None:
-            f = self._edge_files[line] = open(self.folder / _name(_EDGES, line), "ab")  # noqa: SIM115
         packed = edges.samples.astype(np.int64) * 2 + edges.rising.astype(np.int64)
-        f.write(packed.astype("<i8").tobytes())
-        f.flush()
+        with self._writing():
+            f = self._edge_files.get(line)
+            if f is None:
+                f = self._edge_files[line] = open(self.folder / _name(_EDGES, line), "ab")  # noqa: SIM115
+            f.write(packed.astype("<i8").tobytes())
+            f.flush()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            self.error = exc
+            raise JournalWriteError(f"writing the journal failed: {error_line(exc)}") from exc
 
     def sync(self) -> None:
         """Flush every journal file now and have them fsync'ed soon, off this thread."""
@@ -194,6 +251,18 @@ class JournalWriter:
             for fd in fds:
                 with contextlib.suppress(OSError, ValueError):  # closed meanwhile: close fsyncs
                     os.fsync(fd)
+            self._sync_indexes()
+
+    def _sync_indexes(self) -> None:
+        """fsync the frame streams' index files (written by their disk threads): after a
+        power cut they still number the frames written before the last trial boundary."""
+        for path in self.folder.glob(_name(_INDEX, "*")):
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
 
 class StreamJournal:

@@ -61,6 +61,7 @@ def write_killed_session(tmp_path: Path, short_protocol: Path) -> tuple[SessionF
     accounting = store.close_writers()["video"]
     store.close_journal()
     store.folder.update_attrs(pid=dead_pid())
+    store.folder.release_writer()  # as the OS does when the writer dies
     written = {
         "device_index": device_index[: accounting.written],
         "frames": frames[: accounting.written],

@@ -93,7 +93,10 @@ def test_an_update_of_the_wrong_type_is_refused_and_changes_nothing(new_session)
         ("elsewhere", "dead", "running"),  # another host's process cannot be checked from here
     ],
 )
-def test_running_turns_interrupted_when_the_writer_is_gone(new_session, host, pid, status):
+def test_without_a_writer_lock_the_pid_decides(new_session, host, pid, status):
+    """A session written before the writer lock (rig.data.writer_lock) existed."""
+    new_session.release_writer()
+    (new_session.journal_path / "writer.lock").unlink()
     pid = {"alive": os.getpid(), "dead": dead_pid()}.get(pid, pid)
     hostname = socket.gethostname() if host == "here" else "another-machine"
     new_session.update_attrs(host=hostname, pid=pid)
@@ -103,7 +106,7 @@ def test_running_turns_interrupted_when_the_writer_is_gone(new_session, host, pi
 def test_the_effective_status_gates_the_readers(new_session):
     with pytest.raises(InputError, match="still being written"):
         new_session.require_finalized()
-    new_session.update_attrs(pid=dead_pid())
+    new_session.release_writer()  # as the OS does when the writer dies
     with pytest.raises(InputError, match="rig recover"):
         new_session.require_finalized()
     new_session.update_attrs(status="aborted")
