@@ -33,9 +33,9 @@ from rig.analysis.hubs import find_hubs
 from rig.analysis.responses import dff, responsiveness, zscore
 from rig.analysis.session_data import load_session
 from rig.analysis.traces import footprint_traces
-from rig.protocol import load_protocol
-from rig.rigfile import load_rig
-from rig.session import plan_from_loaded, run_session
+from rig.files.protocol import load_protocol
+from rig.files.rigfile import load_rig
+from rig.run.session import plan_from_loaded, run_session
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "docs" / "rigs" / "sim-analysis.yaml"

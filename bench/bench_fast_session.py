@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rig.protocol import load_protocol
-from rig.rigfile import DEFAULT_SIM_RIG, rig_from_text
-from rig.session import plan_from_loaded, run_session
+from rig.files.protocol import load_protocol
+from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text
+from rig.run.session import plan_from_loaded, run_session
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"realistic": 5.0, "small": 30.0}

@@ -58,11 +58,11 @@ import eztrack_baseline as ez  # noqa: E402
 from rig.behaviour.agreement import bout_spans, compare  # noqa: E402
 from rig.behaviour.freezing import FreezingParams, calibration_window, score_motion  # noqa: E402
 from rig.behaviour.motion import MotionScorer, motion_indices  # noqa: E402
-from rig.protocol import load_protocol  # noqa: E402
-from rig.rigfile import DEFAULT_SIM_RIG, rig_from_text  # noqa: E402
-from rig.schedule import frame_trigger_samples  # noqa: E402
-from rig.session import plan_from_loaded  # noqa: E402
-from rig.store import create_frame_array  # noqa: E402
+from rig.data.store import create_frame_array  # noqa: E402
+from rig.files.protocol import load_protocol  # noqa: E402
+from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text  # noqa: E402
+from rig.program.schedule import frame_trigger_samples  # noqa: E402
+from rig.run.session import plan_from_loaded  # noqa: E402
 from sim.learning import AnimalState, save_state, update_state  # noqa: E402
 from sim.mouse import MouseConfig  # noqa: E402
 from sim.world import SimWorld  # noqa: E402

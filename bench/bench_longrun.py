@@ -29,9 +29,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig.protocol import protocol_from_text
-from rig.rigfile import DEFAULT_SIM_RIG, rig_from_text
-from rig.session import plan_from_loaded, run_session
+from rig.files.protocol import protocol_from_text
+from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text
+from rig.run.session import plan_from_loaded, run_session
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_FRACTION = 0.1  # the first tenth of the run (at least 30 s of host time) is warm-up

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
+from rig.program.schedule import OutputSchedule, ShockPulse, SoundBlock
 from sim.brain import BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, update_state
 from sim.mouse import MouseConfig, simulate_behaviour

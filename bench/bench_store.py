@@ -3,11 +3,11 @@
 Writes the same frames (512x512 uint16 calcium-like two-photon frames with shot noise at 30 Hz;
 640x480 uint8 behaviour video at 100 fps and at 30 fps) with:
 
-* the session's :class:`rig.store.StreamWriter` (bounded queue, writer thread gathering whole
+* the session's :class:`rig.data.store.StreamWriter` (bounded queue, writer thread gathering whole
   Zarr v3 shards of ~0.5 s, disk thread writing each shard atomically through the
   ``FrameDisk`` port), with the shard's bytes encoded by each of:
 
-  - ``hand``: the hand-written ``rig.shards.ShardEncoder`` (blosc per frame on a thread
+  - ``hand``: the hand-written ``rig.data.shards.ShardEncoder`` (blosc per frame on a thread
     pool, crc32c, index), what sessions use;
   - ``zarr-python``: zarr-python's sharding codec, one whole shard per ``array[a:b] = block``
     into an in-memory twin of the array (``bench/shard_encoders.py``);
@@ -142,9 +142,9 @@ def _stream_writer(encoder: str) -> Callable:
     def write(path: Path, frames, n, rate, lat) -> None:
         import zarr
 
+        from rig.data.shards import ShardEncoder
+        from rig.data.store import StreamWriter
         from rig.ports import Frame, StreamInfo
-        from rig.shards import ShardEncoder
-        from rig.store import StreamWriter
 
         factory = {
             "zarr-python": shard_encoders.ZarrPythonShardEncoder,
@@ -304,7 +304,7 @@ def run_one(writer: str, stream: str, n: int, folder: Path) -> dict:
     import tifffile  # noqa: F401 - import outside the timed part
     import zarr  # noqa: F401
 
-    import rig.store  # noqa: F401
+    import rig.data.store  # noqa: F401
 
     h, w, _, rate = STREAMS[stream]
     make = calcium_frames if stream == "imaging" else video_frames

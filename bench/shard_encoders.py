@@ -1,5 +1,5 @@
 """The library shard encoders ``bench_store.py`` puts behind the session's StreamWriter, to
-compare with the one sessions use (``rig.shards.ShardEncoder``, hand-written).
+compare with the one sessions use (``rig.data.shards.ShardEncoder``, hand-written).
 
 * :class:`ZarrPythonShardEncoder`: zarr-python's sharding codec, one whole shard per
   ``twin[a:b] = frames`` (aligned to the shard) into an in-memory twin of the array made from
@@ -7,8 +7,8 @@ compare with the one sessions use (``rig.shards.ShardEncoder``, hand-written).
 * :class:`TensorstoreShardEncoder`: tensorstore's zarr3 driver writing the whole shard into an
   in-memory key-value store; the bytes are taken out of it.
 
-Both implement ``rig.shards.ShardEncoding`` for an array made by
-``rig.data.folder.create_frame_array`` and give the same bytes as ``rig.shards.ShardEncoder``
+Both implement ``rig.data.shards.ShardEncoding`` for an array made by
+``rig.data.folder.create_frame_array`` and give the same bytes as ``rig.data.shards.ShardEncoder``
 (the benchmark reads every frame back). The disk write stays the writer's (through
 ``FrameDisk``), so only the encoding differs.
 """

@@ -16,7 +16,7 @@ Tasks (see ``docs/daq.md`` for the wiring):
   clock (port 0 lines on X Series), recording both edges of the looped-back outputs.
 
 Outputs stream with regeneration off: ``chunk_s`` chunks from
-:class:`rig.output_stream.OutputStream` (synthesised, checked by the safety verifier, never
+:class:`rig.program.output_stream.OutputStream` (synthesised, checked by the safety verifier, never
 past the fence of an unconfirmed shock current) are written ahead into a buffer a few chunks
 long, topped up by :meth:`NiDaq.wait`. A chunk never ends with the shock gate high, so a buffer
 that runs dry (host stalled) holds the gate low.
@@ -47,10 +47,10 @@ from nidaqmx.types import DOExpirationState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rig.devices import BuildContext, DriverSpec
-from rig.output_stream import OutputStream
+from rig.files.rigfile import SafetyLimits
 from rig.ports import MAX_WAIT_S, DaqError, DaqNotAvailable, Edges, PreflightCheck
-from rig.rigfile import SafetyLimits
-from rig.schedule import (
+from rig.program.output_stream import OutputStream
+from rig.program.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
     INPUT_LINES,
@@ -58,7 +58,7 @@ from rig.schedule import (
     TONE_GATE,
     OutputSchedule,
 )
-from rig.waveforms import IMAGING_START, Chunk, WaveformError, edges_from_counts, find_edges
+from rig.program.waveforms import IMAGING_START, Chunk, WaveformError, edges_from_counts, find_edges
 
 log = logging.getLogger(__name__)
 
@@ -454,8 +454,8 @@ class NiDaq:
                 self._sleep(min(POLL_S, left))
 
     def read_edges(self) -> dict[str, Edges]:
-        """Edges recorded since the last call, for every name in ``rig.schedule.INPUT_LINES``
-        (empty for a line this rig does not record)."""
+        """Edges recorded since the last call, for every name in
+        ``rig.program.schedule.INPUT_LINES`` (empty for a line this rig does not record)."""
         out = {}
         for name in INPUT_LINES:
             parts = self._pending[name]

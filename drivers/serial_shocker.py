@@ -47,7 +47,7 @@ from pydantic import (
 )
 
 from rig.devices import BuildContext, DriverSpec
-from rig.inputfile import InputError, read_yaml_file
+from rig.files.inputfile import InputError, read_yaml_file
 from rig.ports import PreflightCheck, ShockerError
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from PyQt5.QtWidgets import QApplication
 from gui.document import ProtocolDocument
 from gui.main_window import MainWindow
 from gui.style import apply_style
-from rig.protocol import LoadedProtocol
-from rig.rigfile import RigFile
+from rig.files.protocol import LoadedProtocol
+from rig.files.rigfile import RigFile
 
 
 def make_window(loaded: LoadedProtocol | None, rig: RigFile) -> MainWindow:

@@ -33,8 +33,8 @@ def display_problem() -> str | None:
 @handles_errors
 def gui(protocol: Path | None, rig_path: Path | None) -> None:
     """Open the protocol designer and run console (PyQt5)."""
-    from rig.protocol import load_protocol
-    from rig.rigfile import load_rig
+    from rig.files.protocol import load_protocol
+    from rig.files.rigfile import load_rig
 
     loaded = load_protocol(protocol) if protocol is not None else None
     rig = load_rig(rig_path)

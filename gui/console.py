@@ -48,10 +48,10 @@ from gui.video_roi import VideoView
 from rig.behaviour.live import FreezingSample
 from rig.behaviour.rescore import freezing_summary, score_session
 from rig.data.folder import SessionFolder
-from rig.plan import fmt_bytes, fmt_duration
-from rig.rigfile import RigFile
+from rig.files.rigfile import RigFile
+from rig.program.plan import fmt_bytes, fmt_duration
+from rig.program.timeline import Timeline
 from rig.run.signals import Progress
-from rig.timeline import Timeline
 
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]
 TRACE_WINDOW_S = 120.0

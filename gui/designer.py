@@ -39,9 +39,8 @@ from PyQt5.QtWidgets import (
 from gui.document import Check, ProtocolDocument
 from gui.fields import FieldMarks, as_dict, int_box, number_box, plain_number
 from gui.timeline_plot import TimelinePlot
-from rig.inputfile import Problem
-from rig.plan import fmt_bytes, fmt_duration
-from rig.protocol import (
+from rig.files.inputfile import Problem
+from rig.files.protocol import (
     ExponentialParams,
     ImagingRecording,
     Phase,
@@ -53,7 +52,8 @@ from rig.protocol import (
     VideoRecording,
     WhiteNoise,
 )
-from rig.rigfile import RigFile
+from rig.files.rigfile import RigFile
+from rig.program.plan import fmt_bytes, fmt_duration
 
 STIMULUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "tone": {"type": "tone", "frequency_hz": 4000, "level_db": 75, "duration_s": 30, "ramp_ms": 5},

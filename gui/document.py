@@ -2,8 +2,9 @@
 
 The designer edits :attr:`ProtocolDocument.data` (the same dict a protocol file parses to) and
 asks :meth:`ProtocolDocument.check` after every change. The check is the core's own: the strict
-models and cross-field rules (:func:`rig.protocol.protocol_from_data`), then the compile and the
-rig's safety limits (:func:`rig.session.plan_from_loaded`), exactly what ``rig validate`` runs.
+models and cross-field rules (:func:`rig.files.protocol.protocol_from_data`), then the compile
+and the rig's safety limits (:func:`rig.run.session.plan_from_loaded`), exactly what
+``rig validate`` runs.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 import yaml
 
 from rig.data.atomic import write_text_atomic
-from rig.inputfile import InputError, Problem, parse_yaml_text
-from rig.plan import totals, warnings
-from rig.protocol import LoadedProtocol, protocol_from_data
-from rig.rigfile import RigFile
-from rig.session import SessionPlan, plan_from_loaded
+from rig.files.inputfile import InputError, Problem, parse_yaml_text
+from rig.files.protocol import LoadedProtocol, protocol_from_data
+from rig.files.rigfile import RigFile
+from rig.program.plan import totals, warnings
+from rig.run.session import SessionPlan, plan_from_loaded
 
 UNTITLED = "untitled.yaml"
 

@@ -14,7 +14,7 @@ import annotated_types as at
 from pydantic import BaseModel
 from PyQt5.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QSpinBox, QWidget
 
-from rig.inputfile import Problem
+from rig.files.inputfile import Problem
 
 UNITS = {"_hz": " Hz", "_db": " dB", "_s": " s", "_ms": " ms", "_ma": " mA"}
 DECIMALS = {"_ma": 2, "_s": 2, "_hz": 1, "_db": 1, "_ms": 1}

@@ -30,8 +30,8 @@ from PyQt5.QtWidgets import (
 from gui.console import ConsoleWidget
 from gui.designer import DesignerWidget
 from gui.document import Check, ProtocolDocument
-from rig.inputfile import InputError
-from rig.rigfile import RigFile, load_rig
+from rig.files.inputfile import InputError
+from rig.files.rigfile import RigFile, load_rig
 
 YAML_FILTER = "Protocol files (*.yaml *.yml);;All files (*)"
 

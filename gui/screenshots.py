@@ -23,7 +23,7 @@ from PyQt5.QtWidgets import QApplication
 from gui.document import ProtocolDocument
 from gui.main_window import MainWindow
 from gui.style import apply_style
-from rig.rigfile import load_rig
+from rig.files.rigfile import load_rig
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (1920, 1080)

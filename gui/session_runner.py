@@ -1,6 +1,6 @@
 """Runs a session off the UI thread and hands the session's signals to Qt.
 
-The session (``rig.session.run_session``) runs in a worker thread. Its psygnal signals fire in
+The session (``rig.run.session.run_session``) runs in a worker thread. Its psygnal signals fire in
 that thread; the runner only appends what they carry to buffers under a lock and emits
 ``updated`` (a Qt signal to an object living in the UI thread, so Qt queues it) at most every
 ``UPDATE_EVERY_S``. The UI drains the buffers in its slot. Nothing the UI does waits on the
@@ -21,11 +21,11 @@ import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
 from rig.behaviour.live import FreezingSample
-from rig.inputfile import InputError
+from rig.files.inputfile import InputError
 from rig.run.abort import Abort
 from rig.run.runner import Runner
+from rig.run.session import SessionPlan, run_session
 from rig.run.signals import Progress, RunState, SessionResult
-from rig.session import SessionPlan, run_session
 
 UPDATE_EVERY_S = 0.05
 

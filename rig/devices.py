@@ -29,12 +29,12 @@ ENTRY_POINT_GROUP = "rig.drivers"
 class BuildContext:
     """What a driver may need when it builds its device."""
 
-    rig: Any  # rig.rigfile.RigFile
+    rig: Any  # rig.files.rigfile.RigFile
     built: dict[str, Any] = field(default_factory=dict)  # devices built so far, by section
     speed: float | None = 1.0  # None: as fast as possible (simulated devices only)
     seed: int = 0
     animal: str = ""
-    protocol: Any = None  # rig.protocol.Protocol, when building for a session
+    protocol: Any = None  # rig.files.protocol.Protocol, when building for a session
     state_dir: str | None = None  # where simulated animals keep their learned state
 
 

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rig.schedule import OutputSchedule
+from rig.program.schedule import OutputSchedule
 
 MAX_WAIT_S = 0.05  # Daq.wait returns within this much host time: the engine beats the shocker
 
@@ -108,8 +108,9 @@ class Daq(Protocol):
 
         After :meth:`configure`, a driver writes its output buffers only up to the onset of the
         schedule's first shock; the engine moves this fence on each time it has confirmed the
-        next shock's current. A driver builds on :class:`rig.output_stream.OutputStream`, which
-        keeps the fence and verifies every chunk. Running dry at the fence is an underflow
+        next shock's current. A driver builds on
+        :class:`rig.program.output_stream.OutputStream`, which keeps the fence and verifies every
+        chunk. Running dry at the fence is an underflow
         (:class:`DaqError`) that leaves the shock gate low.
         """
 
@@ -125,7 +126,7 @@ class Daq(Protocol):
         """
 
     def read_edges(self) -> dict[str, Edges]:
-        """Edges recorded since the last call, keyed by line name (see ``rig.schedule``)."""
+        """Edges recorded since the last call, keyed by line name (see ``rig.program.schedule``)."""
 
     def safe_state(self) -> None:
         """Stop outputs and drive every output line low, tone off. Idempotent; never raises."""
@@ -199,7 +200,7 @@ ImagingSource = FrameSource
 class FrameDisk(Protocol):
     """Where the session store writes frame data: whole files (one Zarr shard each).
 
-    The plain implementation is :class:`rig.disk.LocalDisk`; a simulated rig may supply one
+    The plain implementation is :class:`rig.data.disk.LocalDisk`; a simulated rig may supply one
     that injects disk faults (see :class:`FrameDiskProvider`).
     """
 

@@ -38,7 +38,7 @@ from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from scipy.signal import lfilter
 from scipy.sparse import csr_matrix
 
-from rig.schedule import OutputSchedule
+from rig.program.schedule import OutputSchedule
 from sim.drawing import polyline_alpha
 from sim.learning import (
     AnimalState,

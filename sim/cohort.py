@@ -15,8 +15,8 @@ import numpy as np
 
 from rig.data.folder import SessionFolder
 from rig.data.trials import trials_table
-from rig.schedule import VIDEO
-from rig.session import prepare_session, run_session
+from rig.program.schedule import VIDEO
+from rig.run.session import prepare_session, run_session
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = ("habituation", "conditioning", "recall", "extinction")

@@ -1,6 +1,6 @@
 """A simulated DAQ: plays the compiled outputs on a simulated sample clock and records them.
 
-The outputs are the buffers a real driver would write: the same :class:`rig.output_stream.
+The outputs are the buffers a real driver would write: the same :class:`rig.program.output_stream.
 OutputStream` hands out the same verified chunks the NI driver writes, a few chunks ahead of
 the clock, never past the fence of an unconfirmed shock current; the looped-back lines (shock
 gate, tone gate) are recorded by edge detection on those played samples, never from the
@@ -24,10 +24,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rig.output_stream import OutputStream
+from rig.files.rigfile import Fault, SafetyLimits
 from rig.ports import MAX_WAIT_S, DaqError, Edges, PreflightCheck
-from rig.rigfile import Fault, SafetyLimits
-from rig.schedule import (
+from rig.program.output_stream import OutputStream
+from rig.program.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
     SHOCK_GATE,
@@ -35,7 +35,7 @@ from rig.schedule import (
     OutputSchedule,
     frame_trigger_samples,
 )
-from rig.waveforms import Chunk, find_edges
+from rig.program.waveforms import Chunk, find_edges
 
 OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
 AHEAD_CHUNKS = 4  # the output buffer holds this many chunks, like the NI driver's

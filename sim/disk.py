@@ -16,8 +16,8 @@ import os
 import time
 from pathlib import Path
 
-from rig.disk import LocalDisk
-from rig.rigfile import Fault
+from rig.data.disk import LocalDisk
+from rig.files.rigfile import Fault
 from sim.daq import SimDaq
 
 DISK_FAULTS = ("slow_disk", "disk_full")

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from rig.files.rigfile import Fault
 from rig.ports import Frame, PreflightCheck, StreamInfo
-from rig.rigfile import Fault
 from sim.daq import SimDaq
 
 RENDER_STACK_MAX = 16  # frames rendered in one call at most: bounds the temporary arrays

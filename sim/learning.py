@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rig.data.atomic import write_text_atomic
 from rig.data.writer_lock import exclusive
-from rig.inputfile import read_bounded
-from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
+from rig.files.inputfile import read_bounded
+from rig.program.schedule import OutputSchedule, ShockPulse, SoundBlock
 
 WHITE_NOISE = "white_noise"
 

@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 
 from drivers.mm_camera import MMCamera
+from rig.files.rigfile import Fault
 from rig.ports import Frame
-from rig.rigfile import Fault
 from sim.daq import SimDaq
 from sim.mm_camera import SimCameraDevice, make_sim_camera
 

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rig.schedule import OutputSchedule
+from rig.program.schedule import OutputSchedule
 from sim.learning import AnimalState, LearningParams, SessionLearning, run_learning
 
 STATES = ("mobile", "freeze", "groom", "sniff", "startle", "dart")

@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from rig.protocol import load_protocol
-from rig.rigfile import DEFAULT_SIM_RIG, rig_from_text
-from rig.schedule import frame_trigger_samples
-from rig.session import plan_from_loaded
+from rig.files.protocol import load_protocol
+from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text
+from rig.program.schedule import frame_trigger_samples
+from rig.run.session import plan_from_loaded
 from sim.learning import AnimalState, save_state, update_state
 from sim.mouse import GROOM, MouseConfig
 from sim.world import SimWorld

@@ -14,9 +14,15 @@ from pydantic import Field
 
 from drivers.serial_shocker import ProfileSetting
 from rig.devices import BuildContext, DriverSpec
-from rig.protocol import StrictModel
-from rig.rigfile import Fault
-from rig.schedule import FRAME_CLOCK, SHOCK_GATE, WHEEL, OutputSchedule, frame_trigger_samples
+from rig.files.protocol import StrictModel
+from rig.files.rigfile import Fault
+from rig.program.schedule import (
+    FRAME_CLOCK,
+    SHOCK_GATE,
+    WHEEL,
+    OutputSchedule,
+    frame_trigger_samples,
+)
 from sim.brain import BrainConfig
 from sim.daq import SimDaq
 from sim.disk import SimFrameDisk

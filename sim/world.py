@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rig.schedule import OutputSchedule
+from rig.program.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, learn_session, load_state
 from sim.mouse import MouseConfig, simulate_behaviour

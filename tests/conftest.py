@@ -142,9 +142,9 @@ def imaging_session(tmp_path_factory, short_protocol) -> Path:
 def frame_clock_session(tmp_path_factory, short_protocol) -> Path:
     """The short protocol with ``imaging: {driver: frame-clock}`` on the simulated DAQ: the
     frame clock is recorded, the frames stay with the microscope. Copy it before changing it."""
-    from rig.protocol import load_protocol
-    from rig.rigfile import rig_from_text
-    from rig.session import plan_from_loaded, run_session
+    from rig.files.protocol import load_protocol
+    from rig.files.rigfile import rig_from_text
+    from rig.run.session import plan_from_loaded, run_session
 
     text = SMALL_RIG.read_text(encoding="utf-8").replace(
         "imaging: {driver: sim, width: 64, height: 64, neurons: 20}",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rig.analysis.session_data import load_session
-from rig.inputfile import InputError, Problem
+from rig.files.inputfile import InputError, Problem
 
 EXTRA = "pip install 'fear-rig[suite2p]'"
 TAU_S = 0.75  # the simulated and GCaMP6f-like indicator decay suite2p deconvolves with
@@ -55,7 +55,7 @@ def extract_session(
         raise Suite2pMissing(f"suite2p is not installed: {EXTRA}")
     from suite2p import run_s2p
 
-    from rig.export import export_tiff
+    from rig.data.export import export_tiff
 
     session = load_session(folder)
     if session.image_shape is None:

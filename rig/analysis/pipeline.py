@@ -28,7 +28,7 @@ from rig.analysis.session_data import SessionData, load_session
 from rig.analysis.traces import Traces, TraceSource, footprint_traces, read_suite2p
 from rig.data.atomic import write_json_atomic
 from rig.data.folder import utc_now
-from rig.inputfile import InputError, Problem
+from rig.files.inputfile import InputError, Problem
 
 NEURON_COLUMNS = (
     "session",

@@ -17,9 +17,9 @@ import numpy as np
 import zarr
 
 from rig.data.folder import SessionFolder
-from rig.frame_table import CS_MINUS, CS_PLUS, StimulusInterval, build_frame_table
-from rig.inputfile import InputError, Problem
-from rig.schedule import IMAGING
+from rig.data.frame_table import CS_MINUS, CS_PLUS, StimulusInterval, build_frame_table
+from rig.files.inputfile import InputError, Problem
+from rig.program.schedule import IMAGING
 
 FRAME_BLOCK_BYTES = 64_000_000  # frames read at once: bounds memory whatever the session length
 SIM_POPULATIONS = ("cs_plus", "cs_minus", "shock", "locomotion", "unrelated", "fear")

@@ -17,7 +17,7 @@ from scipy import sparse
 from scipy.ndimage import binary_dilation
 
 from rig.analysis.session_data import SessionData
-from rig.inputfile import InputError, Problem
+from rig.files.inputfile import InputError, Problem
 
 SUITE2P_FILES = ("stat.npy", "F.npy", "Fneu.npy", "iscell.npy")
 NEUROPIL_INNER_PX = 2  # the neuropil ring starts this far from any cell...

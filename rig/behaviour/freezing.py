@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from rig.behaviour.motion import MotionParams, gap_frames
-from rig.timeline import Timeline
+from rig.program.timeline import Timeline
 
 # The automatic threshold: this fraction of the index's moving level (its 90th percentile in
 # the calibration window). Head-only movements (sniffing, grooming) change 5-15 % of what a

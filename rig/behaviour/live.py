@@ -31,7 +31,7 @@ from rig.behaviour.locomotion import WheelBins, encoder_speed
 from rig.behaviour.motion import MotionScorer
 from rig.behaviour.rescore import motion_params_record
 from rig.data.folder import SessionFolder
-from rig.timeline import Timeline
+from rig.program.timeline import Timeline
 
 
 @dataclass(frozen=True)

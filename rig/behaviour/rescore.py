@@ -27,9 +27,9 @@ from rig.behaviour.locomotion import WheelBins, score_locomotion_freezing, wheel
 from rig.behaviour.motion import motion_indices
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.trials import trials_table
-from rig.inputfile import InputError, problems_from_validation
-from rig.schedule import VIDEO, WHEEL
-from rig.timeline import PhaseSpan
+from rig.files.inputfile import InputError, problems_from_validation
+from rig.program.schedule import VIDEO, WHEEL
+from rig.program.timeline import PhaseSpan
 
 
 def motion_params_record(

@@ -8,5 +8,5 @@
 - :mod:`rig.data.trials`: the trials as run (planned and measured times);
 - :mod:`rig.data.atomic`: crash-safe file replacement, used for every file the project writes.
 
-The frame writer that fills the frame streams during a run is :mod:`rig.store`.
+The frame writer that fills the frame streams during a run is :mod:`rig.data.store`.
 """

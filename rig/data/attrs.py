@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from rig.timeline import Timeline
+from rig.program.timeline import Timeline
 
 FORMAT = "fear-rig-session"
 FORMAT_VERSION = 1

@@ -17,8 +17,8 @@ from rig.data.attrs import SessionAttrs
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.integrity import LayoutError, stored_frames
 from rig.data.journal import StreamProgress
-from rig.schedule import STREAM_EDGE_LINE
-from rig.sync import FrameAccounting, synchronise
+from rig.data.sync import FrameAccounting, synchronise
+from rig.program.schedule import STREAM_EDGE_LINE
 
 
 class SessionStillRunning(Exception):

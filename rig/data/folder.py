@@ -12,7 +12,7 @@ of ``session.zarr`` is defined in this module and nowhere else; readers (``rig i
 - events, recorded edges, frame streams, scores and (simulated sessions) truth.
 
 Folding the journal into ``session.zarr`` is :mod:`rig.data.finalize`; writing frames during
-a run is :class:`rig.store.StreamWriter`, into arrays made by :func:`create_frame_array`.
+a run is :class:`rig.data.store.StreamWriter`, into arrays made by :func:`create_frame_array`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from rig.data.integrity import (
 )
 from rig.data.journal import Journal
 from rig.data.writer_lock import LOCK_FILE, WriterLock, process_alive, writer_alive
-from rig.inputfile import (
+from rig.files.inputfile import (
     InputError,
     Problem,
     error_line,
@@ -56,11 +56,11 @@ from rig.inputfile import (
     read_bounded,
 )
 from rig.ports import Edges
-from rig.schedule import STREAM_EDGE_LINE, expected_frames
+from rig.program.schedule import STREAM_EDGE_LINE, expected_frames
 
 if TYPE_CHECKING:
-    from rig.protocol import Protocol
-    from rig.schedule import OutputSchedule
+    from rig.files.protocol import Protocol
+    from rig.program.schedule import OutputSchedule
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -69,7 +69,7 @@ ZARR_STORE = "session.zarr"
 JOURNAL = "journal"
 METADATA = "zarr.json"  # a Zarr v3 node's metadata document (group or array)
 ROOT_METADATA = METADATA  # the root group's; its "attributes" are SessionAttrs
-# a frame stream's group is named by the stream (rig.schedule.STREAM_EDGE_LINE)
+# a frame stream's group is named by the stream (rig.program.schedule.STREAM_EDGE_LINE)
 FRAMES, DEVICE_INDEX, TIMESTAMPS = "0", "device_index", "timestamps_s"
 OME, SYNC = "ome", "sync"  # stream group attributes
 EDGES, EDGE_SAMPLES, EDGE_RISING, SAMPLE_RATE = "edges", "samples", "rising", "sample_rate_hz"
@@ -502,7 +502,7 @@ class SessionFolder:
 
     def protocol(self) -> Protocol:
         """The session's protocol, validated again from the exact text it ran."""
-        from rig.protocol import protocol_from_text
+        from rig.files.protocol import protocol_from_text
 
         attrs = self.attrs
         return protocol_from_text(attrs.protocol_text, attrs.protocol_file or "<protocol>").protocol
@@ -511,7 +511,7 @@ class SessionFolder:
         """The output schedule the session ran, compiled again from its protocol text and
         timeline (the stored protocol model does not validate again: an ITI dumps as
         ``{"fixed": ..., "uniform": ...}``, which the file format rejects)."""
-        from rig.schedule import compile_schedule
+        from rig.program.schedule import compile_schedule
 
         attrs = self.attrs
         return compile_schedule(self.protocol(), attrs.timeline, attrs.sample_rate_hz)

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import google_crc32c
 import numpy as np
 
-from rig.inputfile import InputError, read_bounded
+from rig.files.inputfile import InputError, read_bounded
 
 EMPTY = 2**64 - 1  # the index entry of an inner chunk not in its shard
 CRC_BYTES = 4

@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from rig.data.atomic import write_json_atomic
-from rig.inputfile import InputError, error_line, read_bounded
+from rig.files.inputfile import InputError, error_line, read_bounded
 from rig.ports import DeviceError, Edges
 
 EVENTS_FILE = "events.jsonl"

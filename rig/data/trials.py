@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rig.data.folder import SessionFolder
-from rig.timeline import Timeline
+from rig.program.timeline import Timeline
 
 # each trial time and the event that measures it
 TIME_EVENTS = {

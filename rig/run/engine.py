@@ -3,7 +3,7 @@
 :class:`RigEngine` is the one implementation of :class:`SessionEngine` (the Protocol the
 runner drives, as pymmcore-plus's runner drives its ``PMDAEngine``). It preflights the
 devices, configures the DAQ with the output program, sets and confirms each shock's current
-(:class:`rig.shock_current.CurrentSequencer`), arms the shock generator, starts every output
+(:class:`rig.run.shock_current.CurrentSequencer`), arms the shock generator, starts every output
 on one DAQ start, and then, step by step, lets the DAQ run, keeps the shock generator's
 heartbeat and collects what was recorded (edges) and exposed (frames). It knows nothing of
 files, scoring or displays. Python never times a stimulus: the DAQ plays the buffers.
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rig.files.rigfile import SafetyLimits
 from rig.ports import (
     Daq,
     Edges,
@@ -27,9 +28,8 @@ from rig.ports import (
     ShockGenerator,
     StreamInfo,
 )
-from rig.rigfile import SafetyLimits
-from rig.schedule import IMAGING, VIDEO, OutputSchedule, expected_frames
-from rig.shock_current import CurrentSequencer
+from rig.program.schedule import IMAGING, VIDEO, OutputSchedule, expected_frames
+from rig.run.shock_current import CurrentSequencer
 
 # Session time a step advances at most. A real-time loop comes round every MAX_WAIT_S of host
 # time whatever this is; ahead of real time (--fast, --speed) every step costs a heartbeat, a

@@ -14,24 +14,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from rig.inputfile import error_line
+from rig.data.sync import FrameAccounting
+from rig.files.inputfile import error_line
+from rig.files.rigfile import SafetyLimits
 from rig.ports import CameraError, DaqError, DeviceError, Edges, Frame, StreamInfo
-from rig.rigfile import SafetyLimits
+from rig.program.safety import schedule_problems
+from rig.program.schedule import FRAME_CLOCK, STREAM_EDGE_LINE, OutputSchedule
+from rig.program.timeline import Timeline
 from rig.run.abort import Abort
 from rig.run.engine import STEP_S, SessionEngine, Step, StreamPlan
 from rig.run.signals import Progress, RunState, SessionResult, SessionSignals
 from rig.run.sinks import SessionSink
 from rig.run.stimuli import StimulusTracker
-from rig.safety import schedule_problems
-from rig.schedule import FRAME_CLOCK, STREAM_EDGE_LINE, OutputSchedule
-from rig.sync import FrameAccounting
-from rig.timeline import Timeline
 
 STALL_S = 2.0  # a stream this far behind its recorded edges has stalled
 
 
 class StreamWriter(Protocol):
-    """Where one stream's frames go (:class:`rig.store.StreamWriter`)."""
+    """Where one stream's frames go (:class:`rig.data.store.StreamWriter`)."""
 
     info: StreamInfo
     accounting: FrameAccounting
@@ -41,7 +41,7 @@ class StreamWriter(Protocol):
 
 
 class SessionRecorder(Protocol):
-    """What keeps the session's data (:class:`rig.store.SessionStore`, or a self-test's
+    """What keeps the session's data (:class:`rig.data.store.SessionStore`, or a self-test's
     counter): frames, recorded edges and events."""
 
     def add_stream(self, name: str, info: StreamInfo, expected_frames: int) -> StreamWriter: ...

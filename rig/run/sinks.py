@@ -15,10 +15,10 @@ import numpy as np
 
 from rig.behaviour.freezing import FreezingParams
 from rig.behaviour.live import LiveLocomotion, LiveScorer
+from rig.program.schedule import CAMERA_EXPOSURE, VIDEO, WHEEL, OutputSchedule
+from rig.program.timeline import Timeline
 from rig.run.engine import Step, StreamPlan
 from rig.run.signals import SessionSignals
-from rig.schedule import CAMERA_EXPOSURE, VIDEO, WHEEL, OutputSchedule
-from rig.timeline import Timeline
 
 PREVIEW_HZ = 15.0  # frames per second per stream the preview signal carries at most
 

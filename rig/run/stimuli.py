@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig.ports import Edges
-from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule
-from rig.timeline import Timeline
+from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule
+from rig.program.timeline import Timeline
 
 LINE_OF_KIND = {"cs": TONE_GATE, "us": SHOCK_GATE}
 

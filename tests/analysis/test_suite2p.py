@@ -13,7 +13,7 @@ import pytest
 
 from rig.analysis.identity import match_sessions
 from rig.analysis.traces import read_suite2p
-from rig.inputfile import InputError
+from rig.files.inputfile import InputError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "suite2p"
 DAYS = ("habituation", "conditioning", "recall", "extinction")

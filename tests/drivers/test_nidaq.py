@@ -30,9 +30,9 @@ from nidaqmx.utils import unflatten_channel_string
 
 from drivers.nidaq import SPEC, NiDaq, NidaqConfig
 from rig.devices import BuildContext
+from rig.files.rigfile import SafetyLimits
 from rig.ports import MAX_WAIT_S, Daq, DaqError, DaqNotAvailable
-from rig.rigfile import SafetyLimits
-from rig.schedule import (
+from rig.program.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
     INPUT_LINES,
@@ -42,7 +42,7 @@ from rig.schedule import (
     ShockPulse,
     SoundBlock,
 )
-from rig.waveforms import find_edges
+from rig.program.waveforms import find_edges
 
 RATE = 20_000.0
 DEV = "Dev1"
@@ -641,8 +641,8 @@ def test_every_buffer_write_is_verified_and_ends_low(fake, sched):
     """Property: whatever the program, the driver writes exactly the synthesised gate, in
     chunks that each end low, and nothing that breaks a limit reaches the buffer: an unsafe
     program is refused (DaqError) before the chunk that breaks it is written."""
-    from rig.safety import ShockGateVerifier, current_program, verify_schedule
-    from rig.waveforms import ShockGateSynth
+    from rig.program.safety import ShockGateVerifier, current_program, verify_schedule
+    from rig.program.waveforms import ShockGateSynth
 
     fake.__init__()  # a fresh device per example
     limits = SafetyLimits(

@@ -9,7 +9,7 @@ import pytest
 from gui.document import ProtocolDocument
 from gui.main_window import MainWindow
 from gui.style import apply_style
-from rig.rigfile import load_rig
+from rig.files.rigfile import load_rig
 from tests.conftest import PROTOCOLS, SMALL_RIG
 
 # 44 s: a baseline, three trials (two with a 0.5 mA shock), fixed ITIs: a short, exact run.

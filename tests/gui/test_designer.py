@@ -6,8 +6,8 @@ import pytest
 from PyQt5.QtWidgets import QAbstractSpinBox
 
 from gui.document import ProtocolDocument
-from rig.protocol import load_protocol, protocol_from_text
-from rig.rigfile import rig_from_text
+from rig.files.protocol import load_protocol, protocol_from_text
+from rig.files.rigfile import rig_from_text
 from tests.conftest import PROTOCOLS, SMALL_RIG
 
 

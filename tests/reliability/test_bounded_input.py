@@ -213,7 +213,7 @@ def orderable(draw):
 @settings(max_examples=300, deadline=None)
 @given(case=orderable())
 def test_pseudorandom_order_matches_the_reference_and_its_rule(case):
-    from rig.timeline import _pseudorandom
+    from rig.program.timeline import _pseudorandom
 
     counts, max_run, seed = case
     kinds = [k for k, n in enumerate(counts) for _ in range(n)]
@@ -433,9 +433,9 @@ def test_a_bad_shocker_profile_fails_validate(tmp_path, cli, profile, message):
 def test_two_sessions_of_one_animal_both_count(tmp_path):
     """Two sessions of one animal that overlap: each learned from the state at its start and
     saved at its end, so on main the second overwrote the first's update."""
-    from rig.protocol import load_protocol
-    from rig.rigfile import load_rig
-    from rig.session import plan_from_loaded
+    from rig.files.protocol import load_protocol
+    from rig.files.rigfile import load_rig
+    from rig.run.session import plan_from_loaded
     from sim.learning import load_state
     from sim.world import SimWorld
 
@@ -461,9 +461,9 @@ def _mouse():
 
 
 def test_concurrent_learning_loses_no_update(tmp_path):
-    from rig.protocol import load_protocol
-    from rig.rigfile import load_rig
-    from rig.session import plan_from_loaded
+    from rig.files.protocol import load_protocol
+    from rig.files.rigfile import load_rig
+    from rig.run.session import plan_from_loaded
     from sim.learning import learn_session, load_state
 
     plan = plan_from_loaded(
@@ -492,9 +492,9 @@ def test_concurrent_learning_loses_no_update(tmp_path):
 
 _LEARN = """
 from pathlib import Path
-from rig.protocol import load_protocol
-from rig.rigfile import load_rig
-from rig.session import plan_from_loaded
+from rig.files.protocol import load_protocol
+from rig.files.rigfile import load_rig
+from rig.run.session import plan_from_loaded
 from sim.learning import learn_session
 from tests.conftest import PROTOCOLS, SMALL_RIG
 plan = plan_from_loaded(load_protocol(PROTOCOLS / "demo.yaml"), load_rig(SMALL_RIG))

@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rig.inputfile import InputError
-from rig.protocol import LoadedProtocol, protocol_from_data
-from rig.rigfile import RigFile, SafetyLimits, rig_from_text
-from rig.safety import ShockGateVerifier, current_program, fmt_against, verify_schedule
-from rig.schedule import OutputSchedule, ShockPulse
-from rig.session import plan_from_loaded, run_session
-from rig.waveforms import ShockGateSynth
+from rig.files.inputfile import InputError
+from rig.files.protocol import LoadedProtocol, protocol_from_data
+from rig.files.rigfile import RigFile, SafetyLimits, rig_from_text
+from rig.program.safety import ShockGateVerifier, current_program, fmt_against, verify_schedule
+from rig.program.schedule import OutputSchedule, ShockPulse
+from rig.program.waveforms import ShockGateSynth
+from rig.run.session import plan_from_loaded, run_session
 
 FS = 1000.0  # a slow DAQ clock keeps the brute-force reference cheap
 SETTINGS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -193,8 +193,8 @@ def test_what_validates_plays_within_the_limits_and_nothing_else_validates(data,
     else:
         refused = None
     # The program as compiled, whether or not it validated: synthesised like a driver does.
-    from rig.schedule import compile_schedule
-    from rig.timeline import compile_timeline
+    from rig.program.schedule import compile_schedule
+    from rig.program.timeline import compile_timeline
 
     schedule = compile_schedule(protocol, compile_timeline(protocol), FS)
     gate = ShockGateSynth(schedule).samples(0, schedule.n_samples + round(FS))
@@ -391,7 +391,7 @@ def _events(folder: Path) -> list[dict]:
 def test_a_current_not_confirmed_in_time_ends_the_session_before_that_shock(tmp_path, monkeypatch):
     """Break the engine on purpose: it skips the set of the second shock's (different)
     current. The deadline ends the session before that shock, and its onset is never played."""
-    from rig.shock_current import CurrentSequencer
+    from rig.run.shock_current import CurrentSequencer
 
     raw = {
         "protocol": "skip",

@@ -32,9 +32,9 @@ import numpy as np
 import pytest
 import zarr
 
-import rig.session
+import rig.run.session
 from rig.data.journal import Journal
-from rig.schedule import SHOCK_GATE, TONE_GATE
+from rig.program.schedule import SHOCK_GATE, TONE_GATE
 from tests.conftest import SMALL_RIG, info_json
 
 # The CS is on from the first sample to 20 s, the shock from 19 s: every signal lands in the CS.
@@ -312,14 +312,14 @@ def test_a_signal_while_the_files_are_read_ends_before_any_session(
 ):
     """The handlers are installed before anything else: a signal during validation (SIGHUP's
     default would end the process) ends ``rig run`` with exit 1 and no session folder."""
-    real = rig.session.prepare_session
+    real = rig.run.session.prepare_session
 
     def prepare_session(*args):
         plan = real(*args)
         signal.raise_signal(signal.SIGHUP)
         return plan
 
-    monkeypatch.setattr(rig.session, "prepare_session", prepare_session)
+    monkeypatch.setattr(rig.run.session, "prepare_session", prepare_session)
     out = tmp_path / "out"
     result = cli("run", protocol, "--fast", "--rig", SMALL_RIG, "--out", out)
     assert result.exit_code == 1

@@ -30,10 +30,10 @@ import numpy as np
 import pytest
 import zarr
 
-import rig.session
+import rig.run.session
+from rig.program.schedule import SHOCK_GATE, TONE_GATE
 from rig.run.engine import HEARTBEAT_SESSION_S, STEP_S
 from rig.run.runner import STALL_S
-from rig.schedule import SHOCK_GATE, TONE_GATE
 from sim.shocker_emulator import ShockerEmulator
 from tests.conftest import SMALL_RIG, info_json, make_rig
 
@@ -132,7 +132,7 @@ def powered_shocker(monkeypatch):
 def capture_runner(monkeypatch):
     """Run the CLI's session through a hook that keeps its runner and can act at ``at_s``."""
     box: dict = {}
-    real = rig.session.run_session
+    real = rig.run.session.run_session
 
     def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
         def hook(runner):
@@ -144,7 +144,7 @@ def capture_runner(monkeypatch):
 
         return real(plan, out_dir, animal, speed, hook, state_dir, abort)
 
-    monkeypatch.setattr(rig.session, "run_session", run_session)
+    monkeypatch.setattr(rig.run.session, "run_session", run_session)
     return box
 
 
@@ -247,7 +247,7 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
 ):
     """SIGTERM while the rig is still being built: the session ends, nothing is armed."""
     box: dict = {}
-    real = rig.session.run_session
+    real = rig.run.session.run_session
 
     def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
         signal.raise_signal(signal.SIGTERM)  # the CLI's handler is installed; nothing built yet
@@ -258,7 +258,7 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
 
         return real(plan, out_dir, animal, speed, hook, state_dir, abort)
 
-    monkeypatch.setattr(rig.session, "run_session", run_session)
+    monkeypatch.setattr(rig.run.session, "run_session", run_session)
     protocol = write_yaml(PROTOCOL, "ways-out.yaml")
     result = cli("run", protocol, "--fast", "--rig", SMALL_RIG, "--out", tmp_path / "out")
     assert result.exit_code == 1, result.output
@@ -275,7 +275,7 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
 
 def test_an_unsafe_schedule_is_refused_before_anything_is_armed(tmp_path, cli, write_yaml):
     """The runner's own check before arming (defence in depth behind validation)."""
-    plan = rig.session.prepare_session(write_yaml(PROTOCOL, "ways-out.yaml"), SMALL_RIG)
+    plan = rig.run.session.prepare_session(write_yaml(PROTOCOL, "ways-out.yaml"), SMALL_RIG)
     too_strong = [
         dataclasses.replace(p, current_ma=plan.rig.safety.max_current_ma * 2)
         for p in plan.schedule.shocks
@@ -284,7 +284,7 @@ def test_an_unsafe_schedule_is_refused_before_anything_is_armed(tmp_path, cli, w
         plan, schedule=dataclasses.replace(plan.schedule, shocks=tuple(too_strong))
     )
     box: dict = {}
-    folder, result = rig.session.run_session(
+    folder, result = rig.run.session.run_session(
         unsafe, tmp_path, "m", None, lambda runner: box.update(runner=runner)
     )
     assert result.status == "aborted"

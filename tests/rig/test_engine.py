@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from rig.session import prepare_session, run_session
+from rig.run.session import prepare_session, run_session
 from tests.conftest import PROTOCOLS, SMALL_RIG, info_json, make_rig
 
 

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from rig.data.folder import SessionFolder
-from rig.frame_table import (
+from rig.data.frame_table import (
     COLUMNS,
     build_frame_table,
     cs_roles,
     resample_nearest,
     stimulus_intervals,
 )
-from rig.inputfile import InputError
-from rig.protocol import protocol_from_text
-from rig.timeline import PlannedTrial, Timeline
+from rig.files.inputfile import InputError
+from rig.files.protocol import protocol_from_text
+from rig.program.timeline import PlannedTrial, Timeline
 from tests.conftest import SHORT_PROTOCOL
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from rig.run.runner import Runner
+from rig.run.session import prepare_session, run_session
 from rig.run.signals import Progress
-from rig.session import prepare_session, run_session
 from tests.conftest import SMALL_RIG, info_json
 
 PROTOCOL = """

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rig.progress import ProgressDisplay
+from rig.cli.progress import ProgressDisplay
 from rig.run.signals import Progress
 
 

@@ -1,4 +1,4 @@
-"""Recording matches the rig (issue 14, item 5; rig.recording).
+"""Recording matches the rig (issue 14, item 5; rig.program.recording).
 
 Imaging asked of a rig with no microscope does not validate. A behaviour-only protocol on a
 microscope rig validates, every summary says loudly that no imaging will be recorded, and the
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rig.data.folder import SessionFolder
-from rig.schedule import FRAME_CLOCK, frame_trigger_samples
+from rig.program.schedule import FRAME_CLOCK, frame_trigger_samples
 from tests.conftest import SMALL_RIG, info_json, make_rig
 
 MICROSCOPE = "imaging: {driver: sim, width: 64, height: 64, neurons: 20}\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import rig.rigfile
+import rig.files.rigfile
 from rig.cli import main
 from rig.devices import available_drivers
 
@@ -27,7 +27,7 @@ def frame_clock_driver(monkeypatch):
         from drivers.frame_clock import SPEC
 
         drivers["frame-clock"] = SPEC
-        monkeypatch.setattr(rig.rigfile, "available_drivers", lambda: drivers)
+        monkeypatch.setattr(rig.files.rigfile, "available_drivers", lambda: drivers)
 
 
 def selftest(*args: str):

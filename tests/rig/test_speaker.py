@@ -1,4 +1,4 @@
-"""Sounds are checked against the rig at validate (issue 14, item 4; rig.speaker).
+"""Sounds are checked against the rig at validate (issue 14, item 4; rig.program.speaker).
 
 One test per rule, through ``rig validate`` as a user meets it (exit 2, ``FILE: field: message``
 naming the rig-file key that limits it), each with the case just inside the limit passing; the
@@ -15,16 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rig.inputfile import fmt_against
-from rig.schedule import OutputSchedule, SoundBlock
-from rig.speaker import (
+from rig.files.inputfile import fmt_against
+from rig.program.schedule import OutputSchedule, SoundBlock
+from rig.program.speaker import (
     MAX_TONE_FRACTION,
     SoundError,
     SoundLimits,
     level_to_volts,
     sound_problems,
 )
-from rig.waveforms import Synthesizer
+from rig.program.waveforms import Synthesizer
 from tests.conftest import SMALL_RIG, make_rig
 
 CAL = ((2000.0, 0.5, 70.0), (8000.0, 0.2, 70.0), (0.0, 0.3, 65.0))

@@ -15,12 +15,12 @@ import tifffile
 import yaozarrs
 import zarr
 
+from rig.data.disk import LocalDisk
 from rig.data.folder import array_folder, create_frame_array, trim_frames
 from rig.data.journal import Journal
-from rig.disk import LocalDisk
+from rig.data.shards import ShardEncoder, ShardLayoutError
+from rig.data.store import StreamWriter
 from rig.ports import Frame, StreamInfo
-from rig.shards import ShardEncoder, ShardLayoutError
-from rig.store import StreamWriter
 
 
 def calcium_like(n: int, shape=(64, 48), seed=0) -> np.ndarray:

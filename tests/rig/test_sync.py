@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from rig.sync import align_edges, synchronise
+from rig.data.sync import align_edges, synchronise
 from tests.conftest import info_json, make_rig
 
 FS = 20_000.0

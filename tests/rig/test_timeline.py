@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rig.protocol import protocol_from_text
-from rig.timeline import compile_timeline
+from rig.files.protocol import protocol_from_text
+from rig.program.timeline import compile_timeline
 from tests.conftest import PROTOCOLS
 
 
@@ -45,7 +45,7 @@ def test_another_seed_gives_other_itis(cli, write_yaml):
 
 
 def test_conditioning_schedule_matches_the_study():
-    from rig.protocol import load_protocol
+    from rig.files.protocol import load_protocol
 
     tl = compile_timeline(load_protocol(PROTOCOLS / "conditioning.yaml").protocol)
     assert [p.name for p in tl.phases] == ["baseline", "conditioning"]
@@ -111,7 +111,7 @@ def test_pseudorandom_order_never_exceeds_max_consecutive(n_a, n_b, max_run, see
 def test_infeasible_pseudorandom_is_a_validation_error():
     import pytest
 
-    from rig.inputfile import InputError
+    from rig.files.inputfile import InputError
 
     with pytest.raises(InputError) as err:
         _protocol(

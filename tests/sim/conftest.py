@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from rig.schedule import OutputSchedule, ShockPulse, SoundBlock
+from rig.program.schedule import OutputSchedule, ShockPulse, SoundBlock
 
 RATE = 1000.0
 CS_PLUS_HZ = 7500.0

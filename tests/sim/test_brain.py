@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from rig.schedule import OutputSchedule
+from rig.program.schedule import OutputSchedule
 from sim.brain import POPULATIONS, BrainConfig, TwoPhotonRenderer, simulate_activity
 from sim.learning import AnimalState, update_state
 from sim.mouse import MouseConfig, simulate_behaviour

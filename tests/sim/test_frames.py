@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rig.rigfile import Fault, SafetyLimits
-from rig.schedule import OutputSchedule
+from rig.files.rigfile import Fault, SafetyLimits
+from rig.program.schedule import OutputSchedule
 from sim.daq import SimDaq
 from sim.frames import RENDER_STACK_MAX, SimFrameSource
 

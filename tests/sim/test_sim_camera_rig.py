@@ -6,9 +6,9 @@ from pathlib import Path
 
 from drivers.mm_camera import MMCamera
 from rig.data.folder import SessionFolder
-from rig.protocol import load_protocol
-from rig.rigfile import rig_from_text
-from rig.session import plan_from_loaded, run_session
+from rig.files.protocol import load_protocol
+from rig.files.rigfile import rig_from_text
+from rig.run.session import plan_from_loaded, run_session
 from sim.frames import SimFrameSource
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from rig.behaviour.agreement import Agreement, compare
 from rig.behaviour.freezing import FreezingParams
 from rig.behaviour.motion import RectRegion
-from rig.schedule import OutputSchedule, SoundBlock
+from rig.program.schedule import OutputSchedule, SoundBlock
 from sim.learning import AnimalState
 from sim.mouse import BehaviourTrack, MouseConfig, simulate_behaviour
 from sim.mouse_video import MouseRenderer

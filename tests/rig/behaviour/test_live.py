@@ -8,7 +8,7 @@ from rig.behaviour import live
 from rig.behaviour.freezing import score_freezing, score_motion
 from rig.behaviour.live import LiveScorer
 from rig.behaviour.motion import motion_indices
-from rig.timeline import Timeline
+from rig.program.timeline import Timeline
 
 
 def _timeline(baseline_s: float, duration_s: float) -> Timeline:

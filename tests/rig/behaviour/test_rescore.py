@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rig.data.folder import SessionFolder
-from rig.schedule import VIDEO, WHEEL
+from rig.program.schedule import VIDEO, WHEEL
 from tests.conftest import PROTOCOLS, ROOT, info_json
 from tests.rig.behaviour.conftest import assert_agrees
 

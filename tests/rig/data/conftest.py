@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rig.data.folder import SessionFolder
+from rig.data.store import SessionStore
 from rig.ports import Edges, Frame, StreamInfo
-from rig.session import prepare_session, session_attrs
-from rig.store import SessionStore
+from rig.run.session import prepare_session, session_attrs
 from tests.conftest import SMALL_RIG
 
 FS = 20_000.0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rig.data.folder import SessionFolder
-from rig.inputfile import InputError
+from rig.files.inputfile import InputError
 from tests.rig.data.conftest import dead_pid
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rig.inputfile import one_line
+from rig.files.inputfile import one_line
 
 
 def _t(value: float | None) -> str:

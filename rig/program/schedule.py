@@ -1,6 +1,6 @@
 """What the DAQ must play: the compiled, sample-exact output schedule of a session.
 
-The timeline compiler (:mod:`rig.timeline`) turns a protocol into seconds; this module turns
+The timeline compiler (:mod:`rig.program.timeline`) turns a protocol into seconds; this module turns
 seconds into DAQ samples. A DAQ driver synthesises its buffers from an :class:`OutputSchedule`
 chunk by chunk, so an hour-long session never needs an hour-long buffer.
 """
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from rig.protocol import Pips, Shock
-from rig.speaker import SoundLimits
+from rig.files.protocol import Pips, Shock
+from rig.program.speaker import SoundLimits
 
 if TYPE_CHECKING:
-    from rig.protocol import Protocol
-    from rig.timeline import Timeline
+    from rig.files.protocol import Protocol
+    from rig.program.timeline import Timeline
 
 # Names of the lines the engine knows about. Inputs are recorded as edges on the DAQ clock.
 FRAME_CLOCK = "frame_clock"  # two-photon frame clock (input)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rig.protocol import DEFAULT_MAX_CONSECUTIVE, Iti, Phase, Protocol, TrialEntry
+from rig.files.protocol import DEFAULT_MAX_CONSECUTIVE, Iti, Phase, Protocol, TrialEntry
 
 TIME_DECIMALS = 6  # microseconds: far below a DAQ sample, and exact in JSON
 

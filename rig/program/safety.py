@@ -17,7 +17,7 @@ breaks the rig file's limits:
 ``rig validate`` runs it over the whole compiled program (:func:`verify_schedule`) and turns
 what it finds into protocol field paths (:func:`limit_problems`); the engine runs it again
 before arming anything; and every DAQ driver runs it on each buffer chunk just before writing
-it (:class:`rig.output_stream.OutputStream`). So a protocol that would fail at arm or at a
+it (:class:`rig.program.output_stream.OutputStream`). So a protocol that would fail at arm or at a
 buffer write never validates.
 """
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rig.inputfile import Problem, fmt_against
-from rig.protocol import Protocol, Shock
-from rig.rigfile import SafetyLimits
-from rig.schedule import OutputSchedule, ShockPulse, samples_at_least, samples_at_most
-from rig.timeline import PlannedTrial, Timeline
+from rig.files.inputfile import Problem, fmt_against
+from rig.files.protocol import Protocol, Shock
+from rig.files.rigfile import SafetyLimits
+from rig.program.schedule import OutputSchedule, ShockPulse, samples_at_least, samples_at_most
+from rig.program.timeline import PlannedTrial, Timeline
 
 DUTY_WINDOW_S = 60.0  # max_shock_duty is over any window this long
 VERIFY_CHUNK_S = 10.0  # validate and arm read the program in chunks this long
@@ -308,7 +308,7 @@ class ShockGateVerifier:
 def verify_schedule(schedule: OutputSchedule, limits: SafetyLimits) -> ShockGateVerifier:
     """Read the whole compiled program's synthesised gate samples (the same synthesis the DAQ
     drivers write) through a verifier; its ``violations`` are every limit broken."""
-    from rig.waveforms import ShockGateSynth
+    from rig.program.waveforms import ShockGateSynth
 
     gate = ShockGateSynth(schedule)
     verifier = ShockGateVerifier(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rig.protocol import Shock
-from rig.recording import no_imaging_warning
-from rig.schedule import expected_frames
-from rig.session import SessionPlan
+from rig.files.protocol import Shock
+from rig.program.recording import no_imaging_warning
+from rig.program.schedule import expected_frames
+from rig.run.session import SessionPlan
 
 # Measured lz4 ratios on simulated frames (bench/bench_store.py); a planning estimate only.
 COMPRESSION = {"video": 0.55, "imaging": 0.75}

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from rig.cli.terminal import echo, reserve_standard_descriptors
 from rig.data.integrity import DamagedFrames
-from rig.inputfile import InputError, error_line, one_line
+from rig.files.inputfile import InputError, error_line, one_line
 from rig.ports import DaqNotAvailable, DeviceError
-from rig.terminal import echo, reserve_standard_descriptors
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -81,8 +81,8 @@ def main() -> None:
 @handles_errors
 def validate(protocol: Path, rig_path: Path | None) -> None:
     """Check a protocol (against a rig's safety limits) and summarise it."""
-    from rig.plan import summary_lines
-    from rig.session import prepare_session
+    from rig.program.plan import summary_lines
+    from rig.run.session import prepare_session
 
     plan = prepare_session(protocol, rig_path)
     echo(f"{protocol}: valid")
@@ -97,8 +97,8 @@ def validate(protocol: Path, rig_path: Path | None) -> None:
 @handles_errors
 def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
     """Print the compiled timeline with totals (duration, shocks, frames, disk)."""
-    from rig.plan import plan_dict, plan_table
-    from rig.session import prepare_session
+    from rig.program.plan import plan_dict, plan_table
+    from rig.run.session import prepare_session
 
     session_plan = prepare_session(protocol, rig_path)
     if as_json:
@@ -110,7 +110,7 @@ def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the protocol format."""
-    from rig.protocol import protocol_json_schema
+    from rig.files.protocol import protocol_json_schema
 
     echo(json.dumps(protocol_json_schema(), indent=2))
 
@@ -151,11 +151,11 @@ def run(
     state_dir: Path | None,
 ) -> None:
     """Run a session; prints the session folder as the last line of standard output."""
-    from rig.plan import warnings
-    from rig.progress import ProgressDisplay
+    from rig.cli.progress import ProgressDisplay
+    from rig.cli.stop_signals import session_signals
+    from rig.program.plan import warnings
     from rig.run.abort import Abort
-    from rig.session import prepare_session, run_session
-    from rig.stop_signals import session_signals
+    from rig.run.session import prepare_session, run_session
 
     if fast and speed is not None:
         raise click.UsageError("give --speed or --fast, not both")
@@ -211,8 +211,8 @@ def run(
 def info(session: Path, as_json: bool) -> None:
     """Summarise a session: status, trials, shocks, frame accounting."""
     from rig.data.folder import SessionFolder
-    from rig.info import session_info
-    from rig.report import info_text
+    from rig.data.info import session_info
+    from rig.data.report import info_text
 
     data = session_info(SessionFolder.open(session))
     echo(json.dumps(data, indent=2) if as_json else info_text(data))
@@ -224,7 +224,7 @@ def _region(text: str, option: str) -> dict[str, float]:
     from pydantic import ValidationError
 
     from rig.behaviour.motion import RectRegion
-    from rig.inputfile import Problem, problems_from_validation
+    from rig.files.inputfile import Problem, problems_from_validation
 
     try:
         x, y, w, h = (float(v) for v in text.split(","))
@@ -363,8 +363,8 @@ def verify(session: Path, as_json: bool) -> None:
     """Check every stored frame against its checksums; exit 1 if any is missing, empty or
     corrupt (listed by stream and frame range)."""
     from rig.data.folder import SessionFolder
-    from rig.info import verify_session
-    from rig.report import verify_text
+    from rig.data.info import verify_session
+    from rig.data.report import verify_text
 
     report = verify_session(SessionFolder.open(session))
     echo(json.dumps(report, indent=2) if as_json else verify_text(report))
@@ -381,7 +381,7 @@ def verify(session: Path, as_json: bool) -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),  # a file here is reported in one line by rig.export
+    type=click.Path(path_type=Path),  # a file here is reported in one line by rig.data.export
     default=None,
     help="Folder for the exported files (default: SESSION/export).",
 )
@@ -412,17 +412,17 @@ def export(
         raise click.UsageError("give at least one of --csv, --tiff, --nwb")
     folder = SessionFolder.open(session)
     if as_csv:
-        from rig.export import export_csv
+        from rig.data.export import export_csv
 
         for path in export_csv(folder, out_dir):
             echo(str(path))
     try:
         if tiff:
-            from rig.export import export_tiff
+            from rig.data.export import export_tiff
 
             _exported(folder, export_tiff(folder, out_dir, bigtiff, allow_damaged=allow_damaged))
         if nwb:
-            from rig.nwb import export_nwb
+            from rig.data.nwb import export_nwb
 
             _exported(folder, export_nwb(folder, out_dir, compress, allow_damaged=allow_damaged))
     except DamagedFrames as exc:
@@ -435,9 +435,9 @@ def export(
 
 
 def _damage_lines(folder: Any, damage: list) -> None:
-    """One line per damaged range (at most :data:`rig.report.MAX_DAMAGE_LINES`), on stderr."""
+    """One line per damaged range (at most :data:`rig.data.report.MAX_DAMAGE_LINES`), on stderr."""
     from rig.data.integrity import merge_ranges
-    from rig.report import damage_lines
+    from rig.data.report import damage_lines
 
     for line in damage_lines([d.to_dict() for d in merge_ranges(damage)], f"{_name(folder)}: "):
         _err(line)
@@ -466,7 +466,7 @@ def _name(value: Any) -> str:
 @handles_errors
 def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None:
     """Import microscope-written TIFFs (in order) as the session's two-photon stream."""
-    from rig.attach import CountMismatch, attach_tiffs
+    from rig.data.attach import CountMismatch, attach_tiffs
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
@@ -504,9 +504,9 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
 @handles_errors
 def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbose: bool) -> None:
     """Check the rig: devices answer, shocker read-back, clocks, frames, disk. Exit 1 on a fail."""
-    from rig.rigfile import load_rig
-    from rig.selftest import run_selftest, table
-    from rig.session import prepare_session
+    from rig.files.rigfile import load_rig
+    from rig.run.selftest import run_selftest, table
+    from rig.run.session import prepare_session
 
     plan = prepare_session(protocol, rig_path) if protocol is not None else None
     rig = plan.rig if plan is not None else load_rig(rig_path)

@@ -1,7 +1,7 @@
 """What a rig's speaker can play: dB SPL to volts through its calibration, and the rig's limits.
 
-Conventions (the rig file's ``speaker.calibration``, :mod:`rig.waveforms` and the drivers follow
-them):
+Conventions (the rig file's ``speaker.calibration``, :mod:`rig.program.waveforms` and the drivers
+follow them):
 
 * A calibration point ``(frequency_hz, volts, level_db)`` says that a sine at ``frequency_hz``
   of ``volts`` **RMS** plays at ``level_db`` dB SPL. A level L needs
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.inputfile import Problem, fmt_against
+from rig.files.inputfile import Problem, fmt_against
 
 BROADBAND_HZ = 0.0  # calibration frequency that stands for white noise
 SINE_PEAK_FACTOR = math.sqrt(2.0)
@@ -81,7 +81,7 @@ def level_to_volts(
 @dataclass(frozen=True)
 class SoundLimits:
     """What a rig's sound output can play. Built from the rig file by
-    :attr:`rig.rigfile.RigFile.sound_limits`; a driver's synthesiser refines it with its own
+    :attr:`rig.files.rigfile.RigFile.sound_limits`; a driver's synthesiser refines it with its own
     facts (its sample rate, its calibration, its output range)."""
 
     sample_rate_hz: float
@@ -149,7 +149,7 @@ def sound_problems(
 
 def stimuli_problems(stimuli: Mapping[str, Any], limits: SoundLimits) -> list[Problem]:
     """:func:`sound_problems` for every sound among a protocol's ``stimuli`` (shocks are the
-    safety limits' business, :mod:`rig.safety`)."""
+    safety limits' business, :mod:`rig.program.safety`)."""
     problems: list[Problem] = []
     for name, stim in stimuli.items():
         if stim.type in ("tone", "white_noise"):

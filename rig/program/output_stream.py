@@ -3,12 +3,13 @@
 Every DAQ driver (the NI driver, the simulated DAQ) asks an :class:`OutputStream` for the next
 chunk of samples to put in its output buffer, and writes exactly what it gets. The stream
 
-* synthesises the samples (:class:`rig.waveforms.Synthesizer`, one code path for every driver);
+* synthesises the samples (:class:`rig.program.waveforms.Synthesizer`, one code path for every
+  driver);
 * never ends a chunk with the shock gate high: a chunk stops just before a gate-high run, or
   takes the whole run and the low sample after it. With regeneration off, a buffer that runs
   dry (the host stalled or died) holds its last sample, so the gate is left low whatever the
   host does after the write;
-* runs the safety verifier (:class:`rig.safety.ShockGateVerifier`) on the gate of each chunk
+* runs the safety verifier (:class:`rig.program.safety.ShockGateVerifier`) on the gate of each chunk
   before handing it out, and raises :class:`UnsafeOutput` instead of returning a chunk that
   breaks a limit;
 * never writes past the **fence**: the onset of the first shock whose current the engine has
@@ -20,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rig.files.rigfile import SafetyLimits
 from rig.ports import DaqError
-from rig.rigfile import SafetyLimits
-from rig.safety import ShockGateVerifier, Violation, current_program
-from rig.schedule import SHOCK_GATE, OutputSchedule
-from rig.waveforms import Chunk, Synthesizer
+from rig.program.safety import ShockGateVerifier, Violation, current_program
+from rig.program.schedule import SHOCK_GATE, OutputSchedule
+from rig.program.waveforms import Chunk, Synthesizer
 
 _SCAN = 4096  # samples read ahead at a time to find where a gate-high run ends
 

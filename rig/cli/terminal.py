@@ -16,13 +16,13 @@ from typing import TextIO
 
 import click
 
-from rig.inputfile import one_line
+from rig.files.inputfile import one_line
 
 
 def printable(text: str) -> str:
     """``text`` with every control and invisible character but the line breaks shown escaped:
     a name from a user or a session file cannot clear the terminal, move its cursor or (when
-    the caller has put it through :func:`rig.inputfile.one_line`) forge a line."""
+    the caller has put it through :func:`rig.files.inputfile.one_line`) forge a line."""
     return "\n".join(one_line(line) for line in text.split("\n"))
 
 

@@ -27,11 +27,11 @@ import numpy as np
 import tifffile
 import zarr
 
+from rig.data.export import FRAME_BLOCK_BYTES
 from rig.data.folder import SessionFolder, utc_now
-from rig.export import FRAME_BLOCK_BYTES
-from rig.inputfile import InputError, Problem, error_line
-from rig.schedule import FRAME_CLOCK, IMAGING
-from rig.sync import FrameAccounting, frame_timestamps
+from rig.data.sync import FrameAccounting, frame_timestamps
+from rig.files.inputfile import InputError, Problem, error_line
+from rig.program.schedule import FRAME_CLOCK, IMAGING
 
 STREAM = IMAGING
 

@@ -2,7 +2,7 @@
 
 Every file is written to a temporary name in the export folder and renamed when complete, so
 an interrupted export never leaves a half file under the final name. The NWB export is in
-:mod:`rig.nwb`. The columns are documented in ``docs/format.md``.
+:mod:`rig.data.nwb`. The columns are documented in ``docs/format.md``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from rig.behaviour.freezing import freezing_by_epoch
 from rig.behaviour.rescore import freezing_summary
 from rig.data.atomic import open_atomic
 from rig.data.folder import FrameStream, SessionFolder
+from rig.data.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
 from rig.data.integrity import DamagedFrames, FrameDamage, merge_ranges
 from rig.data.trials import TIME_EVENTS, measured_trials, trials_table
-from rig.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
-from rig.inputfile import InputError, Problem
-from rig.schedule import FRAME_CLOCK, IMAGING
+from rig.files.inputfile import InputError, Problem
+from rig.program.schedule import FRAME_CLOCK, IMAGING
 
 EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "role", "detail")
 TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
@@ -69,7 +69,7 @@ def _write_rows(f: TextIO, header: tuple[str, ...] | list[str], rows: Iterator[l
 
 
 def write_frames_csv(table: FrameTable, path: Path) -> Path:
-    """The frame table, one row per frame (columns: :data:`rig.frame_table.COLUMNS`)."""
+    """The frame table, one row per frame (columns: :data:`rig.data.frame_table.COLUMNS`)."""
     cols = [table.columns[c] for c in COLUMNS]
     with open_atomic(path) as f:
         _write_rows(f, COLUMNS, (list(row) for row in zip(*cols, strict=True)))

@@ -4,7 +4,7 @@ Units are in key names. Unknown keys, wrong types, NaN/infinity and out-of-range
 errors naming the field path. Cross-field rules (references between stimuli and trials, the
 feasibility of a pseudorandom order) are checked here too; what depends on the rig (its safety
 limits, the sounds it can play, the devices it records with) is checked by
-:func:`rig.session.plan_from_loaded` once the schedule is compiled.
+:func:`rig.run.session.plan_from_loaded` once the schedule is compiled.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rig.inputfile import (
+from rig.files.inputfile import (
     InputError,
     Problem,
     parse_yaml_text,
@@ -25,7 +25,7 @@ from rig.inputfile import (
 )
 
 FORMAT_VERSION = 1
-DEFAULT_MAX_CONSECUTIVE = 2  # pseudorandom order without max_consecutive (rig.timeline)
+DEFAULT_MAX_CONSECUTIVE = 2  # pseudorandom order without max_consecutive (rig.program.timeline)
 MAX_TRIALS = 10_000
 """Trials in one session, summed over its phases: a trial every 8.6 s for 24 hours. Checked
 before the timeline is compiled, so a short file cannot ask for millions of trials."""

@@ -3,7 +3,7 @@
 What is checked, in order:
 
 1. **Each device answers.** Every device section is built through its driver (the builder
-   sessions use, :func:`rig.session.build_each`) and its ``preflight()`` runs: the same checks
+   sessions use, :func:`rig.run.session.build_each`) and its ``preflight()`` runs: the same checks
    the runner runs before every session. A device that cannot be built (no NI-DAQmx, no serial
    port, no Micro-Manager configuration) is a failed row, not a crash.
 2. **Shock generator.** Its identity, then the smallest current the driver accepts
@@ -15,7 +15,7 @@ What is checked, in order:
    rate, and the camera must deliver one frame per exposure edge at the trigger rate. The rates
    are the protocol's with ``--protocol``, else 30 Hz for both.
 4. **Disk.** Free space where sessions are written must hold the session's estimated size
-   (:func:`rig.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
+   (:func:`rig.program.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
    estimate is for :data:`DEFAULT_SESSION_S` (an hour) at 30 fps video and 30 Hz imaging.
 
 Whatever happens, every device built is left safe and closed: DAQ outputs low, shock generator
@@ -31,14 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rig.data.sync import FrameAccounting
 from rig.devices import SECTIONS
-from rig.inputfile import error_line
+from rig.files.inputfile import error_line
+from rig.files.protocol import protocol_from_text
+from rig.files.rigfile import RigFile
 from rig.ports import Edges, Frame, PreflightCheck, StreamInfo
-from rig.protocol import protocol_from_text
-from rig.rigfile import RigFile
-from rig.run.engine import RigDevices, RigEngine
-from rig.run.runner import Runner
-from rig.schedule import (
+from rig.program.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
     IMAGING,
@@ -48,7 +47,8 @@ from rig.schedule import (
     compile_schedule,
     expected_frames,
 )
-from rig.sync import FrameAccounting
+from rig.run.engine import RigDevices, RigEngine
+from rig.run.runner import Runner
 
 SELFTEST_CURRENT_MA = 0.0  # the smallest current the drivers accept; never armed anyway
 CLOCK_TEST_S = 3.0  # session time the clock test plays
@@ -107,10 +107,10 @@ def run_selftest(
     seconds: float = CLOCK_TEST_S,
 ) -> SelftestReport:
     """Build every device of ``rig``, check it, and close it again. Never raises for a device
-    failure: each is a failed row. ``plan`` (a :class:`rig.session.SessionPlan`) sets the rates
+    failure: each is a failed row. ``plan`` (a :class:`rig.run.session.SessionPlan`) sets the rates
     and the disk estimate; ``out_dir`` is where sessions will be written. A simulated rig runs
     as fast as it can (its clock test takes no real time)."""
-    from rig.session import build_each
+    from rig.run.session import build_each
 
     report = SelftestReport(rig.name, rig.mode)
     program = selftest_program(rig, plan, seconds)
@@ -136,8 +136,8 @@ def selftest_program(rig: RigFile, plan: Any, seconds: float) -> Any:
     ``plan`` (else :data:`DEFAULT_RATE_HZ`), compiled for ``rig`` like any protocol (its one
     stimulus, which the format requires, is never played, so it is not checked against the
     speaker; the runner's safety check before arming still runs)."""
-    from rig.session import SessionPlan
-    from rig.timeline import compile_timeline
+    from rig.program.timeline import compile_timeline
+    from rig.run.session import SessionPlan
 
     video_hz, imaging_hz = DEFAULT_RATE_HZ, DEFAULT_RATE_HZ
     if plan is not None:
@@ -421,8 +421,8 @@ def _disk(rig: RigFile, plan: Any, out_dir: Path) -> Check:
 
 
 def _disk_estimate(rig: RigFile, plan: Any) -> tuple[int, str]:
-    from rig.plan import totals
-    from rig.session import plan_from_loaded
+    from rig.program.plan import totals
+    from rig.run.session import plan_from_loaded
 
     if plan is not None:
         return int(totals(plan)["disk_estimate_bytes"]), f"the {plan.protocol.protocol} session"

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from rig.data.disk import LocalDisk
 from rig.data.folder import (
     SessionFolder,
     array_folder,
@@ -37,10 +38,9 @@ from rig.data.folder import (
     ome_attrs,
 )
 from rig.data.journal import JournalWriter, StreamJournal, StreamProgress
-from rig.disk import LocalDisk
+from rig.data.shards import ShardEncoder, ShardEncoding
+from rig.data.sync import FrameAccounting
 from rig.ports import Edges, Frame, FrameDisk, StreamInfo
-from rig.shards import ShardEncoder, ShardEncoding
-from rig.sync import FrameAccounting
 
 
 class StreamWriter:
@@ -56,7 +56,7 @@ class StreamWriter:
     :data:`CHUNK_SECONDS` of the stream) is waiting, not for every frame: a fast stream then
     costs the acquisition thread a queue append per frame and no thread switch. It copies the
     frames into a block and encodes it as one Zarr shard (``shard_encoder``, by default
-    :class:`rig.shards.ShardEncoder`; the benchmark passes library encoders); the disk thread
+    :class:`rig.data.shards.ShardEncoder`; the benchmark passes library encoders); the disk thread
     writes the shard through the :class:`~rig.ports.FrameDisk` (atomically, overlapping the
     next encode), then appends the frames' device numbers to ``journal/index-STREAM.i64`` and
     rewrites ``journal/progress-STREAM.json``. A crash loses at most the shard being gathered

@@ -1,7 +1,7 @@
 """Each shock at its own current, or no shock: the engine's side of the current program.
 
-The current program (:func:`rig.safety.current_program`) sets the first shock's current while
-arming and each next one as soon as the shock before it has ended. :class:`CurrentSequencer`
+The current program (:func:`rig.program.safety.current_program`) sets the first shock's current
+while arming and each next one as soon as the shock before it has ended. :class:`CurrentSequencer`
 carries it out during a session:
 
 * at each shock's set sample it sets the planned current and reads it back (one
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig.ports import Daq, ShockerError, ShockGenerator
-from rig.safety import current_program
-from rig.schedule import OutputSchedule, samples_at_least
+from rig.program.safety import current_program
+from rig.program.schedule import OutputSchedule, samples_at_least
 
 READBACK_TOLERANCE_MA = 0.005  # a read-back this close to the planned current confirms it
 

@@ -1,4 +1,5 @@
-"""Sample-exact output buffers from an :class:`~rig.schedule.OutputSchedule`, chunk by chunk.
+"""Sample-exact output buffers from an :class:`~rig.program.schedule.OutputSchedule`, chunk by
+chunk.
 
 A DAQ driver asks a :class:`Synthesizer` for any range ``[start, start + n)`` of samples and
 gets the sound output in volts and the digital lines as boolean arrays. Every sample is a pure
@@ -6,7 +7,7 @@ function of its absolute index, so the chunks of a long session join up exactly:
 in chunks gives the same samples as synthesising in one go. Samples past the end of the
 schedule are silent and low, so a driver can pad the tail of its buffer with them.
 
-Levels become volts through the speaker calibration (:mod:`rig.speaker`). Conventions:
+Levels become volts through the speaker calibration (:mod:`rig.program.speaker`). Conventions:
 
 * Every sound on/off (each pip of a pip train) gets a raised-cosine ramp of ``ramp_ms``; the
   first and last samples of a sound are small but non-zero, so the first non-zero sample of
@@ -14,7 +15,7 @@ Levels become volts through the speaker calibration (:mod:`rig.speaker`). Conven
 * Tones restart at the same phase (half a sample past zero) at every pip onset, so every
   pip is identical.
 * The output is hard-clipped at ``max_output_v`` whatever happens; the constructor refuses a
-  schedule with a sound the rig cannot play (:func:`rig.speaker.sound_problems`, the check
+  schedule with a sound the rig cannot play (:func:`rig.program.speaker.sound_problems`, the check
   ``rig validate`` runs), one that would need clipping among them.
 """
 
@@ -25,8 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rig.ports import Edges
-from rig.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
-from rig.speaker import (
+from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
+from rig.program.speaker import (
     NOISE_PEAK_FACTOR,
     SINE_PEAK_FACTOR,
     SoundError,
@@ -119,7 +120,7 @@ class Synthesizer:
         """``calibration`` overrides ``schedule.speaker_calibration`` when the schedule has none.
 
         Raises :class:`WaveformError` if a sound cannot be played
-        (:func:`rig.speaker.sound_problems`).
+        (:func:`rig.program.speaker.sound_problems`).
         """
         self.schedule = schedule
         self.rate = float(schedule.sample_rate_hz)

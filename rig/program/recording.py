@@ -14,9 +14,9 @@ stimuli (``rig attach``).
 
 from __future__ import annotations
 
-from rig.inputfile import Problem
-from rig.protocol import Protocol
-from rig.rigfile import RigFile
+from rig.files.inputfile import Problem
+from rig.files.protocol import Protocol
+from rig.files.rigfile import RigFile
 
 
 def recording_problems(protocol: Protocol, rig: RigFile) -> list[Problem]:

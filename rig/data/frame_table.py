@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from rig.data.folder import SessionFolder
-from rig.protocol import Protocol
-from rig.schedule import FRAME_CLOCK, IMAGING, VIDEO
-from rig.timeline import PhaseSpan, Timeline
+from rig.files.protocol import Protocol
+from rig.program.schedule import FRAME_CLOCK, IMAGING, VIDEO
+from rig.program.timeline import PhaseSpan, Timeline
 
 CS_PLUS, CS_MINUS, CS_OTHER = "cs_plus", "cs_minus", "cs"
 COLUMNS = (

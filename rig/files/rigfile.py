@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from rig.behaviour.freezing import FreezingParams
 from rig.devices import SECTIONS, DriverSpec, available_drivers
-from rig.inputfile import (
+from rig.files.inputfile import (
     InputError,
     Problem,
     fmt_against,
@@ -23,8 +23,8 @@ from rig.inputfile import (
     problems_from_validation,
     read_yaml_file,
 )
-from rig.protocol import StrictModel
-from rig.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
+from rig.files.protocol import StrictModel
+from rig.program.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
 
 DEFAULT_SIM_RIG = """\
 rig: simulated
@@ -46,7 +46,7 @@ DEFAULT_SAMPLE_RATE_HZ = 20_000.0  # a DAQ driver that does not say
 
 class SafetyLimits(StrictModel):
     """The shock limits of this rig. A protocol over any of them does not validate, and the
-    same limits are checked on every buffer a DAQ driver writes (``rig.safety``)."""
+    same limits are checked on every buffer a DAQ driver writes (``rig.program.safety``)."""
 
     max_current_ma: float = Field(gt=0, le=5.0)
     max_shock_s: float = Field(gt=0, le=10.0)
@@ -182,7 +182,8 @@ class RigFile:
 
     @property
     def sound_limits(self) -> SoundLimits:
-        """What this rig's sound output can play (checked by :func:`rig.speaker.sound_problems`)."""
+        """What this rig's sound output can play (checked by
+        :func:`rig.program.speaker.sound_problems`)."""
         speaker = self.speaker
         if speaker.max_volts is not None:
             volts, key = speaker.max_volts, "speaker.max_volts"

@@ -18,22 +18,22 @@ from rig.behaviour.live import write_live_scores
 from rig.behaviour.rescore import score_session
 from rig.data.finalize import finalize_session
 from rig.data.folder import SessionFolder
+from rig.data.store import SessionStore
 from rig.devices import SECTIONS, BuildContext
-from rig.inputfile import InputError, Problem, error_line
+from rig.files.inputfile import InputError, Problem, error_line
+from rig.files.protocol import LoadedProtocol, load_protocol
+from rig.files.rigfile import RigFile, load_rig
 from rig.ports import FrameDiskProvider, TruthSource
-from rig.protocol import LoadedProtocol, load_protocol
-from rig.recording import recording_problems
-from rig.rigfile import RigFile, load_rig
+from rig.program.recording import recording_problems
+from rig.program.safety import limit_problems
+from rig.program.schedule import OutputSchedule, compile_schedule
+from rig.program.speaker import stimuli_problems
+from rig.program.timeline import Timeline, compile_timeline
 from rig.run.abort import Abort
 from rig.run.engine import RigDevices, RigEngine
 from rig.run.runner import Runner
 from rig.run.signals import SessionResult
 from rig.run.sinks import LiveScoring, Preview
-from rig.safety import limit_problems
-from rig.schedule import OutputSchedule, compile_schedule
-from rig.speaker import stimuli_problems
-from rig.store import SessionStore
-from rig.timeline import Timeline, compile_timeline
 
 SIM_ANIMALS = ".sim-animals"  # under OUT: what simulated animals learned, between sessions
 

@@ -2,7 +2,7 @@
 
 The display is a bystander: it runs inside the session's signal callbacks, so it must never
 raise there, whatever happened to stderr (a closed terminal: EIO; ``2>&-``; a closed pipe). A
-write that fails silences the display for the rest of the session (:mod:`rig.terminal`); rich's
+write that fails silences the display for the rest of the session (:mod:`rig.cli.terminal`); rich's
 own reaction to a broken pipe, ``SystemExit`` from inside the callback, is replaced. It refreshes
 from those callbacks only (no refresh thread), so every write it makes is one it guards.
 """
@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from rig.plan import fmt_duration
+from rig.cli.terminal import silence
+from rig.program.plan import fmt_duration
 from rig.run.runner import Runner
 from rig.run.signals import Progress as SessionProgress
 from rig.run.signals import RunState
-from rig.terminal import silence
 
 REFRESH_EVERY_S = 0.1  # host time between redraws of the bar
 

@@ -36,9 +36,7 @@ from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
 from rig import __version__
 from rig.data.atomic import atomic_path
-from rig.data.folder import FrameStream, SessionFolder, parse_utc
-from rig.data.integrity import FrameDamage
-from rig.export import (
+from rig.data.export import (
     FRAME_BLOCK_BYTES,
     FrameExport,
     checked_streams,
@@ -47,8 +45,10 @@ from rig.export import (
     trial_records,
     write_damage_list,
 )
-from rig.frame_table import cs_roles, frame_times, stimulus_intervals
-from rig.schedule import IMAGING, VIDEO
+from rig.data.folder import FrameStream, SessionFolder, parse_utc
+from rig.data.frame_table import cs_roles, frame_times, stimulus_intervals
+from rig.data.integrity import FrameDamage
+from rig.program.schedule import IMAGING, VIDEO
 
 NWB_NAME = "session.nwb"
 
@@ -311,7 +311,7 @@ def build_nwbfile(
         notes=f"{'SIMULATED' if attrs.simulated else 'LIVE'} rig {attrs.rig_name}; "
         f"end: {attrs.end_reason}; fear-rig {__version__}",
         source_script="fear-rig rig export --nwb",
-        source_script_file_name="rig/nwb.py",
+        source_script_file_name="rig/data/nwb.py",
         subject=Subject(subject_id=str(attrs.animal or "unknown"), species="Mus musculus"),
     )
     _add_imaging(nwb, folder, how)
