@@ -37,7 +37,7 @@ peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 if kind == "nwb":
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
-    from rig.data.nwb import _streamed
+    from rig.exports.nwb import _streamed
     nwb = NWBFile(session_description="bench", identifier="bench",
                   session_start_time=datetime.now(timezone.utc))
     nwb.add_acquisition(ImageSeries(name="frames", data=_streamed(z, False), unit="n.a.",
@@ -47,7 +47,7 @@ if kind == "nwb":
         io.write(nwb)
 else:
     import tifffile
-    from rig.data.export import iter_frame_blocks
+    from rig.exports.csv_tiff import iter_frame_blocks
     def pages():
         for _, b in iter_frame_blocks(z):
             yield from b

@@ -56,9 +56,10 @@ sys.path.insert(0, str(ROOT))
 import eztrack_baseline as ez  # noqa: E402
 
 from rig.behaviour.agreement import bout_spans, compare  # noqa: E402
-from rig.behaviour.freezing import FreezingParams, calibration_window, score_motion  # noqa: E402
+from rig.behaviour.freezing import calibration_window, score_motion  # noqa: E402
 from rig.behaviour.motion import MotionScorer, motion_indices  # noqa: E402
 from rig.data.store import create_frame_array  # noqa: E402
+from rig.files.freezing import FreezingParams  # noqa: E402
 from rig.files.protocol import load_protocol  # noqa: E402
 from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text  # noqa: E402
 from rig.program.schedule import frame_trigger_samples  # noqa: E402

@@ -49,8 +49,8 @@ from rig.behaviour.live import FreezingSample
 from rig.behaviour.rescore import freezing_summary, score_session
 from rig.data.folder import SessionFolder
 from rig.files.rigfile import RigFile
-from rig.program.plan import fmt_bytes, fmt_duration
 from rig.program.timeline import Timeline
+from rig.run.plan import fmt_bytes, fmt_duration
 from rig.run.signals import Progress
 
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]

@@ -53,7 +53,7 @@ from rig.files.protocol import (
     WhiteNoise,
 )
 from rig.files.rigfile import RigFile
-from rig.program.plan import fmt_bytes, fmt_duration
+from rig.run.plan import fmt_bytes, fmt_duration
 
 STIMULUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "tone": {"type": "tone", "frequency_hz": 4000, "level_db": 75, "duration_s": 30, "ramp_ms": 5},

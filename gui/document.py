@@ -20,7 +20,7 @@ from rig.data.atomic import write_text_atomic
 from rig.files.inputfile import InputError, Problem, parse_yaml_text
 from rig.files.protocol import LoadedProtocol, protocol_from_data
 from rig.files.rigfile import RigFile
-from rig.program.plan import totals, warnings
+from rig.run.plan import totals, warnings
 from rig.run.session import SessionPlan, plan_from_loaded
 
 UNTITLED = "untitled.yaml"

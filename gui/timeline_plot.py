@@ -10,8 +10,8 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPointF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 
-from rig.program.plan import fmt_duration
 from rig.program.timeline import PlannedTrial, Timeline
+from rig.run.plan import fmt_duration
 
 CS_PLUS = "#f28e2b"  # a CS paired with a shock
 CS_MINUS = "#4e79a7"  # a CS never paired with a shock

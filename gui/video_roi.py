@@ -14,7 +14,7 @@ from PyQt5.QtCore import QRectF, pyqtSignal
 from PyQt5.QtGui import QColor
 
 from gui.frame_view import FrameView
-from rig.behaviour.freezing import FreezingParams
+from rig.files.freezing import FreezingParams
 
 ROI_PEN = pg.mkPen("#35c46a", width=2)
 EXCLUDE_PEN = pg.mkPen("#ff5a5a", width=2)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from rig.program.schedule import OutputSchedule
+if TYPE_CHECKING:  # the ports are the bottom layer: nothing of rig at run time
+    from rig.program.schedule import OutputSchedule
 
 MAX_WAIT_S = 0.05  # Daq.wait returns within this much host time: the engine beats the shocker
 

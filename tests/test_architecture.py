@@ -106,3 +106,87 @@ def test_only_the_session_folder_api_knows_the_layout(path):
             )
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             assert node.value not in SESSION_LAYOUT_NAMES, f"{path.name}:{node.lineno}"
+
+
+# Each sub-package of rig/ is one idea, and the ideas stack: a module imports (at run time)
+# only from its own layer or the layers below it. Imports for type annotations alone (under
+# ``if TYPE_CHECKING:``) do not count. docs/architecture.md draws these layers.
+LAYERS = (
+    ("rig", "rig.ports", "rig.devices"),  # the driver boundary: nothing of rig at run time
+    ("rig.files",),  # what a user writes: protocol, rig file, subject; strict models
+    ("rig.program",),  # the protocol compiled to samples, and the safety verifier on them
+    ("rig.data",),  # the session folder: its one API, the frame writer, sync
+    ("rig.behaviour",),  # freezing: motion indices, the rule, live and re-scoring
+    ("rig.run",),  # a session on devices: runner, engine, sinks, self-test
+    ("rig.exports",),  # a finished session as rig info, tables, TIFF, NWB
+    ("rig.analysis",),  # the study's analysis across days
+    ("rig.cli",),  # the command line
+)
+
+
+def _layer(module: str) -> int:
+    best = -1
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and prefix != "rig":
+                best = i
+    return max(best, 0)
+
+
+def _runtime_rig_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Like :func:`_rig_imports`, without the imports under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found & set(modules)
+
+
+def test_every_rig_module_has_a_layer():
+    names = {prefix for layer in LAYERS for prefix in layer}
+    for name in _rig_modules():
+        top = ".".join(name.split(".")[:2])
+        assert top in names, f"{name}: add its package to LAYERS (and to docs/architecture.md)"
+
+
+def test_packages_import_only_downwards():
+    modules = _rig_modules()
+    upward = [
+        f"{name} (layer {_layer(name)}) imports {dep} (layer {_layer(dep)})"
+        for name, path in sorted(modules.items())
+        for dep in sorted(_runtime_rig_imports(path, modules))
+        if _layer(dep) > _layer(name)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+# The modules that sequence hardware during a session never write a file: the session store is
+# a sink they are handed (rig.run.runner.SessionRecorder), and everything on disk is rig.data's.
+SEQUENCERS = (
+    "rig.run.engine",
+    "rig.run.runner",
+    "rig.run.shock_current",
+    "rig.run.stimuli",
+    "rig.program.output_stream",
+)
+FILE_WRITERS = ("rig.data.folder", "rig.data.store", "rig.data.journal", "rig.data.atomic")
+FILE_CALLS = {"open", "write_text", "write_bytes", "mkdir", "unlink", "replace", "rename"}
+
+
+@pytest.mark.parametrize("name", SEQUENCERS)
+def test_hardware_sequencing_writes_no_file(name):
+    modules = _rig_modules()
+    path = modules[name]
+    writers = {m for m in _rig_imports(path, modules) if m.startswith(FILE_WRITERS)}
+    assert not writers, f"{name} imports {sorted(writers)}"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            assert called not in FILE_CALLS, f"{path.name}:{node.lineno} calls {called}()"

@@ -7,6 +7,6 @@ responsiveness), :mod:`~rig.analysis.ensemble` (elastic net, stability selection
 :mod:`~rig.analysis.connectivity` (neighbourhood selection and its shuffle null),
 :mod:`~rig.analysis.hubs`, :mod:`~rig.analysis.days` (across days),
 :mod:`~rig.analysis.figures`, :mod:`~rig.analysis.pipeline` (the orchestration),
-:mod:`~rig.analysis.extract` (suite2p) and :mod:`~rig.analysis.nwb_ophys` (NWB export).
+:mod:`~rig.analysis.extract` (suite2p) and :mod:`~rig.exports.nwb_ophys` (NWB export).
 ``docs/analysis.md`` describes the method.
 """

@@ -55,7 +55,7 @@ def extract_session(
         raise Suite2pMissing(f"suite2p is not installed: {EXTRA}")
     from suite2p import run_s2p
 
-    from rig.data.export import export_tiff
+    from rig.exports.csv_tiff import export_tiff
 
     session = load_session(folder)
     if session.image_shape is None:

@@ -21,11 +21,11 @@ from rig.analysis.connectivity import SHUFFLES, functional_network
 from rig.analysis.ensemble import decode
 from rig.analysis.hubs import find_hubs
 from rig.analysis.identity import Identity, match_sessions
-from rig.analysis.pointer import POINTER
 from rig.analysis.responses import ROLES, dff, responsiveness, zscore
 from rig.analysis.result import Analysis, SessionResult
 from rig.analysis.session_data import SessionData, load_session
 from rig.analysis.traces import Traces, TraceSource, footprint_traces, read_suite2p
+from rig.data.analysis_pointer import POINTER
 from rig.data.atomic import write_json_atomic
 from rig.data.folder import utc_now
 from rig.files.inputfile import InputError, Problem

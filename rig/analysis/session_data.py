@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import CS_MINUS, CS_PLUS, StimulusInterval, build_frame_table
+from rig.exports.frame_table import CS_MINUS, CS_PLUS, StimulusInterval, build_frame_table
 from rig.files.inputfile import InputError, Problem
 from rig.program.schedule import IMAGING
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field
 
-from rig.behaviour.motion import MotionParams, gap_frames
+from rig.behaviour.motion import gap_frames
+from rig.files.freezing import FreezingParams
 from rig.program.timeline import Timeline
 
 # The automatic threshold: this fraction of the index's moving level (its 90th percentile in
@@ -34,28 +34,6 @@ from rig.program.timeline import Timeline
 # walking mouse changes, breathing almost nothing above the noise cutoff (docs/freezing.md).
 MOVING_LEVEL_FRACTION = 0.04
 DEFAULT_CALIBRATION_S = 60.0  # the calibration window when a protocol has no baseline phase
-
-
-class FreezingParams(MotionParams):
-    """The rig file's ``freezing:`` section.
-
-    Motion fields (see :mod:`rig.behaviour.motion`): ``gap_s``, ``noise_cutoff_grey``,
-    ``noise_calibration_s``, ``compensate_illumination``, ``bin_px``, ``roi``, ``exclude``.
-    ``threshold`` is a fraction of the ROI (0-1) for ``measure: motion``, or ``auto`` to derive
-    it from the calibration window with :func:`auto_threshold`. ``measure: locomotion`` uses
-    ``speed_threshold_cm_s`` and the encoder constants instead.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    measure: Literal["motion", "locomotion"] = "motion"
-    threshold: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = "auto"
-    min_freeze_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    calibration_s: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
-    speed_threshold_cm_s: Annotated[float, Field(gt=0)] = 1.0
-    encoder_counts_per_rev: Annotated[int, Field(gt=0)] = 4096
-    wheel_diameter_cm: Annotated[float, Field(gt=0)] = 15.0
-    speed_window_s: Annotated[float, Field(ge=0)] = 0.25
 
 
 def min_frames(min_freeze_s: float, rate_hz: float) -> int:
@@ -388,7 +366,6 @@ def freezing_by_epoch(
 
 
 __all__ = [
-    "FreezingParams",
     "FreezingScore",
     "LiveFreezing",
     "auto_threshold",

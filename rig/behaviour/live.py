@@ -20,17 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rig.behaviour.freezing import (
-    FreezingParams,
-    LiveFreezing,
-    auto_threshold,
-    calibration_window,
-    step_threshold,
-)
+from rig.behaviour.freezing import LiveFreezing, auto_threshold, calibration_window, step_threshold
 from rig.behaviour.locomotion import WheelBins, encoder_speed
 from rig.behaviour.motion import MotionScorer
 from rig.behaviour.rescore import motion_params_record
 from rig.data.folder import SessionFolder
+from rig.files.freezing import FreezingParams
 from rig.program.timeline import Timeline
 
 

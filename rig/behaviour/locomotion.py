@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from rig.behaviour.freezing import FreezingParams, score_freezing
+from rig.behaviour.freezing import score_freezing
+from rig.files.freezing import FreezingParams
 
 WHEEL_RATE_HZ = 30.0  # wheel speed is scored in bins of about 1/30 s
 

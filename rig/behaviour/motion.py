@@ -39,10 +39,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+
+from rig.files.freezing import MotionParams, RectRegion, Region
 
 # A block changed when its mean moved by more than this many standard deviations of the
 # camera's frame-to-frame noise (at 6 sigma a Gaussian noise block tips over once in ~5e8).
@@ -58,45 +59,6 @@ class ArrayLike3D(Protocol):
     def shape(self) -> tuple[int, ...]: ...
 
     def __getitem__(self, key: Any) -> Any: ...
-
-
-class RectRegion(BaseModel):
-    """An axis-aligned rectangle in image pixels (``x`` to the right, ``y`` down)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    x_px: Annotated[float, Field(ge=0)]
-    y_px: Annotated[float, Field(ge=0)]
-    width_px: Annotated[float, Field(gt=0)]
-    height_px: Annotated[float, Field(gt=0)]
-
-
-class PolygonRegion(BaseModel):
-    """A polygon in image pixels, given by its vertices ``[[x, y], ...]`` (even-odd rule)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    points_px: Annotated[
-        list[Annotated[list[float], Field(min_length=2, max_length=2)]], Field(min_length=3)
-    ]
-
-
-Region = RectRegion | PolygonRegion
-
-
-class MotionParams(BaseModel):
-    """The motion indices' parameters (:class:`rig.behaviour.freezing.FreezingParams` extends
-    them)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    gap_s: Annotated[float, Field(gt=0)] = 0.25
-    noise_cutoff_grey: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
-    noise_calibration_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    compensate_illumination: bool = True
-    bin_px: Annotated[int, Field(ge=1, le=16)] = 4
-    roi: Region | None = None
-    exclude: list[Region] = Field(default_factory=list)
 
 
 def gap_frames(gap_s: float, fps: float) -> int:
@@ -446,11 +408,7 @@ def motion_indices(frames: ArrayLike3D, fps: float, params: MotionParams) -> Mot
 
 __all__ = [
     "MotionIndices",
-    "MotionParams",
     "MotionScorer",
-    "PolygonRegion",
-    "RectRegion",
-    "Region",
     "block_mask",
     "calibration_frames",
     "gap_frames",

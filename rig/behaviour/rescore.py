@@ -17,16 +17,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from rig.behaviour.freezing import (
-    FreezingParams,
-    calibration_window,
-    freezing_by_epoch,
-    score_motion,
-)
+from rig.behaviour.freezing import calibration_window, freezing_by_epoch, score_motion
 from rig.behaviour.locomotion import WheelBins, score_locomotion_freezing, wheel_speed
 from rig.behaviour.motion import motion_indices
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.trials import trials_table
+from rig.files.freezing import FreezingParams
 from rig.files.inputfile import InputError, problems_from_validation
 from rig.program.schedule import VIDEO, WHEEL
 from rig.program.timeline import PhaseSpan

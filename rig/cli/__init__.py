@@ -81,7 +81,7 @@ def main() -> None:
 @handles_errors
 def validate(protocol: Path, rig_path: Path | None) -> None:
     """Check a protocol (against a rig's safety limits) and summarise it."""
-    from rig.program.plan import summary_lines
+    from rig.run.plan import summary_lines
     from rig.run.session import prepare_session
 
     plan = prepare_session(protocol, rig_path)
@@ -97,7 +97,7 @@ def validate(protocol: Path, rig_path: Path | None) -> None:
 @handles_errors
 def plan(protocol: Path, rig_path: Path | None, as_json: bool) -> None:
     """Print the compiled timeline with totals (duration, shocks, frames, disk)."""
-    from rig.program.plan import plan_dict, plan_table
+    from rig.run.plan import plan_dict, plan_table
     from rig.run.session import prepare_session
 
     session_plan = prepare_session(protocol, rig_path)
@@ -153,8 +153,8 @@ def run(
     """Run a session; prints the session folder as the last line of standard output."""
     from rig.cli.progress import ProgressDisplay
     from rig.cli.stop_signals import session_signals
-    from rig.program.plan import warnings
     from rig.run.abort import Abort
+    from rig.run.plan import warnings
     from rig.run.session import prepare_session, run_session
 
     if fast and speed is not None:
@@ -211,8 +211,8 @@ def run(
 def info(session: Path, as_json: bool) -> None:
     """Summarise a session: status, trials, shocks, frame accounting."""
     from rig.data.folder import SessionFolder
-    from rig.data.info import session_info
-    from rig.data.report import info_text
+    from rig.exports.info import session_info
+    from rig.exports.info_text import info_text
 
     data = session_info(SessionFolder.open(session))
     echo(json.dumps(data, indent=2) if as_json else info_text(data))
@@ -223,7 +223,7 @@ def _region(text: str, option: str) -> dict[str, float]:
     (``--roi: width_px: ...``)."""
     from pydantic import ValidationError
 
-    from rig.behaviour.motion import RectRegion
+    from rig.files.freezing import RectRegion
     from rig.files.inputfile import Problem, problems_from_validation
 
     try:
@@ -363,8 +363,8 @@ def verify(session: Path, as_json: bool) -> None:
     """Check every stored frame against its checksums; exit 1 if any is missing, empty or
     corrupt (listed by stream and frame range)."""
     from rig.data.folder import SessionFolder
-    from rig.data.info import verify_session
-    from rig.data.report import verify_text
+    from rig.exports.info import verify_session
+    from rig.exports.info_text import verify_text
 
     report = verify_session(SessionFolder.open(session))
     echo(json.dumps(report, indent=2) if as_json else verify_text(report))
@@ -381,7 +381,7 @@ def verify(session: Path, as_json: bool) -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),  # a file here is reported in one line by rig.data.export
+    type=click.Path(path_type=Path),  # a file here is reported in one line by rig.exports.csv_tiff
     default=None,
     help="Folder for the exported files (default: SESSION/export).",
 )
@@ -412,17 +412,17 @@ def export(
         raise click.UsageError("give at least one of --csv, --tiff, --nwb")
     folder = SessionFolder.open(session)
     if as_csv:
-        from rig.data.export import export_csv
+        from rig.exports.csv_tiff import export_csv
 
         for path in export_csv(folder, out_dir):
             echo(str(path))
     try:
         if tiff:
-            from rig.data.export import export_tiff
+            from rig.exports.csv_tiff import export_tiff
 
             _exported(folder, export_tiff(folder, out_dir, bigtiff, allow_damaged=allow_damaged))
         if nwb:
-            from rig.data.nwb import export_nwb
+            from rig.exports.nwb import export_nwb
 
             _exported(folder, export_nwb(folder, out_dir, compress, allow_damaged=allow_damaged))
     except DamagedFrames as exc:
@@ -435,9 +435,10 @@ def export(
 
 
 def _damage_lines(folder: Any, damage: list) -> None:
-    """One line per damaged range (at most :data:`rig.data.report.MAX_DAMAGE_LINES`), on stderr."""
+    """One line per damaged range (at most :data:`rig.exports.info_text.MAX_DAMAGE_LINES`), on
+    stderr."""
     from rig.data.integrity import merge_ranges
-    from rig.data.report import damage_lines
+    from rig.exports.info_text import damage_lines
 
     for line in damage_lines([d.to_dict() for d in merge_ranges(damage)], f"{_name(folder)}: "):
         _err(line)
@@ -610,7 +611,3 @@ def add_plugin_commands(group: click.Group) -> None:
 
 
 add_plugin_commands(main)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from rig.cli.terminal import silence
-from rig.program.plan import fmt_duration
+from rig.run.plan import fmt_duration
 from rig.run.runner import Runner
 from rig.run.signals import Progress as SessionProgress
 from rig.run.signals import RunState

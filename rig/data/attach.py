@@ -27,8 +27,7 @@ import numpy as np
 import tifffile
 import zarr
 
-from rig.data.export import FRAME_BLOCK_BYTES
-from rig.data.folder import SessionFolder, utc_now
+from rig.data.folder import FRAME_BLOCK_BYTES, SessionFolder, utc_now
 from rig.data.sync import FrameAccounting, frame_timestamps
 from rig.files.inputfile import InputError, Problem, error_line
 from rig.program.schedule import FRAME_CLOCK, IMAGING

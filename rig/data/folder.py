@@ -58,6 +58,8 @@ from rig.files.inputfile import (
 from rig.ports import Edges
 from rig.program.schedule import STREAM_EDGE_LINE, expected_frames
 
+FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr needs ~3x this)
+
 if TYPE_CHECKING:
     from rig.files.protocol import Protocol
     from rig.program.schedule import OutputSchedule

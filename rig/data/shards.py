@@ -9,7 +9,7 @@ shard's frames into the shard file's bytes and its key in the array, and writes 
 
 :class:`ShardEncoder` builds those bytes itself: one blosc call per frame, spread over a thread
 pool (blosc releases the GIL), each chunk's crc32c, the index. They are the bytes zarr-python's
-own sharding codec writes for the same frames (``tests/rig/test_store.py`` checks it byte for
+own sharding codec writes for the same frames (``tests/rig/data/test_store.py`` checks it byte for
 byte, and reads them back through zarr and tensorstore). Behind the same writer thread it
 wrote 1.35x to 2.6x faster than zarr-python writing whole shards, at about half its CPU a
 frame, and 1.0x to 2.1x faster than tensorstore (``bench/bench_store.py``;

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rig.behaviour.freezing import FreezingParams
 from rig.devices import SECTIONS, DriverSpec, available_drivers
+from rig.files.freezing import FreezingParams
 from rig.files.inputfile import (
     InputError,
     Problem,
@@ -24,7 +24,7 @@ from rig.files.inputfile import (
     read_yaml_file,
 )
 from rig.files.protocol import StrictModel
-from rig.program.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
+from rig.files.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
 
 DEFAULT_SIM_RIG = """\
 rig: simulated
@@ -183,7 +183,7 @@ class RigFile:
     @property
     def sound_limits(self) -> SoundLimits:
         """What this rig's sound output can play (checked by
-        :func:`rig.program.speaker.sound_problems`)."""
+        :func:`rig.files.speaker.sound_problems`)."""
         speaker = self.speaker
         if speaker.max_volts is not None:
             volts, key = speaker.max_volts, "speaker.max_volts"

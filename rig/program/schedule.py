@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from rig.files.protocol import Pips, Shock
-from rig.program.speaker import SoundLimits
+from rig.files.speaker import SoundLimits
 
 if TYPE_CHECKING:
     from rig.files.protocol import Protocol

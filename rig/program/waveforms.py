@@ -7,7 +7,7 @@ function of its absolute index, so the chunks of a long session join up exactly:
 in chunks gives the same samples as synthesising in one go. Samples past the end of the
 schedule are silent and low, so a driver can pad the tail of its buffer with them.
 
-Levels become volts through the speaker calibration (:mod:`rig.program.speaker`). Conventions:
+Levels become volts through the speaker calibration (:mod:`rig.files.speaker`). Conventions:
 
 * Every sound on/off (each pip of a pip train) gets a raised-cosine ramp of ``ramp_ms``; the
   first and last samples of a sound are small but non-zero, so the first non-zero sample of
@@ -15,7 +15,7 @@ Levels become volts through the speaker calibration (:mod:`rig.program.speaker`)
 * Tones restart at the same phase (half a sample past zero) at every pip onset, so every
   pip is identical.
 * The output is hard-clipped at ``max_output_v`` whatever happens; the constructor refuses a
-  schedule with a sound the rig cannot play (:func:`rig.program.speaker.sound_problems`, the check
+  schedule with a sound the rig cannot play (:func:`rig.files.speaker.sound_problems`, the check
   ``rig validate`` runs), one that would need clipping among them.
 """
 
@@ -25,9 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rig.ports import Edges
-from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
-from rig.program.speaker import (
+from rig.files.speaker import (
     NOISE_PEAK_FACTOR,
     SINE_PEAK_FACTOR,
     SoundError,
@@ -35,6 +33,8 @@ from rig.program.speaker import (
     level_to_volts,
     sound_problems,
 )
+from rig.ports import Edges
+from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
 
 IMAGING_START = "imaging_start"  # the microscope start pulse (output only)
 DIGITAL_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START)
@@ -120,7 +120,7 @@ class Synthesizer:
         """``calibration`` overrides ``schedule.speaker_calibration`` when the schedule has none.
 
         Raises :class:`WaveformError` if a sound cannot be played
-        (:func:`rig.program.speaker.sound_problems`).
+        (:func:`rig.files.speaker.sound_problems`).
         """
         self.schedule = schedule
         self.rate = float(schedule.sample_rate_hz)

@@ -15,7 +15,7 @@ What is checked, in order:
    rate, and the camera must deliver one frame per exposure edge at the trigger rate. The rates
    are the protocol's with ``--protocol``, else 30 Hz for both.
 4. **Disk.** Free space where sessions are written must hold the session's estimated size
-   (:func:`rig.program.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
+   (:func:`rig.run.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
    estimate is for :data:`DEFAULT_SESSION_S` (an hour) at 30 fps video and 30 Hz imaging.
 
 Whatever happens, every device built is left safe and closed: DAQ outputs low, shock generator
@@ -421,7 +421,7 @@ def _disk(rig: RigFile, plan: Any, out_dir: Path) -> Check:
 
 
 def _disk_estimate(rig: RigFile, plan: Any) -> tuple[int, str]:
-    from rig.program.plan import totals
+    from rig.run.plan import totals
     from rig.run.session import plan_from_loaded
 
     if plan is not None:

@@ -23,11 +23,11 @@ from rig.devices import SECTIONS, BuildContext
 from rig.files.inputfile import InputError, Problem, error_line
 from rig.files.protocol import LoadedProtocol, load_protocol
 from rig.files.rigfile import RigFile, load_rig
+from rig.files.speaker import stimuli_problems
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.program.recording import recording_problems
 from rig.program.safety import limit_problems
 from rig.program.schedule import OutputSchedule, compile_schedule
-from rig.program.speaker import stimuli_problems
 from rig.program.timeline import Timeline, compile_timeline
 from rig.run.abort import Abort
 from rig.run.engine import RigDevices, RigEngine

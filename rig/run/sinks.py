@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from rig.behaviour.freezing import FreezingParams
 from rig.behaviour.live import LiveLocomotion, LiveScorer
+from rig.files.freezing import FreezingParams
 from rig.program.schedule import CAMERA_EXPOSURE, VIDEO, WHEEL, OutputSchedule
 from rig.program.timeline import Timeline
 from rig.run.engine import Step, StreamPlan

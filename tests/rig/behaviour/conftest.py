@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from rig.behaviour.agreement import Agreement, compare
-from rig.behaviour.freezing import FreezingParams
-from rig.behaviour.motion import RectRegion
+from rig.files.freezing import FreezingParams, RectRegion
 from rig.program.schedule import OutputSchedule, SoundBlock
 from sim.learning import AnimalState
 from sim.mouse import BehaviourTrack, MouseConfig, simulate_behaviour

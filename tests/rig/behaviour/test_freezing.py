@@ -8,7 +8,6 @@ import pytest
 
 from rig.behaviour.freezing import (
     MOVING_LEVEL_FRACTION,
-    FreezingParams,
     LiveFreezing,
     auto_threshold,
     freezing_by_epoch,
@@ -16,6 +15,7 @@ from rig.behaviour.freezing import (
     score_motion,
     step_threshold,
 )
+from rig.files.freezing import FreezingParams
 
 # --- the rule ------------------------------------------------------------------------------
 

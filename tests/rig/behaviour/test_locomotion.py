@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from rig.behaviour.freezing import FreezingParams
 from rig.behaviour.live import LiveLocomotion
 from rig.behaviour.locomotion import (
     WheelBins,
@@ -15,6 +14,7 @@ from rig.behaviour.locomotion import (
     score_locomotion_freezing,
     wheel_speed,
 )
+from rig.files.freezing import FreezingParams
 
 
 def test_encoder_speed_in_cm_per_s():

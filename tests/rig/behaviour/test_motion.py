@@ -7,15 +7,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from rig.behaviour.freezing import FreezingParams
-from rig.behaviour.motion import (
-    NOISE_SIGMAS,
-    MotionScorer,
-    PolygonRegion,
-    RectRegion,
-    motion_indices,
-    region_mask,
-)
+from rig.behaviour.motion import NOISE_SIGMAS, MotionScorer, motion_indices, region_mask
+from rig.files.freezing import FreezingParams, PolygonRegion, RectRegion
 
 
 def _push_all(scorer: MotionScorer, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 Every file is written to a temporary name in the export folder and renamed when complete, so
 an interrupted export never leaves a half file under the final name. The NWB export is in
-:mod:`rig.data.nwb`. The columns are documented in ``docs/format.md``.
+:mod:`rig.exports.nwb`. The columns are documented in ``docs/format.md``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import zarr
 from rig.behaviour.freezing import freezing_by_epoch
 from rig.behaviour.rescore import freezing_summary
 from rig.data.atomic import open_atomic
-from rig.data.folder import FrameStream, SessionFolder
-from rig.data.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
+from rig.data.folder import FRAME_BLOCK_BYTES, FrameStream, SessionFolder
 from rig.data.integrity import DamagedFrames, FrameDamage, merge_ranges
 from rig.data.trials import TIME_EVENTS, measured_trials, trials_table
+from rig.exports.frame_table import COLUMNS, CS_OTHER, FrameTable, build_frame_table, cs_roles
 from rig.files.inputfile import InputError, Problem
 from rig.program.schedule import FRAME_CLOCK, IMAGING
 
@@ -33,7 +33,6 @@ EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "ro
 TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
 PHASE_EPOCHS = ("all", "baseline", "post")
 BIGTIFF_ABOVE_BYTES = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a margin for tags
-FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr needs ~3x this)
 
 
 def export_folder(folder: SessionFolder, out: Path | None) -> Path:
@@ -69,7 +68,7 @@ def _write_rows(f: TextIO, header: tuple[str, ...] | list[str], rows: Iterator[l
 
 
 def write_frames_csv(table: FrameTable, path: Path) -> Path:
-    """The frame table, one row per frame (columns: :data:`rig.data.frame_table.COLUMNS`)."""
+    """The frame table, one row per frame (columns: :data:`rig.exports.frame_table.COLUMNS`)."""
     cols = [table.columns[c] for c in COLUMNS]
     with open_atomic(path) as f:
         _write_rows(f, COLUMNS, (list(row) for row in zip(*cols, strict=True)))

@@ -11,7 +11,7 @@ What goes where (``docs/format.md`` has the full list):
 - ``intervals/stimuli`` (TimeIntervals): every delivered stimulus; ``epochs``: the phases.
 - ``processing/behavior``: motion index, wheel speed, scored freezing, true freezing.
 - ``processing/ophys`` (when ``rig analyze`` has analysed the session): the ROIs with their
-  neuron ids, dF/F, and the session's rows of the analysis tables (``rig.analysis.nwb_ophys``).
+  neuron ids, dF/F, and the session's rows of the analysis tables (``rig.exports.nwb_ophys``).
 
 The file is written under a temporary name and renamed when complete.
 """
@@ -36,8 +36,9 @@ from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 
 from rig import __version__
 from rig.data.atomic import atomic_path
-from rig.data.export import (
-    FRAME_BLOCK_BYTES,
+from rig.data.folder import FRAME_BLOCK_BYTES, FrameStream, SessionFolder, parse_utc
+from rig.data.integrity import FrameDamage
+from rig.exports.csv_tiff import (
     FrameExport,
     checked_streams,
     export_folder,
@@ -45,9 +46,7 @@ from rig.data.export import (
     trial_records,
     write_damage_list,
 )
-from rig.data.folder import FrameStream, SessionFolder, parse_utc
-from rig.data.frame_table import cs_roles, frame_times, stimulus_intervals
-from rig.data.integrity import FrameDamage
+from rig.exports.frame_table import cs_roles, frame_times, stimulus_intervals
 from rig.program.schedule import IMAGING, VIDEO
 
 NWB_NAME = "session.nwb"
@@ -311,7 +310,7 @@ def build_nwbfile(
         notes=f"{'SIMULATED' if attrs.simulated else 'LIVE'} rig {attrs.rig_name}; "
         f"end: {attrs.end_reason}; fear-rig {__version__}",
         source_script="fear-rig rig export --nwb",
-        source_script_file_name="rig/data/nwb.py",
+        source_script_file_name="rig/exports/nwb.py",
         subject=Subject(subject_id=str(attrs.animal or "unknown"), species="Mus musculus"),
     )
     _add_imaging(nwb, folder, how)
@@ -319,7 +318,7 @@ def build_nwbfile(
     _add_trials(nwb, folder)
     _add_intervals(nwb, folder)
     _add_behaviour(nwb, folder)
-    from rig.analysis.nwb_ophys import add_analysis
+    from rig.exports.nwb_ophys import add_analysis
 
     # when `rig analyze` has analysed this session
     add_analysis(nwb, folder.path, lambda: imaging_plane(nwb, "two-photon microscope"))

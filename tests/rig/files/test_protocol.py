@@ -80,7 +80,7 @@ def test_shock_over_the_rigs_limit(cli, write_yaml):
 
 def test_too_many_shocks_for_the_rig(cli, write_yaml, tmp_path):
     rig = tmp_path / "rig.yaml"
-    small = Path(__file__).parents[2] / "docs" / "rigs" / "sim-small.yaml"
+    small = Path(__file__).parents[3] / "docs" / "rigs" / "sim-small.yaml"
     rig.write_text(small.read_text().replace("max_shocks: 20", "max_shocks: 1"))
     _, err = _bad(cli, write_yaml, GOOD, "--rig", str(rig))
     assert "phases: 2 shocks in the session; this rig allows 1" in err
@@ -109,7 +109,7 @@ def test_missing_file(cli, tmp_path):
 
 
 def test_bad_rig_file_names_its_path(cli, write_yaml, tmp_path):
-    small = Path(__file__).parents[2] / "docs" / "rigs" / "sim-small.yaml"
+    small = Path(__file__).parents[3] / "docs" / "rigs" / "sim-small.yaml"
     rig = tmp_path / "rig.yaml"
     rig.write_text(small.read_text().replace("width: 160", "widht: 160"))
     result = cli("validate", PROTOCOLS / "demo.yaml", "--rig", rig)

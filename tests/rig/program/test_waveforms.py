@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig.files.protocol import Pips
+from rig.files.speaker import SoundLimits
 from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, ShockPulse, SoundBlock
-from rig.program.speaker import SoundLimits
 from rig.program.waveforms import (
     IMAGING_START,
     Synthesizer,
@@ -70,7 +70,7 @@ def test_too_loud_and_above_nyquist_are_refused():
 
 def test_the_synthesiser_checks_the_rigs_sound_limits_again():
     """A schedule compiled for a rig carries its limits: the synthesiser a driver plays from
-    refuses what validation refused, with the same check (rig.program.speaker.sound_problems)."""
+    refuses what validation refused, with the same check (rig.files.speaker.sound_problems)."""
     capped = schedule(sound_limits=SoundLimits(RATE, max_level_db=66.0))
     with pytest.raises(WaveformError, match=r"stimuli.cs.level_db: 70 dB SPL .*max_level_db"):
         Synthesizer(capped)

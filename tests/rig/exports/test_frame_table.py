@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import (
+from rig.exports.frame_table import (
     COLUMNS,
     build_frame_table,
     cs_roles,

@@ -1,4 +1,4 @@
-"""Sounds are checked against the rig at validate (issue 14, item 4; rig.program.speaker).
+"""Sounds are checked against the rig at validate (issue 14, item 4; rig.files.speaker).
 
 One test per rule, through ``rig validate`` as a user meets it (exit 2, ``FILE: field: message``
 naming the rig-file key that limits it), each with the case just inside the limit passing; the
@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig.files.inputfile import fmt_against
-from rig.program.schedule import OutputSchedule, SoundBlock
-from rig.program.speaker import (
+from rig.files.speaker import (
     MAX_TONE_FRACTION,
     SoundError,
     SoundLimits,
     level_to_volts,
     sound_problems,
 )
+from rig.program.schedule import OutputSchedule, SoundBlock
 from rig.program.waveforms import Synthesizer
 from tests.conftest import SMALL_RIG, make_rig
 

@@ -13,7 +13,7 @@ import tifffile
 import yaozarrs
 
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import build_frame_table
+from rig.exports.frame_table import build_frame_table
 
 HEIGHT, WIDTH = 32, 48
 

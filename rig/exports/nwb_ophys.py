@@ -14,7 +14,7 @@ from hdmf.common import DynamicTable
 from pynwb import NWBFile
 from pynwb.ophys import DfOverF, ImageSegmentation, RoiResponseSeries
 
-from rig.analysis.pointer import read_pointer
+from rig.data.analysis_pointer import read_pointer
 
 
 def add_analysis(nwb: NWBFile, folder: Path, make_plane: Callable[[], Any]) -> bool:

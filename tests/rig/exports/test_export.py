@@ -19,9 +19,9 @@ import pytest
 import tifffile
 
 from rig.behaviour.rescore import freezing_summary
-from rig.data.export import EVENT_COLUMNS, iter_frame_blocks
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import COLUMNS
+from rig.exports.csv_tiff import EVENT_COLUMNS, iter_frame_blocks
+from rig.exports.frame_table import COLUMNS
 from tests.conftest import SMALL_RIG
 
 

@@ -12,7 +12,7 @@ import rig.files.rigfile
 from rig.cli import main
 from rig.devices import available_drivers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SIM_SMALL = ROOT / "docs" / "rigs" / "sim-small.yaml"
 LIVE = ROOT / "docs" / "rigs" / "live-example.yaml"
 DEMO = ROOT / "protocols" / "demo.yaml"

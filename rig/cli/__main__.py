@@ -1,0 +1,5 @@
+"""``python -m rig.cli`` is ``rig``."""
+
+from rig.cli import main
+
+main()
