@@ -186,7 +186,7 @@ class MMCamera:
         period, the trigger properties exist and take the configured values, and a snapped
         image has the expected shape. The snap is skipped (and says so) when the camera is
         already in its trigger mode, where a snap would wait for a trigger. Never raises."""
-        checks = [self._check("camera answers", self._check_answers)]
+        checks = [self._check("answers", self._check_answers)]  # shown as "Camera answers: ..."
         if not checks[0].ok:
             return checks
         checks.append(self._check("settings", self._check_settings))

@@ -32,12 +32,22 @@ def display_problem() -> str | None:
 @RIG
 @handles_errors
 def gui(protocol: Path | None, rig_path: Path | None) -> None:
-    """Open the protocol designer and run console (PyQt5)."""
+    """Open the protocol designer, run console and session review (PyQt5).
+
+    A protocol that does not validate opens anyway: the designer shows each problem on its
+    field (and they are printed here too)."""
+    from rig.files.inputfile import InputError, read_text_file
     from rig.files.protocol import load_protocol
     from rig.files.rigfile import load_rig
 
-    loaded = load_protocol(protocol) if protocol is not None else None
     rig = load_rig(rig_path)
+    if protocol is not None:
+        read_text_file(protocol)  # a file that cannot be read at all is still bad input
+        try:
+            load_protocol(protocol)
+        except InputError as exc:
+            click.echo(exc.report(), err=True)
+            click.echo("rig gui: opening it in the designer to fix", err=True)
     problem = display_problem()
     if problem is not None:
         click.echo(f"rig gui: {problem}", err=True)
@@ -50,4 +60,4 @@ def gui(protocol: Path | None, rig_path: Path | None) -> None:
             err=True,
         )
         sys.exit(EXIT_FAILED)
-    sys.exit(run_app(loaded, rig))
+    sys.exit(run_app(protocol, rig))

@@ -9,9 +9,12 @@ queued signals, so nothing here blocks on hardware or disk.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,12 @@ from PyQt5.QtCore import QObject, Qt, QTimer, QUrl, pyqtSignal
 from PyQt5.QtGui import QDesktopServices, QFont
 from PyQt5.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -43,6 +47,7 @@ from PyQt5.QtWidgets import (
 from gui.document import Check
 from gui.frame_view import FrameView
 from gui.session_runner import RunRequest, SessionRunner
+from gui.style import group_box
 from gui.timeline_plot import CS_MINUS, add_stimulus_shading, stimulus_colors
 from gui.video_roi import VideoView
 from rig.behaviour.live import FreezingSample
@@ -51,8 +56,11 @@ from rig.data.folder import SessionFolder
 from rig.files.rigfile import RigFile
 from rig.program.timeline import Timeline
 from rig.run.plan import fmt_bytes, fmt_duration
+from rig.run.session import SessionPlan
 from rig.run.signals import Progress
 
+START_KEY, ABORT_KEY = "F5", "Shift+F5"  # the main window's Session menu binds them
+SEX_CHOICES = [("unknown", "U"), ("male", "M"), ("female", "F")]
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]
 TRACE_WINDOW_S = 120.0
 EVENT_TEXT = {
@@ -131,6 +139,10 @@ class ConsoleWidget(QWidget):
         self._rate_ref: tuple[float, int] | None = None
         self._shading: list = []
         self._preflight_device_rows = 0
+        self._trace_timeline: Timeline | None = None  # the plan the trace shown was recorded on
+        self.prepare_run: Callable[[], SessionPlan | None] | None = None
+        """Returns the plan to run, compiled from the protocol file's exact text (the main
+        window saves an edited protocol first); None: do not start."""
         self._background = _Background(self)
         self._background.done.connect(self._background_done)
         self._build()
@@ -143,12 +155,14 @@ class ConsoleWidget(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         # top strip: Start / Abort and the session state, never scrolled away
-        self.start_button = QPushButton("▶  Start session")
+        self.start_button = QPushButton(f"▶  Start session  ({START_KEY})")
         self.start_button.setObjectName("startButton")
         self.start_button.clicked.connect(self.start)
-        self.abort_button = QPushButton("■  ABORT")
+        self.abort_button = QPushButton(f"■  ABORT  ({ABORT_KEY})")
         self.abort_button.setObjectName("abortButton")
-        self.abort_button.setToolTip("Stop now: outputs low, tone off, shock generator disarmed")
+        self.abort_button.setToolTip(
+            f"Stop now ({ABORT_KEY}): outputs low, tone off, shock generator disarmed"
+        )
         self.abort_button.setEnabled(False)
         self.abort_button.clicked.connect(lambda: self.abort("aborted by the user"))
         self.state_label = QLabel("idle")
@@ -190,9 +204,28 @@ class ConsoleWidget(QWidget):
         self.animal_edit = QLineEdit()
         self.animal_edit.setPlaceholderText("e.g. m042 (required on a LIVE rig)")
         self.animal_edit.textChanged.connect(self._update_buttons)
+        self.sex_box = QComboBox()
+        for text, code in SEX_CHOICES:
+            self.sex_box.addItem(text, code)
+        self.age_edit = QLineEdit()
+        self.age_edit.setPlaceholderText("P90D or 2026-09-01")
+        self.age_edit.setToolTip(
+            "Age as an ISO 8601 duration (P90D: 90 days) or the date of birth (YYYY-MM-DD)"
+        )
+        self.weight_box = QDoubleSpinBox()
+        self.weight_box.setRange(0, 200)
+        self.weight_box.setDecimals(1)
+        self.weight_box.setSuffix(" g")
+        self.weight_box.setSpecialValueText("-")  # 0: not given
+        self.strain_edit = QLineEdit()
+        self.strain_edit.setPlaceholderText("e.g. C57BL/6J")
+        self.genotype_edit = QLineEdit()
+        self.genotype_edit.setPlaceholderText("e.g. wild type")
         self.experimenter_edit = QLineEdit()
+        self.institution_edit = QLineEdit()
         self.notes_edit = QPlainTextEdit()
-        self.notes_edit.setFixedHeight(70)
+        self.notes_edit.setFixedHeight(44)
+        self.notes_edit.setPlaceholderText("this animal, this session (not kept for the next)")
         self.out_edit = QLineEdit(str(Path("sessions").resolve()))
         browse = QPushButton("…")
         browse.setFixedWidth(32)
@@ -205,13 +238,36 @@ class ConsoleWidget(QWidget):
             self.speed_box.addItem(text, speed)
         self.speed_label = QLabel("Speed")
         form_box = QGroupBox("Session")
-        form = QFormLayout(form_box)
-        form.addRow("Protocol", self.protocol_label)
-        form.addRow("Animal ID", self.animal_edit)
-        form.addRow("Experimenter", self.experimenter_edit)
-        form.addRow("Notes", self.notes_edit)
-        form.addRow("Save to", out_row)
-        form.addRow(self.speed_label, self.speed_box)
+        form = QGridLayout(form_box)
+        form.setVerticalSpacing(4)
+        # one field a row (the column is narrow at 1366x768), but sex and weight, which are short
+        rows: list[tuple[str, QWidget, str, QWidget] | tuple[str, Any]] = [
+            ("Protocol", self.protocol_label),
+            ("Animal ID", self.animal_edit),
+            ("Sex", self.sex_box, "Weight", self.weight_box),
+            ("Age / born", self.age_edit),
+            ("Strain", self.strain_edit),
+            ("Genotype", self.genotype_edit),
+            ("Experimenter", self.experimenter_edit),
+            ("Institution", self.institution_edit),
+            ("Notes", self.notes_edit),
+            ("Save to", out_row),
+        ]
+        for r, row in enumerate(rows):
+            form.addWidget(_form_label(row[0]), r, 0)
+            if len(row) == 4:
+                form.addWidget(row[1], r, 1)
+                form.addWidget(_form_label(row[2]), r, 2)
+                form.addWidget(row[3], r, 3)
+            elif isinstance(row[1], QHBoxLayout):
+                form.addLayout(row[1], r, 1, 1, 3)
+            else:
+                form.addWidget(row[1], r, 1, 1, 3)
+        self.speed_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        form.addWidget(self.speed_label, len(rows), 0)
+        form.addWidget(self.speed_box, len(rows), 1, 1, 3)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
         self.preflight_list = QListWidget()
         self.preflight_list.setObjectName("preflight")
         self.preflight_list.setWordWrap(True)
@@ -225,7 +281,7 @@ class ConsoleWidget(QWidget):
 
         # centre: video with regions, trace
         self.video = VideoView()
-        self.video.setMinimumHeight(300)
+        self.video.setMinimumHeight(180)
         self.video.regions_changed.connect(self._regions_changed)
         roi_row = QHBoxLayout()
         self.roi_label = QLabel("Freezing ROI (green) and exclusions (red): drag to edit")
@@ -240,17 +296,24 @@ class ConsoleWidget(QWidget):
         self.rescore_button.setEnabled(False)
         self.rescore_button.clicked.connect(self.rescore)
         roi_row.addStretch(1)
-        for b in (add_ex, rm_ex, reset, self.rescore_button):
+        for b in (add_ex, rm_ex, reset):
             roi_row.addWidget(b)
+        self.roi_label.setWordWrap(True)
+        hint_row = QHBoxLayout()
+        hint_row.addWidget(self.roi_label, 1)
+        hint_row.addWidget(self.rescore_button)
         video_box = QGroupBox("Behaviour video")
         vl = QVBoxLayout(video_box)
         vl.addWidget(self.video, 1)
-        vl.addWidget(self.roi_label)  # its own line: leaves room for the two-photon view
+        vl.addLayout(hint_row)  # two short rows: the video box stays narrow at 1366x768
         vl.addLayout(roi_row)
 
         self.trace = pg.PlotWidget(background="w")
         tp = self.trace.getPlotItem()
-        tp.setLabel("left", "motion index")
+        tp.setLabel("left", "motion")
+        tp.getAxis("left").enableAutoSIPrefix(
+            False
+        )  # "(x0.001)" made the label longer than the axis
         tp.setLabel("bottom", "session time", units="s")
         tp.showGrid(x=True, y=True, alpha=0.2)
         tp.setMenuEnabled(False)
@@ -267,20 +330,20 @@ class ConsoleWidget(QWidget):
         )
         self.threshold_line.hide()
         tp.addItem(self.threshold_line, ignoreBounds=True)
-        self.trace.setMinimumHeight(220)
-        trace_box = QGroupBox("Motion and freezing (CS+ orange, CS− blue, shock red)")
-        QVBoxLayout(trace_box).addWidget(self.trace)
+        self.trace.setMinimumHeight(150)
+        trace_box = group_box("Motion and freezing (CS+ orange, CS− blue, shock red)", self.trace)
         self.imaging = FrameView("no two-photon frames yet")
-        imaging_box = QGroupBox("Two-photon")
-        QVBoxLayout(imaging_box).addWidget(self.imaging)
+        imaging_box = group_box("Two-photon", self.imaging)
         views = QSplitter(Qt.Horizontal)
+        views.setObjectName("consoleViews")
         views.addWidget(video_box)
         views.addWidget(imaging_box)
-        imaging_box.setMinimumWidth(280)
+        imaging_box.setMinimumWidth(200)
         views.setStretchFactor(0, 3)
         views.setStretchFactor(1, 2)
         views.setSizes([620, 380])
         centre = QSplitter(Qt.Vertical)
+        centre.setObjectName("consoleCentre")
         centre.addWidget(views)
         centre.addWidget(trace_box)
         centre.setSizes([520, 330])
@@ -289,7 +352,7 @@ class ConsoleWidget(QWidget):
         self.stream_table = QTableWidget(0, 4)
         self.stream_table.setHorizontalHeaderLabels(["stream", "received", "written", "dropped"])
         self.stream_table.verticalHeader().hide()
-        self.stream_table.horizontalHeader().setStretchLastSection(True)
+        self.stream_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.stream_table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.stream_table.setFixedHeight(96)
         self.write_label = QLabel("write rate -")
@@ -314,12 +377,12 @@ class ConsoleWidget(QWidget):
         QVBoxLayout(log_box).addWidget(self.log)
         self.trial_plot = pg.PlotWidget(background="w")
         trp = self.trial_plot.getPlotItem()
-        trp.setLabel("left", "freezing during CS (%)")
+        trp.setLabel("left", "freezing %")
         trp.setLabel("bottom", "trial")
         trp.setYRange(0, 100)
         trp.setMenuEnabled(False)
         trp.setMouseEnabled(x=False, y=False)
-        self.trial_plot.setMinimumHeight(170)
+        self.trial_plot.setMinimumHeight(120)
         self.result_label = QLabel("The per-trial freezing appears here after the session.")
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -332,12 +395,14 @@ class ConsoleWidget(QWidget):
         rl.addWidget(self.result_label)
         rl.addWidget(self.folder_button)
         right = QSplitter(Qt.Vertical)
+        right.setObjectName("consoleRight")
         right.addWidget(streams_box)
         right.addWidget(log_box)
         right.addWidget(result_box)
         right.setSizes([170, 420, 330])
 
         body = QSplitter(Qt.Horizontal)
+        body.setObjectName("consoleBody")
         body.addWidget(left)
         body.addWidget(centre)
         body.addWidget(right)
@@ -374,6 +439,10 @@ class ConsoleWidget(QWidget):
             self._update_buttons()
             return
         self.check = check
+        if self._trace_timeline is not None and (
+            check.plan is None or check.plan.timeline != self._trace_timeline
+        ):
+            self._clear_last_session()  # its trace would sit under another protocol's bands
         if check.plan is not None:
             p = check.plan.protocol
             t = check.totals() or {}
@@ -405,14 +474,54 @@ class ConsoleWidget(QWidget):
         )
         self.start_button.setEnabled(can_start)
         self.abort_button.setEnabled(running)
-        for w in (
-            self.animal_edit,
-            self.experimenter_edit,
-            self.notes_edit,
-            self.out_edit,
-            self.speed_box,
-        ):
+        for w in (*self._subject_widgets(), self.out_edit, self.speed_box):
             w.setEnabled(not running)
+
+    def _subject_widgets(self) -> tuple[QWidget, ...]:
+        return (
+            self.animal_edit,
+            self.sex_box,
+            self.age_edit,
+            self.weight_box,
+            self.strain_edit,
+            self.genotype_edit,
+            self.experimenter_edit,
+            self.institution_edit,
+            self.notes_edit,
+        )
+
+    def subject(self, animal: str) -> dict[str, Any]:
+        """The subject as typed: the keys of a subject file (design section 11); empty fields
+        are left out, an age that is a date is a date of birth."""
+        subject: dict[str, Any] = {
+            "subject_id": animal,
+            "species": "Mus musculus",
+            "sex": self.sex_box.currentData(),
+        }
+        age = self.age_edit.text().strip()
+        if age:
+            subject["date_of_birth" if AGE_IS_DATE.match(age) else "age"] = age
+        for key, edit in (("strain", self.strain_edit), ("genotype", self.genotype_edit)):
+            if edit.text().strip():
+                subject[key] = edit.text().strip()
+        if self.weight_box.value() > 0:
+            subject["weight_g"] = round(self.weight_box.value(), 1)
+        return subject
+
+    def clear_subject(self) -> None:
+        """The next animal starts blank: nothing typed for this one is kept (issue 20)."""
+        for edit in (
+            self.animal_edit,
+            self.age_edit,
+            self.strain_edit,
+            self.genotype_edit,
+            self.experimenter_edit,
+            self.institution_edit,
+        ):
+            edit.clear()
+        self.notes_edit.clear()
+        self.weight_box.setValue(0)
+        self.sex_box.setCurrentIndex(0)
 
     def _choose_out(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save sessions to", self.out_edit.text())
@@ -448,8 +557,11 @@ class ConsoleWidget(QWidget):
 
     # ------------------------------------------------------------------ run
     def start(self) -> None:
-        plan = self.check.plan
-        if plan is None or self.running:
+        """Start a session with the protocol as its file holds it (:attr:`prepare_run`)."""
+        if self.check.plan is None or self.running or not self.start_button.isEnabled():
+            return
+        plan = self.prepare_run() if self.prepare_run is not None else self.check.plan
+        if plan is None:  # not saved: nothing runs that is not in a file
             return
         self._reset_run_view()
         speed = self.speed_box.currentData() if self.rig.simulated else 1.0
@@ -459,7 +571,9 @@ class ConsoleWidget(QWidget):
             out_dir=Path(self.out_edit.text()).expanduser(),
             animal=animal,
             experimenter=self.experimenter_edit.text().strip(),
+            institution=self.institution_edit.text().strip(),
             notes=self.notes_edit.toPlainText().strip(),
+            subject=self.subject(animal),
             speed=speed,
         )
         self.runner = SessionRunner(request, self)
@@ -467,6 +581,7 @@ class ConsoleWidget(QWidget):
         self.runner.failed.connect(self._failed)
         self.runner.finished.connect(self._finished)
         self.timeline = plan.timeline
+        self._trace_timeline = plan.timeline
         self._show_timeline(plan.timeline)
         self._log_line(
             0.0, f"[{self.rig.mode}] {plan.protocol.protocol} for {animal} on {self.rig.name}"
@@ -481,6 +596,27 @@ class ConsoleWidget(QWidget):
             self.runner.abort(reason)
             self.state_label.setText("aborting…")
             self.abort_button.setEnabled(False)
+
+    def _clear_last_session(self) -> None:
+        """Forget the last session's trace and result (the protocol has changed since)."""
+        last = self.folder
+        self._reset_run_view()
+        self.runner = None
+        self._trace_timeline = None
+        for label in (self.phase_label, self.trial_label, self.next_cs_label):
+            label.setText("-")
+        self.next_shock_label.setText("-")
+        self.clock_label.setText("-")
+        self.progress_bar.setValue(0)
+        self.state_label.setText("idle")
+        self.state_label.setProperty("status", None)
+        self.state_label.style().unpolish(self.state_label)
+        self.state_label.style().polish(self.state_label)
+        if last is not None:
+            self.result_label.setText(
+                f"The protocol changed: the last session's trace is no longer shown.<br>"
+                f"It is in {escape(str(last))} (File ▸ Review a session)."
+            )
 
     def _reset_run_view(self) -> None:
         self.log.clear()
@@ -593,7 +729,7 @@ class ConsoleWidget(QWidget):
     def _log_line(self, t_s: float, text: str, fault: bool = False) -> None:
         line = f"{t_s:9.3f} s  {text}"
         if fault:
-            self.log.appendHtml(f"<span style='color:#c62828'><b>{_escape(line)}</b></span>")
+            self.log.appendHtml(f"<span style='color:#c62828'><b>{escape(line)}</b></span>")
         else:
             self.log.appendPlainText(line)
 
@@ -627,17 +763,22 @@ class ConsoleWidget(QWidget):
             self.state_label.style().unpolish(self.state_label)
             self.state_label.style().polish(self.state_label)
             self.result_label.setText(
-                f"<b>{result.status}</b>: {_escape(result.reason)} · {result.duration_s:.1f} s · "
-                f"{result.shocks_delivered} shocks<br>{_escape(str(folder))}"
+                f"<b>{result.status}</b>: {escape(result.reason)} · {result.duration_s:.1f} s · "
+                f"{result.shocks_delivered} shocks<br>{escape(str(folder))}"
             )
         else:
             self.state_label.setText("failed")
             self.result_label.setText(
                 "<b>the session could not run</b> (see the event log)"
-                + (f"<br>{_escape(str(folder))}" if folder is not None else "")
+                + (f"<br>{escape(str(folder))}" if folder is not None else "")
             )
         self.folder_button.setEnabled(folder is not None)
         self.abort_button.setEnabled(False)
+        # nothing is coming any more: countdowns that kept their last value would mislead
+        self.next_cs_label.setText("—")
+        self.next_shock_label.setText("—")
+        if folder is not None:
+            self.clear_subject()  # notes, experimenter, subject: never carried to the next animal
         if self.timeline is not None and self._trace_t:
             self.trace.getPlotItem().setXRange(0, self.timeline.duration_s, padding=0.01)
         if folder is not None and result is not None:
@@ -668,7 +809,7 @@ class ConsoleWidget(QWidget):
             if isinstance(outcome, Exception):
                 self.result_label.setText(
                     self.result_label.text().replace("<br>scoring freezing…", "")
-                    + f"<br>freezing not scored: {_escape(str(outcome))}"
+                    + f"<br>freezing not scored: {escape(str(outcome))}"
                 )
                 return
             self.last_record = outcome
@@ -696,7 +837,8 @@ class ConsoleWidget(QWidget):
                     x=xs, height=ys, width=0.7, brushes=brushes, pen=pg.mkPen("#333333")
                 )
             )
-            plot.setXRange(0.3, max(xs) + 0.7, padding=0)
+            n = len(self.timeline.trials) if self.timeline is not None else max(xs)
+            plot.setXRange(0.3, max(n, max(xs)) + 0.7, padding=0)  # an aborted run: all trials
         plot.setYRange(0, 100, padding=0.02)
         auto = " (auto)" if record.get("threshold_auto") else ""
         self.result_label.setText(
@@ -716,11 +858,16 @@ class ConsoleWidget(QWidget):
         self._background.shutdown()
 
 
+AGE_IS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _form_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+    return label
+
+
 def _countdown(seconds: float | None) -> str:
     if seconds is None:
         return "none left"
     return f"{seconds:5.1f} s" if seconds < 60 else fmt_duration(seconds)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

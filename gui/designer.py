@@ -126,8 +126,9 @@ class DesignerWidget(QWidget):
             value = QLabel("-")
             value.setObjectName("totalValue")
             value.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            grid.addWidget(name, 0, i)
-            grid.addWidget(value, 1, i)
+            # three to a row: the preview pane fits beside the form at 1366x768
+            grid.addWidget(name, 2 * (i // 3), i % 3)
+            grid.addWidget(value, 2 * (i // 3) + 1, i % 3)
             self.totals_labels[key] = value
         self.status_label = QLabel()
         self.status_label.setObjectName("checkStatus")
@@ -156,11 +157,13 @@ class DesignerWidget(QWidget):
         self.preview.hovered.connect(self.hover_label.setText)
 
         splitter = QSplitter(Qt.Horizontal)
+        splitter.setObjectName("designerSplitter")  # its state is saved with the window
+        splitter.setChildrenCollapsible(False)
         splitter.addWidget(scroll)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 6)
-        splitter.setSizes([900, 1020])
+        splitter.setSizes([760, 840])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -234,6 +237,9 @@ class DesignerWidget(QWidget):
         self.form_layout.addWidget(self._stimuli_box())
         self.form_layout.addWidget(self._phases_box())
         self.form_layout.addStretch(1)
+        # the form never scrolls sideways: its pane is at least as wide as the form needs
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        self.scroll.setMinimumWidth(self.form_host.minimumSizeHint().width() + bar + 4)
         self.run_check()
         QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(scroll_pos))
 
@@ -258,45 +264,56 @@ class DesignerWidget(QWidget):
         desc.setFixedHeight(54)
         desc.textChanged.connect(lambda: self._set(d, "description", desc.toPlainText() or None))
         self.marks.register("description", desc)
-        rec = d.setdefault("recording", {"video": {"fps": 30}})
-        video = as_dict(rec.get("video"))
+        # read without adding a ``recording:`` the file does not have (that would make a file
+        # that was just opened unsaved); the section is made when a recording field is edited
+        shown = as_dict(d.get("recording"))
+
+        def rec() -> dict[str, Any]:
+            if not isinstance(d.get("recording"), dict):
+                d["recording"] = {"video": {"fps": 30}}
+            return d["recording"]
+
+        video = as_dict(shown.get("video"))
         fps = number_box(VideoRecording, "fps", video.get("fps", 30), 1)
         fps.setSuffix(" fps")
         fps.valueChanged.connect(
-            lambda v: self._set(rec, "video", {**as_dict(rec.get("video")), "fps": plain_number(v)})
+            lambda v: self._set(
+                rec(), "video", {**as_dict(rec().get("video")), "fps": plain_number(v)}
+            )
         )
         self.marks.register("recording.video.fps", fps)
-        imaging = as_dict(rec.get("imaging"))
+        imaging = as_dict(shown.get("imaging"))
         img_on = QCheckBox("two-photon imaging at")
-        img_on.setChecked("imaging" in rec)
+        img_on.setChecked("imaging" in shown)
         img_rate = number_box(ImagingRecording, "frame_rate_hz", imaging.get("frame_rate_hz", 30))
-        img_rate.setEnabled("imaging" in rec)
+        img_rate.setEnabled("imaging" in shown)
 
         def imaging_changed() -> None:
             img_rate.setEnabled(img_on.isChecked())
             value = (
                 {"frame_rate_hz": plain_number(img_rate.value())} if img_on.isChecked() else None
             )
-            self._set(rec, "imaging", value)
+            self._set(rec(), "imaging", value)
 
         img_on.toggled.connect(imaging_changed)
         img_rate.valueChanged.connect(imaging_changed)
         self.marks.register("recording.imaging.frame_rate_hz", img_rate)
         self.marks.register("recording", img_on)
+        # three narrow rows: the whole box fits the form pane at 1366x768 without a scrollbar
         form.addWidget(_label("Name"), 0, 0)
         form.addWidget(name, 0, 1, 1, 3)
-        form.addWidget(_label("Version"), 0, 4)
-        form.addWidget(version, 0, 5)
-        form.addWidget(_label("Seed"), 1, 0)
-        form.addWidget(seed, 1, 1)
-        form.addWidget(_label("Video"), 1, 2)
-        form.addWidget(fps, 1, 3)
+        form.addWidget(_label("Version"), 1, 0)
+        form.addWidget(version, 1, 1)
+        form.addWidget(_label("Seed"), 1, 2)
+        form.addWidget(seed, 1, 3)
+        form.addWidget(_label("Video"), 2, 0)
+        form.addWidget(fps, 2, 1)
         row = QHBoxLayout()
         row.addWidget(img_on)
-        row.addWidget(img_rate)
-        form.addLayout(row, 1, 4, 1, 2)
-        form.addWidget(_label("Description"), 2, 0, Qt.AlignTop | Qt.AlignRight)
-        form.addWidget(desc, 2, 1, 1, 5)
+        row.addWidget(img_rate, 1)
+        form.addLayout(row, 2, 2, 1, 2)
+        form.addWidget(_label("Description"), 3, 0, Qt.AlignTop | Qt.AlignRight)
+        form.addWidget(desc, 3, 1, 1, 3)
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
         return box
@@ -360,8 +377,8 @@ class DesignerWidget(QWidget):
         self.marks.register(f"{path}.type", type_box)
         remove = _small_button("✕", f"Remove {name}")
         remove.clicked.connect(lambda: self._structural(lambda: stimuli.pop(name, None)))
-        grid.addWidget(name_edit, 0, 0)
-        grid.addWidget(type_box, 0, 1)
+        grid.addWidget(name_edit, 0, 0, 1, 2)
+        grid.addWidget(type_box, 0, 2, 1, 2)
         fields = {
             "tone": ["frequency_hz", "level_db", "duration_s", "ramp_ms"],
             "white_noise": ["level_db", "duration_s", "ramp_ms"],
@@ -374,8 +391,9 @@ class DesignerWidget(QWidget):
             "ramp_ms": "ramp",
             "current_ma": "current",
         }
-        col = 2
-        for field in fields:
+        # name, kind and remove on the first row, the values two per row below: a card is
+        # never wider than the form pane
+        for k, field in enumerate(fields):
             default = model.model_fields[field].default
             value = stim.get(field, default if _is_num(default) else None)
             box = number_box(model, field, value if _is_num(value) else None)
@@ -383,11 +401,12 @@ class DesignerWidget(QWidget):
                 box.setDecimals(0)
             box.valueChanged.connect(lambda v, f=field: self._set(stim, f, plain_number(v)))
             self.marks.register(f"{path}.{field}", box)
-            grid.addWidget(_label(titles[field]), 0, col)
-            grid.addWidget(box, 0, col + 1)
-            col += 2
-        grid.addWidget(remove, 0, 10)
-        grid.setColumnStretch(9, 1)
+            row, col = 1 + k // 2, 2 * (k % 2)
+            grid.addWidget(_label(titles[field]), row, col)
+            grid.addWidget(box, row, col + 1)
+        grid.addWidget(remove, 0, 4, Qt.AlignRight)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         if kind == "tone":
             pips = as_dict(stim.get("pips"))
             pip_on = QCheckBox("pip train:")
@@ -414,11 +433,11 @@ class DesignerWidget(QWidget):
             self.marks.register(f"{path}.pips", on_s)
             self.marks.register(f"{path}.pips.rate_hz", rate)
             self.marks.register(f"{path}.pips.on_s", on_s)
-            grid.addWidget(pip_on, 1, 1, Qt.AlignRight)
-            grid.addWidget(_label("rate"), 1, 2)
-            grid.addWidget(rate, 1, 3)
-            grid.addWidget(_label("on"), 1, 4)
-            grid.addWidget(on_s, 1, 5)
+            pip_row = QHBoxLayout()
+            for w in (pip_on, _label("rate"), rate, _label("on"), on_s):
+                pip_row.addWidget(w)
+            pip_row.addStretch(1)
+            grid.addLayout(pip_row, 3, 0, 1, 5)
         return frame
 
     def _rename_stimulus(self, old: str, new: str) -> None:
@@ -593,13 +612,13 @@ class DesignerWidget(QWidget):
         grid.addWidget(order, 0, 1)
         grid.addWidget(maxc_on, 0, 2)
         grid.addWidget(maxc, 0, 3)
-        grid.addWidget(_label("before first"), 0, 4)
-        grid.addWidget(pre, 0, 5)
-        grid.addWidget(_label("after last"), 0, 6)
-        grid.addWidget(post, 0, 7)
-        grid.addWidget(_label("ITI"), 1, 0)
-        grid.addLayout(self._iti_editor(phase, path), 1, 1, 1, 7)
-        grid.setColumnStretch(8, 1)
+        grid.addWidget(_label("before first"), 1, 0)
+        grid.addWidget(pre, 1, 1)
+        grid.addWidget(_label("after last"), 1, 2)
+        grid.addWidget(post, 1, 3)
+        grid.addWidget(_label("ITI"), 2, 0)
+        grid.addLayout(self._iti_editor(phase, path), 2, 1, 1, 4)
+        grid.setColumnStretch(4, 1)
         return grid
 
     def _iti_editor(self, phase: dict[str, Any], path: str) -> QHBoxLayout:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QRectF
+from PyQt5.QtCore import QRectF, Qt
+from PyQt5.QtGui import QResizeEvent
+from PyQt5.QtWidgets import QLabel
 
 
 class FrameView(pg.GraphicsLayoutWidget):
@@ -21,8 +23,17 @@ class FrameView(pg.GraphicsLayoutWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
         self.size_px: tuple[int, int] | None = None  # (width, height)
-        self.placeholder = pg.TextItem(placeholder, color="#9aa4b1", anchor=(0.5, 0.5))
-        self.view.addItem(self.placeholder)
+        # a label over the view, wrapped to its width: a text item in the scene was cut off
+        # ("...oton frames yet") when the view was narrower than the text
+        self.placeholder = QLabel(placeholder, self)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setStyleSheet("color: #9aa4b1; background: transparent;")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "placeholder"):  # pyqtgraph resizes once while it is being built
+            self.placeholder.setGeometry(8, 0, max(1, self.width() - 16), self.height())
 
     def show_frame(self, image: np.ndarray) -> None:
         height, width = image.shape[:2]

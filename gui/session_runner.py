@@ -22,6 +22,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from rig.behaviour.live import FreezingSample
 from rig.files.inputfile import InputError
+from rig.ports import DeviceError
 from rig.run.abort import Abort
 from rig.run.runner import Runner
 from rig.run.session import SessionPlan, run_session
@@ -50,6 +51,8 @@ class RunRequest:
     animal: str
     experimenter: str = ""
     notes: str = ""
+    institution: str = ""
+    subject: dict[str, Any] = field(default_factory=dict)  # the keys of a subject file
     speed: float | None = 1.0  # None: as fast as possible (simulated rig only)
 
 
@@ -104,6 +107,8 @@ class SessionRunner(QObject):
             )
         except InputError as exc:
             self.failed.emit(exc.report())
+        except DeviceError as exc:  # a device that cannot be built, a rig in use: one line
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             self.failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
         finally:
@@ -114,7 +119,8 @@ class SessionRunner(QObject):
         self.runner = runner
         r = self.request
         # who ran it is stored with the session from its start
-        runner.recorder.folder.update_attrs(experimenter=r.experimenter, notes=r.notes)
+        who = {"experimenter": r.experimenter, "notes": r.notes, "institution": r.institution}
+        runner.recorder.folder.update_attrs(**who, subject=r.subject or None)
         self.folder = runner.recorder.folder.path
         signals = runner.signals
         signals.progress.connect(self._on_progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PyQt5.QtGui import QColor, QFont, QPalette
-from PyQt5.QtWidgets import QApplication
+from PyQt5.QtWidgets import QApplication, QGroupBox, QVBoxLayout, QWidget
 
 STYLESHEET = """
 QWidget { font-size: 10pt; }
@@ -61,3 +61,10 @@ def apply_style(app: QApplication) -> None:
     app.setFont(font)
     app.setStyleSheet(STYLESHEET)
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major", foreground="#333333")
+
+
+def group_box(title: str, widget: QWidget) -> QGroupBox:
+    """A titled box around one widget (the video, the two-photon view, a plot)."""
+    box = QGroupBox(title)
+    QVBoxLayout(box).addWidget(widget)
+    return box

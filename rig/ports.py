@@ -29,6 +29,10 @@ class DeviceError(Exception):
     """A device failed. The session ends in the safe state; data written so far is kept."""
 
 
+class DeviceBusy(DeviceError):
+    """The rig's devices are in use by a session or an output test (nothing was touched)."""
+
+
 class DaqError(DeviceError):
     """The DAQ failed: a driver error, a buffer underflow, a lost device."""
 

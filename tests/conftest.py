@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ PROTOCOLS = ROOT / "protocols"
 SMALL_RIG = ROOT / "docs" / "rigs" / "sim-small.yaml"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the rigs' locks (rig.run.rig_lock) of this test run only: another run's simulated sessions on
+# the same machine are not "a session on this rig" (subprocesses inherit it)
+os.environ.setdefault("RIG_LOCK_DIR", tempfile.mkdtemp(prefix="rig-locks-"))
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ from typing import Any
 
 import click
 
+from rig.cli.rigtools import RIG_OPTION, RIG_TOOLS
 from rig.cli.terminal import echo, reserve_standard_descriptors
 from rig.data.integrity import DamagedFrames
 from rig.files.inputfile import InputError, error_line, one_line
-from rig.ports import DaqNotAvailable, DeviceError
+from rig.ports import DaqNotAvailable, DeviceBusy, DeviceError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -42,7 +43,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _damage_lines("damaged frames", exc.damage)
             _err("error: damaged frames (`rig verify SESSION` lists them all)")
             sys.exit(EXIT_FAILED)
-        except DaqNotAvailable as exc:
+        except (DaqNotAvailable, DeviceBusy) as exc:
             _err(f"error: {one_line(str(exc))}")
             sys.exit(EXIT_FAILED)
         except DeviceError as exc:
@@ -55,13 +56,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # No dir_okay=False: the file reader reports a folder as ``FILE: is a directory, not a file``
 # like every other bad input, where click would print its usage text.
 PROTOCOL = click.argument("protocol", type=click.Path(path_type=Path))
-RIG = click.option(
-    "--rig",
-    "rig_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Rig file (default: the built-in simulated rig).",
-)
+RIG = RIG_OPTION  # the one definition, shared with the rig set-up commands
 PROTOCOL_OPTIONAL = click.argument(
     "protocol", type=click.Path(path_type=Path), required=False, default=None
 )
@@ -610,4 +605,16 @@ def add_plugin_commands(group: click.Group) -> None:
         group.add_command(command, ep.name)
 
 
+def add_with_errors_handled(group: click.Group, command: click.Command) -> None:
+    """Add ``command`` (and its subcommands) with :func:`handles_errors` around each."""
+    if command.callback is not None:
+        command.callback = handles_errors(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        add_with_errors_handled(command, sub)  # type: ignore[arg-type]
+    if group is main:
+        group.add_command(command)
+
+
+for _command in RIG_TOOLS:
+    add_with_errors_handled(main, _command)
 add_plugin_commands(main)

@@ -85,6 +85,7 @@ MOTION_INDEX, STEP_INDEX, SCORE_TIMES, FREEZING, WHEEL_SPEED = (
     "wheel_speed_cm_s",
 )
 MOTION_PARAMS, FREEZING_RECORD = "motion_params", "freezing"  # scores attributes
+HAND_SCORES, HAND_SCORINGS = "hand_scores", "scorings"  # group; its attribute: name -> record
 TRUTH = "truth"
 TRUE_FREEZING, TRUE_FREEZING_TIMES = "freezing", "behaviour_frame_times_s"
 
@@ -631,6 +632,21 @@ class SessionFolder:
             scores.create_array(WHEEL_SPEED, data=speed, overwrite=True)
         scores.create_array(FREEZING, data=np.asarray(freezing, bool), overwrite=True)
         self._set_group_attrs(SCORES, {FREEZING_RECORD: record})
+
+    # ------------------------------------------------------------ hand scorings
+    def hand_scorings(self) -> dict[str, dict[str, Any]]:
+        """Every stored hand scoring by name (:mod:`rig.behaviour.hand` gives them meaning)."""
+        root = self._root()
+        if HAND_SCORES not in root:
+            return {}
+        value = root[HAND_SCORES].attrs.get(HAND_SCORINGS, {})
+        return {str(k): dict(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    def write_hand_scoring(self, name: str, record: dict[str, Any]) -> None:
+        """Store hand scoring ``name`` beside the others (a scorer saving again replaces their
+        own record under that name; nothing else is touched, automatic scorings included)."""
+        scorings = {**self.hand_scorings(), name: record}
+        self._set_group_attrs(HAND_SCORES, {HAND_SCORINGS: scorings})
 
     # -------------------------------------------------------------------- truth
     def truth(self, key: str) -> np.ndarray | None:

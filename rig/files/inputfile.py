@@ -202,12 +202,22 @@ def format_loc(loc: Iterable[Any]) -> str:
     return out
 
 
+# the patterns of the formats' names, in words (a user is never shown a regular expression)
+PATTERN_WORDS = {
+    r"^[A-Za-z0-9_.\-]+$": "letters, digits, '-', '_' and '.' (no spaces)",
+    r"^[A-Za-z0-9_.\- ]+$": "letters, digits, spaces, '-', '_' and '.'",
+}
+
+
 def _message(error: dict) -> str:
     msg = error["msg"]
     if error["type"] == "extra_forbidden":
         return "unknown key (not part of the format; check the spelling)"
     if error["type"] == "missing":
         return "required key is missing"
+    if error["type"] == "string_pattern_mismatch":
+        allowed = PATTERN_WORDS.get(str(error.get("ctx", {}).get("pattern")))
+        msg = f"use only {allowed}" if allowed else "has characters this field does not allow"
     msg = msg.removeprefix("Value error, ")
     value = error.get("input")
     if error["type"] not in ("model_type", "dict_type") and _is_scalar(value):

@@ -262,7 +262,7 @@ class _CountingWriter:
         return True
 
 
-class _Recording:
+class CountingRecording:
     """The self-test's recorder (a :class:`rig.run.runner.SessionRecorder` that writes
     nothing): the rising edges of each line, the frames of each stream, the faults."""
 
@@ -294,7 +294,7 @@ class _Recording:
         return [f.removeprefix(f"{stream}: ") for f in self.faults if f.startswith(f"{stream}: ")]
 
 
-class _NoShocker:
+class NoShocker:
     """The clock test's shock generator: the program has no shock, so nothing is sent to the
     real one (checked on its own row); never armed, every heartbeat answered."""
 
@@ -337,10 +337,10 @@ def _clock_checks(
     if daq is None or not answered.get("daq"):
         why = "not run: the DAQ failed its pre-flight" if daq is not None else "no DAQ"
         return [Check(dev, name, "skip", why) for dev, name in wanted] or []
-    rec = _Recording(program.schedule)
+    rec = CountingRecording(program.schedule)
     devices = RigDevices(
         daq=daq,
-        shocker=_NoShocker(),
+        shocker=NoShocker(),
         camera=sources.get("camera"),
         imaging=sources.get("imaging"),
         simulated=rig.simulated,
@@ -359,7 +359,7 @@ def _clock_checks(
     return checks
 
 
-def _frame_clock(rec: _Recording) -> Check:
+def _frame_clock(rec: CountingRecording) -> Check:
     sched = rec.schedule
     expected_hz = sched.imaging_rate_hz or DEFAULT_RATE_HZ
     edges = rec.rising[FRAME_CLOCK]
@@ -388,7 +388,7 @@ def _rate(edges: list[int], fs: float) -> float:
     return (len(edges) - 1) * fs / (edges[-1] - edges[0])
 
 
-def _frames(section: str, rec: _Recording) -> Check:
+def _frames(section: str, rec: CountingRecording) -> Check:
     stream = STREAM_OF_SECTION[section]
     line = STREAM_EDGE_LINE[stream]
     sched = rec.schedule

@@ -31,6 +31,7 @@ from rig.program.schedule import OutputSchedule, compile_schedule
 from rig.program.timeline import Timeline, compile_timeline
 from rig.run.abort import Abort
 from rig.run.engine import RigDevices, RigEngine
+from rig.run.rig_lock import holding_rig
 from rig.run.runner import Runner
 from rig.run.signals import SessionResult
 from rig.run.sinks import LiveScoring, Preview
@@ -79,11 +80,15 @@ def prepare_session(protocol_path: str | Path, rig_path: str | Path | None = Non
 
 
 def build_each(
-    plan: SessionPlan, speed: float | None, animal: str, state_dir: str | None = None
+    plan: SessionPlan,
+    speed: float | None,
+    animal: str,
+    state_dir: str | None = None,
+    sections: tuple[str, ...] = SECTIONS,
 ) -> tuple[dict[str, Any], dict[str, Exception]]:
-    """Build every device the rig file names, through its driver, section by section (daq
-    first: the others may need it). Returns the devices built and, per section, why a driver
-    could not build its device."""
+    """Build every device the rig file names (of ``sections``), through its driver, section by
+    section (daq first: the others may need it). Returns the devices built and, per section,
+    why a driver could not build its device."""
     ctx = BuildContext(
         rig=plan.rig,
         speed=speed,
@@ -96,7 +101,7 @@ def build_each(
     failed: dict[str, Exception] = {}
     try:
         for section in SECTIONS:
-            device = plan.rig.device(section)
+            device = plan.rig.device(section) if section in sections else None
             if device is None:
                 continue
             ctx.built = built
@@ -169,6 +174,19 @@ def run_session(
     the caller's Abort button or signal handlers share (made before any device); simulated
     animals keep what they learned under ``state_dir`` (default ``OUT/.sim-animals``).
     """
+    with holding_rig(plan.rig):  # no output test (and no other session) meanwhile
+        return _run_session(plan, out_dir, animal, speed, on_runner, state_dir, abort)
+
+
+def _run_session(
+    plan: SessionPlan,
+    out_dir: str | Path,
+    animal: str,
+    speed: float | None,
+    on_runner: Callable[[Runner], None] | None,
+    state_dir: str | Path | None,
+    abort: Abort | None,
+) -> tuple[Path, SessionResult]:
     state = Path(state_dir) if state_dir is not None else Path(out_dir) / SIM_ANIMALS
     devices = build_devices(plan, speed, animal, str(state))
     store = None

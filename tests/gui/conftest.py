@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PyQt5.QtCore import QSettings
+from PyQt5.QtWidgets import QMessageBox
 
 from gui.document import ProtocolDocument
 from gui.main_window import MainWindow
@@ -32,6 +34,25 @@ recording:
   video: {fps: 30}
   imaging: {frame_rate_hz: 30}
 """
+
+
+@pytest.fixture(autouse=True)
+def gui_settings_in_tmp(tmp_path):
+    """The GUI's remembered sizes and recent files go to this test's folder, not ~/.config."""
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_dialogs(monkeypatch):
+    """A modal question nobody answers would hang the test: fail it instead, naming the dialog.
+    Tests that expect a dialog patch it again with their answers."""
+
+    def unexpected(parent, title, text="", *args, **kwargs):
+        raise AssertionError(f"unexpected dialog {title!r}: {text}")
+
+    for name in ("question", "warning", "information", "critical"):
+        monkeypatch.setattr(QMessageBox, name, unexpected)
 
 
 @pytest.fixture
