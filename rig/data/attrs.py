@@ -62,8 +62,12 @@ class SessionAttrs(_Open):
     simulated: bool | None = None
     mode: str | None = None
     animal: str | None = None
-    experimenter: str | None = None
+    experimenter: list[str] | str | None = None  # a str in sessions before subject metadata
+    institution: str | None = None
+    lab: str | None = None
     notes: str | None = None
+    subject: dict[str, Any] | None = None  # rig.files.subject.Subject, dumped as JSON
+    subject_file: str | None = None
     protocol_name: str | None = None
     protocol: ProtocolAttrs
     protocol_text: str
@@ -83,6 +87,13 @@ class SessionAttrs(_Open):
     streams: dict[str, dict[str, Any]] | None = None
     imaging_source: dict[str, Any] | None = None
     recovery: dict[str, Any] | None = None  # what rig recover rebuilt or skipped
+
+    @property
+    def experimenters(self) -> list[str]:
+        """Who ran the session (an older session's one string becomes one name)."""
+        if isinstance(self.experimenter, str):
+            return [self.experimenter] if self.experimenter.strip() else []
+        return list(self.experimenter or [])
 
     @property
     def video_fps(self) -> float:

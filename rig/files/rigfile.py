@@ -7,13 +7,14 @@ built-in simulated rig (:data:`DEFAULT_SIM_RIG`) is used; every output says SIMU
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from rig.devices import SECTIONS, DriverSpec, available_drivers
+from rig.files.device_info import INFO_MODELS, CameraInfo, DeviceInfo, MicroscopeInfo, info_keys
 from rig.files.freezing import FreezingParams
 from rig.files.inputfile import (
     InputError,
@@ -131,12 +132,14 @@ class RigCore(StrictModel):
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """One device section: its driver and the driver-validated settings."""
+    """One device section: its driver, the driver-validated settings and what the section
+    says about the device for the record (:mod:`rig.files.device_info`)."""
 
     section: str
     driver: str
     spec: DriverSpec
     config: BaseModel
+    info: DeviceInfo = field(default_factory=DeviceInfo)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,19 @@ class RigFile:
 
     def device(self, section: str) -> DeviceConfig | None:
         return self.devices.get(section)
+
+    @property
+    def camera_info(self) -> CameraInfo:
+        """The behaviour camera's description and pixel size (``camera.mm_per_px``)."""
+        info = self.devices["camera"].info if "camera" in self.devices else None
+        return info if isinstance(info, CameraInfo) else CameraInfo()
+
+    @property
+    def microscope_info(self) -> MicroscopeInfo:
+        """The microscope's description, pixel size (``imaging.um_per_px``), indicator,
+        wavelengths and imaged location."""
+        info = self.devices["imaging"].info if "imaging" in self.devices else None
+        return info if isinstance(info, MicroscopeInfo) else MicroscopeInfo()
 
     @property
     def sample_rate_hz(self) -> float:
@@ -223,12 +239,20 @@ def _device_section(
                 f"no driver {name!r} for {section} is installed; choose one of {choices}",
             )
         ]
-    settings = {k: v for k, v in value.items() if k != "driver"}
+    core_keys = info_keys(section)
+    settings = {k: v for k, v in value.items() if k != "driver" and k not in core_keys}
+    problems: list[Problem] = []
+    try:
+        info = INFO_MODELS[section].model_validate({k: value[k] for k in core_keys & value.keys()})
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, prefix=(section,))
     try:
         config = spec.model_for(section).model_validate(settings)
     except ValidationError as exc:
-        return None, problems_from_validation(exc, prefix=(section,))
-    return DeviceConfig(section, name, spec, config), []
+        problems += problems_from_validation(exc, prefix=(section,))
+    if problems:
+        return None, problems
+    return DeviceConfig(section, name, spec, config, info), []
 
 
 def _speaker_problems(speaker: Speaker, daq: DeviceConfig) -> list[Problem]:

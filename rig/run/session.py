@@ -24,6 +24,7 @@ from rig.files.inputfile import InputError, Problem, error_line
 from rig.files.protocol import LoadedProtocol, load_protocol
 from rig.files.rigfile import RigFile, load_rig
 from rig.files.speaker import stimuli_problems
+from rig.files.subject import LoadedSubject, SessionMetadata, metadata_attrs
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.program.recording import recording_problems
 from rig.program.safety import limit_problems
@@ -132,8 +133,16 @@ def build_devices(
     )
 
 
-def session_attrs(plan: SessionPlan, animal: str, speed: float | None) -> dict[str, Any]:
+def session_attrs(
+    plan: SessionPlan,
+    animal: str,
+    speed: float | None,
+    subject: LoadedSubject | None = None,
+    metadata: SessionMetadata | None = None,
+) -> dict[str, Any]:
+    """The root attributes a new session starts with (``docs/format.md``)."""
     return {
+        **metadata_attrs(subject, metadata or SessionMetadata()),
         "simulated": plan.rig.simulated,
         "mode": plan.rig.mode,
         "animal": animal,
@@ -162,8 +171,13 @@ def run_session(
     on_runner: Callable[[Runner], None] | None = None,
     state_dir: str | Path | None = None,
     abort: Abort | None = None,
+    subject: LoadedSubject | None = None,
+    metadata: SessionMetadata | None = None,
 ) -> tuple[Path, SessionResult]:
     """Run one session; returns its folder and result.
+
+    ``subject`` (a subject file, :func:`rig.files.subject.load_subject`) and ``metadata``
+    (experimenter, institution, lab, notes) are stored with the session from its start.
 
     ``on_runner`` connects to the runner's signals before it starts; ``abort`` is the request
     the caller's Abort button or signal handlers share (made before any device); simulated
@@ -173,7 +187,8 @@ def run_session(
     devices = build_devices(plan, speed, animal, str(state))
     store = None
     try:
-        store = _create_store(plan, out_dir, animal, speed, devices)
+        attrs = session_attrs(plan, animal, speed, subject, metadata)
+        store = _create_store(plan, out_dir, animal, speed, attrs, devices)
         engine = RigEngine(
             plan.schedule,
             devices,
@@ -203,7 +218,12 @@ def run_session(
 
 
 def _create_store(
-    plan: SessionPlan, out_dir: str | Path, animal: str, speed: float | None, devices: RigDevices
+    plan: SessionPlan,
+    out_dir: str | Path,
+    animal: str,
+    speed: float | None,
+    attrs: dict[str, Any],
+    devices: RigDevices,
 ) -> SessionStore:
     """The new session's folder and store; :class:`InputError` naming ``out_dir`` when no
     session can be written there (read-only, full, not a folder)."""
@@ -212,7 +232,7 @@ def _create_store(
             Path(out_dir),
             animal,
             plan.protocol.protocol,
-            session_attrs(plan, animal, speed),
+            attrs,
             plan.rig.core.storage.queue_mb,
             devices.disk,
             lossless=_waits_for_writers(plan, speed),
