@@ -140,6 +140,17 @@ def schema() -> None:
     default=None,
     help="Where simulated animals keep what they learned (default: OUT/.sim-animals).",
 )
+@click.option(
+    "--subject",
+    "subject_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Subject file (YAML: subject_id, sex, date_of_birth or age, strain, ...).",
+)
+@click.option("--experimenter", multiple=True, help="Who runs it, as 'Last, First' (repeatable).")
+@click.option("--institution", default=None, help="Institution (NWB metadata).")
+@click.option("--lab", default=None, help="Lab (NWB metadata).")
+@click.option("--notes", default=None, help="Notes on this session.")
 @handles_errors
 def run(
     protocol: Path,
@@ -149,10 +160,16 @@ def run(
     speed: float | None,
     fast: bool,
     state_dir: Path | None,
+    subject_path: Path | None,
+    experimenter: tuple[str, ...],
+    institution: str | None,
+    lab: str | None,
+    notes: str | None,
 ) -> None:
     """Run a session; prints the session folder as the last line of standard output."""
     from rig.cli.progress import ProgressDisplay
     from rig.cli.stop_signals import session_signals
+    from rig.files.subject import load_subject, session_metadata
     from rig.run.abort import Abort
     from rig.run.plan import warnings
     from rig.run.session import prepare_session, run_session
@@ -164,11 +181,16 @@ def run(
     # SIGQUIT's end the process) at any moment of the session.
     with session_signals(abort):
         plan = prepare_session(protocol, rig_path)
+        subject = load_subject(subject_path) if subject_path is not None else None
+        metadata = session_metadata(
+            subject, experimenter=list(experimenter), institution=institution, lab=lab, notes=notes
+        )
+        animal = _animal(animal, subject, subject_path)
         if not plan.rig.simulated:
             if fast or speed is not None:
                 raise click.UsageError("--speed and --fast are for the simulated rig only")
             if not animal:
-                raise click.UsageError("a LIVE session needs --animal")
+                raise click.UsageError("a LIVE session needs --animal or --subject")
         if abort.requested:  # nothing built, nothing armed, no session folder yet
             _err(f"aborted: {abort.reason} before the session started")
             sys.exit(EXIT_FAILED)
@@ -189,6 +211,8 @@ def run(
                 display.connect,
                 state_dir,
                 abort,
+                subject=subject,
+                metadata=metadata,
             )
         _err(
             f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
@@ -202,6 +226,20 @@ def run(
             )
         echo(str(folder))
     sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
+
+
+def _animal(animal: str | None, subject: Any, subject_path: Path | None) -> str | None:
+    """The animal's id: ``--animal``, else the subject file's ``subject_id``; both given must
+    agree (a session filed under one animal and described as another is bad input)."""
+    from rig.files.inputfile import Problem
+
+    if subject is None:
+        return animal
+    subject_id = subject.subject.subject_id
+    if animal and animal != subject_id:
+        problem = Problem("subject_id", f"{subject_id!r} is not --animal {animal!r}")
+        raise InputError(str(subject_path), [problem])
+    return subject_id
 
 
 @main.command()

@@ -68,6 +68,7 @@ class SessionAttrs(_Open):
     notes: str | None = None
     subject: dict[str, Any] | None = None  # rig.files.subject.Subject, dumped as JSON
     subject_file: str | None = None
+    devices: dict[str, dict[str, Any]] | None = None  # per rig-file section: driver, description
     protocol_name: str | None = None
     protocol: ProtocolAttrs
     protocol_text: str

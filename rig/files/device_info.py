@@ -7,7 +7,7 @@ besides its driver's own keys, these core keys, read here and never passed to th
               manufacturer: Basler, mm_per_px: 0.1}
     imaging: {driver: frame-clock, description: resonant-galvo 2P microscope,
               manufacturer: Bruker, um_per_px: 1.2, indicator: GCaMP6s,
-              excitation_nm: 920, emission_nm: 510, location: dmPFC (prelimbic), depth_um: 250}
+              excitation_nm: 920, emission_nm: 510, location: Prelimbic area, depth_um: 250}
 
 They name the devices in the NWB export, give the physical pixel size in the OME-Zarr scale,
 the TIFF tags and NWB, and describe the optical channel and imaging plane. Absent keys fall
@@ -52,7 +52,8 @@ class MicroscopeInfo(DeviceInfo):
     excitation_nm: float | None = Field(default=None, ge=200, le=2000)
     emission_nm: float | None = Field(default=None, ge=200, le=2000)
     location: str | None = Name
-    """The imaged brain area, e.g. ``dmPFC (prelimbic)``."""
+    """The imaged brain area: an Allen Mouse Brain CCF name or acronym (``Prelimbic area``,
+    ``PL``), as DANDI asks."""
     depth_um: float | None = Field(default=None, ge=0, le=5000)
     """The imaging plane's depth below the surface (or the prism face)."""
 

@@ -31,8 +31,11 @@ DEFAULT_SIM_RIG = """\
 rig: simulated
 daq:     {driver: sim, sample_rate_hz: 20000}
 shocker: {driver: sim}
-camera:  {driver: sim, width: 640, height: 480}
-imaging: {driver: sim, width: 512, height: 512, neurons: 60}
+camera:  {driver: sim, width: 640, height: 480,
+          mm_per_px: 0.72}  # the arena (30 cm) as the simulated mouse draws it
+imaging: {driver: sim, width: 512, height: 512, neurons: 60,
+          um_per_px: 0.7, indicator: GCaMP6s, excitation_nm: 920, emission_nm: 510,
+          location: Prelimbic area, depth_um: 250}  # Allen CCF name; ~10-um somata
 speaker: {calibration: [{frequency_hz: 2000, volts: 0.5, level_db: 75},
                         {frequency_hz: 7500, volts: 0.8, level_db: 75},
                         {frequency_hz: 12000, volts: 1.0, level_db: 75},

@@ -139,7 +139,7 @@ class Subject(StrictModel):
 
     def summary(self) -> str:
         """One line for ``rig info``: id, sex, age or birth date, strain, genotype, weight."""
-        parts = [self.subject_id, f"sex {self.sex}"]
+        parts = [f"{self.subject_id}: sex {self.sex}"]
         parts.append(f"age {self.age}" if self.age else f"born {self.date_of_birth}")
         parts += [p for p in (self.species, self.strain, self.genotype) if p]
         if self.weight_g is not None:
@@ -184,6 +184,27 @@ class LoadedSubject:
     def attrs(self) -> dict[str, Any]:
         """What a session stores of it (root attributes ``subject``, ``subject_file``)."""
         return {"subject": self.subject.model_dump(mode="json"), "subject_file": self.file}
+
+
+def subject_line(stored: dict[str, Any]) -> str:
+    """A stored subject (root attribute ``subject``) as one line; a subject that does not
+    validate (hand-edited, or from a newer fear-rig) is shown as stored."""
+    try:
+        return Subject.model_validate(stored, strict=False).summary()
+    except ValidationError:
+        return ", ".join(f"{k} {v}" for k, v in stored.items() if v is not None)
+
+
+def session_metadata(
+    subject: LoadedSubject | None, source: str = "command line", **given: Any
+) -> SessionMetadata:
+    """The session's metadata: the subject file's defaults with ``given`` over them (the
+    command line's or the GUI's). :class:`InputError` naming ``source`` for a bad value."""
+    defaults = subject.session if subject is not None else SessionMetadata()
+    try:
+        return defaults.merged(**given)
+    except ValidationError as exc:
+        raise InputError(source, problems_from_validation(exc)) from None
 
 
 def metadata_attrs(subject: LoadedSubject | None, metadata: SessionMetadata) -> dict[str, Any]:
@@ -236,5 +257,6 @@ __all__ = [
     "age_days",
     "load_subject",
     "metadata_attrs",
+    "session_metadata",
     "subject_from_text",
 ]

@@ -155,6 +155,10 @@ def session_attrs(
         "rig_name": plan.rig.name,
         "rig_file": plan.rig.file,
         "rig_text": plan.rig.text,
+        "devices": {
+            section: {"driver": d.driver, **d.info.model_dump(exclude_none=True)}
+            for section, d in plan.rig.devices.items()
+        },
         "speed": "fast" if speed is None else speed,
         "sample_rate_hz": plan.schedule.sample_rate_hz,
         "timeline": plan.timeline.to_dict(),

@@ -9,35 +9,23 @@ import pytest
 from rig.files.inputfile import InputError
 from rig.files.rigfile import DEFAULT_SIM_RIG, rig_from_text
 from rig.files.subject import SessionMetadata, age_days, load_subject, subject_from_text
-
-GOOD = """\
-subject_id: M0123
-strain: C57BL/6J
-genotype: Thy1-GCaMP6s +/-
-sex: F
-date_of_birth: 2026-06-01
-weight_g: 24.5
-session:
-  experimenter: ["Doe, Jane"]
-  institution: Example University
-  lab: Fear Lab
-"""
+from tests.conftest import SUBJECT
 
 
 def test_a_subject_file_loads_with_its_session_defaults(tmp_path):
     path = tmp_path / "M0123.yaml"
-    path.write_text(GOOD)
+    path.write_text(SUBJECT)
     loaded = load_subject(path)
     s = loaded.subject
     assert (s.subject_id, s.species, s.sex, s.weight_g) == ("M0123", "Mus musculus", "F", 24.5)
     assert s.age_at(date(2026, 8, 30)) == "P90D"
     assert loaded.session.experimenter == ["Doe, Jane"]
     assert loaded.attrs()["subject"]["date_of_birth"] == "2026-06-01"
-    assert "M0123, sex F, born 2026-06-01" in s.summary()
+    assert "M0123: sex F, born 2026-06-01" in s.summary()
 
 
 def test_the_command_line_overrides_the_subject_files_defaults():
-    defaults = subject_from_text(GOOD).session
+    defaults = subject_from_text(SUBJECT).session
     merged = defaults.merged(experimenter=["Roe, Rick"], notes="day 2", lab=None)
     assert merged == SessionMetadata(
         experimenter=["Roe, Rick"], institution="Example University", lab="Fear Lab", notes="day 2"
@@ -78,19 +66,18 @@ def test_iso_durations():
 
 
 def test_device_sections_describe_the_hardware_and_the_driver_never_sees_it():
-    text = DEFAULT_SIM_RIG.replace(
-        "imaging: {driver: sim,",
-        "imaging: {driver: sim, um_per_px: 1.2, indicator: GCaMP6s, excitation_nm: 920,"
-        " emission_nm: 510, location: dmPFC, manufacturer: Example,",
-    ).replace("camera:  {driver: sim,", "camera:  {driver: sim, mm_per_px: 0.25,")
-    rig = rig_from_text(text)
-    assert rig.microscope_info.um_per_px == 1.2
+    rig = rig_from_text(DEFAULT_SIM_RIG)  # the sim driver's models forbid unknown keys
+    assert rig.microscope_info.um_per_px == 0.7
     assert rig.microscope_info.indicator == "GCaMP6s"
-    assert rig.camera_info.mm_per_px == 0.25
+    assert rig.microscope_info.location == "Prelimbic area"
+    assert rig.camera_info.mm_per_px == 0.72
     assert rig.device("daq").info.description is None
 
 
 def test_a_bad_device_description_names_its_field():
-    text = DEFAULT_SIM_RIG.replace("imaging: {driver: sim,", "imaging: {driver: sim, um_per_px: 0,")
-    with pytest.raises(InputError, match=r"<rig>: imaging.um_per_px: "):
-        rig_from_text(text)
+    for old, new, where in [
+        ("um_per_px: 0.7", "um_per_px: 0", "imaging.um_per_px"),
+        ("mm_per_px: 0.72", "mm_per_px: 0.72, manufacturr: X", "camera.manufacturr"),
+    ]:
+        with pytest.raises(InputError, match=rf"<rig>: {where}: "):
+            rig_from_text(DEFAULT_SIM_RIG.replace(old, new))
