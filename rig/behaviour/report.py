@@ -12,13 +12,30 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from rig.data.folder import SessionFolder
+from rig.data.frame_table import CS_MINUS, CS_PLUS, cs_roles
 from rig.data.trials import trials_table
 
-CS_COLOURS = {"cs_plus": "#d62728", "cs_minus": "#1f77b4"}
+ROLE_COLOURS = {CS_PLUS: "#d62728", CS_MINUS: "#1f77b4"}  # CS+ red, CS- blue
+ROLE_LABELS = {CS_PLUS: "CS+", CS_MINUS: "CS-"}
+OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+TRACE_COLOUR = "#ff7f0e"
 
 
-def _colour(name: str, i: int) -> str:
-    return CS_COLOURS.get(name, plt.cm.tab10(i % 10))
+def cs_colours(roles: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Each CS's colour and legend label, from its role in the protocol (paired with a US:
+    CS+, red; never paired: CS-, blue), never from its name or trial number. CSs whose role
+    cannot be told get other colours, one per stimulus; so does a second CS of the same role."""
+    out: dict[str, tuple[str, str]] = {}
+    used: set[str] = set()
+    spare = iter(OTHER_COLOURS * 4)
+    for name, role in roles.items():
+        colour = ROLE_COLOURS.get(role)
+        if colour is None or colour in used:
+            colour = next(spare)
+        used.add(colour)
+        label = f"{name} ({ROLE_LABELS[role]})" if role in ROLE_LABELS else name
+        out[name] = (colour, label)
+    return out
 
 
 def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
@@ -32,6 +49,7 @@ def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
     motion = scores.wheel_speed_cm_s if locomotion else scores.motion_index
     frozen, times = scores.freezing, scores.times_s
     trials = trials_table(folder)
+    colours = cs_colours(cs_roles(folder.protocol()))
 
     fig, (ax_t, ax_r) = plt.subplots(
         2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [1, 1.3]}, constrained_layout=True
@@ -41,18 +59,34 @@ def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
         cs_epoch = t["epochs"].get("cs")
         if cs_epoch:
             by_cs.setdefault(t["cs"], []).append(cs_epoch["percent"])
-    for i, (cs, values) in enumerate(sorted(by_cs.items())):
-        ax_t.plot(np.arange(1, len(values) + 1), values, "o-", color=_colour(cs, i), label=cs)
+    for cs, values in by_cs.items():
+        colour, label = colours[cs]
+        ax_t.plot(np.arange(1, len(values) + 1), values, "o-", color=colour, label=label)
     ax_t.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_t.set_xlabel("presentation")
     ax_t.set_ylabel("freezing during CS (%)")
     ax_t.set_ylim(-5, 105)
     ax_t.legend(frameon=False)
+    mode = "SIMULATED" if attrs.simulated else "LIVE"
     ax_t.set_title(
-        f"{attrs.animal} - {attrs.protocol_name} - threshold "
+        f"[{mode}] {attrs.animal} - {attrs.protocol_name} - scoring "
+        f"{record.get('name') or 'original'}: threshold "
         f"{record['threshold']:.3g}{' (auto)' if record['threshold_auto'] else ''}, "
         f"min freeze {record['min_freeze_s']:g} s"
     )
+    if attrs.simulated:  # a figure that travels alone still says what it is
+        fig.text(
+            0.5,
+            0.5,
+            "SIMULATED",
+            fontsize=80,
+            color="0.5",
+            alpha=0.15,
+            ha="center",
+            va="center",
+            rotation=20,
+            zorder=0,
+        )
 
     trace_name = "wheel speed (cm/s)" if locomotion else "motion index"
     ax_r.plot(times, motion, lw=0.6, color="0.3", label=trace_name)
@@ -60,11 +94,27 @@ def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
     top = float(np.nanmax(motion)) if np.isfinite(motion).any() else 1.0
     ax_r.fill_between(times, 0, top, where=frozen, color="#2ca02c", alpha=0.25, label="freezing")
     seen = set()
-    for i, t in enumerate(trials):
-        colour = _colour(t["cs"], i)
-        label = t["cs"] if t["cs"] not in seen else None
+    for t in trials:
+        colour, label = colours[t["cs"]]
+        ax_r.axvspan(
+            t["cs_onset_s"],
+            t["cs_offset_s"],
+            color=colour,
+            alpha=0.15,
+            label=label if t["cs"] not in seen else None,
+        )
         seen.add(t["cs"])
-        ax_r.axvspan(t["cs_onset_s"], t["cs_offset_s"], color=colour, alpha=0.15, label=label)
+        us_onset = t["us_onset_s"]
+        if us_onset is not None and us_onset > t["cs_offset_s"]:  # trace conditioning
+            ax_r.axvspan(
+                t["cs_offset_s"],
+                us_onset,
+                color=TRACE_COLOUR,
+                alpha=0.15,
+                hatch="//",
+                label="trace interval" if "trace" not in seen else None,
+            )
+            seen.add("trace")
         if t["us_onset_s"] is not None:
             ax_r.axvspan(
                 t["us_onset_s"],

@@ -228,6 +228,26 @@ def run(
     sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
 
 
+def _scoring_list(scorings: list[dict[str, Any]], mode: str, as_json: bool) -> None:
+    """``rig score --list``: one line per stored scoring, the current one marked."""
+    if as_json:
+        echo(json.dumps(scorings, indent=2))
+        return
+    echo(f"[{mode}] {len(scorings)} scoring(s); * = current (rig info, exports, report)")
+    for r in scorings:
+        threshold = r.get("threshold")
+        value = f"{threshold:.4g}" if isinstance(threshold, (int, float)) else "-"
+        percent = r.get("percent_frozen")
+        frozen = f"{percent:5.1f}%" if isinstance(percent, (int, float)) else "    -"
+        echo(
+            f"{'*' if r['current'] else ' '} {one_line(str(r['name'])):<14} "
+            f"{r.get('scored_utc') or '-':<28} threshold {value:<10}"
+            f"{' (auto)' if r.get('threshold_auto') else '       '} "
+            f"min {r.get('min_freeze_s')} s, motion {one_line(str(r.get('motion')))}, "
+            f"{frozen} frozen"
+        )
+
+
 def _animal(animal: str | None, subject: Any, subject_path: Path | None) -> str | None:
     """The animal's id: ``--animal``, else the subject file's ``subject_id``; both given must
     agree (a session filed under one animal and described as another is bad input)."""
@@ -298,6 +318,16 @@ def _region(text: str, option: str) -> dict[str, float]:
     multiple=True,
     help="Exclusion rectangle x,y,width,height (repeatable; e.g. a cable).",
 )
+@click.option("--name", default=None, help="Name this scoring (default: score-N).")
+@click.option(
+    "--keep-current",
+    is_flag=True,
+    help="Store this scoring without making it the one rig info and the exports use.",
+)
+@click.option(
+    "--use", "use", default=None, help="Make the stored scoring NAME current (nothing computed)."
+)
+@click.option("--list", "list_", is_flag=True, help="List the stored scorings.")
 @click.option("--plot", is_flag=True, help="Also write freezing.png in the session folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handles_errors
@@ -307,14 +337,25 @@ def score(
     min_freeze_s: float | None,
     roi: str | None,
     exclude: tuple[str, ...],
+    name: str | None,
+    keep_current: bool,
+    use: str | None,
+    list_: bool,
     plot: bool,
     as_json: bool,
 ) -> None:
-    """Re-score freezing from the stored motion index; per-trial and per-epoch results."""
+    """Score freezing again from the stored motion index (a new, named scoring; every earlier
+    one is kept and `--use NAME` returns to it); per-trial and per-epoch results."""
     from rig.behaviour.rescore import freezing_summary, score_session
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
+    mode = "SIMULATED" if folder.attrs.simulated else "LIVE"
+    if list_ or use:
+        if use:
+            folder.set_current_scoring(use)
+        _scoring_list(folder.scorings(), mode, as_json)
+        return
     try:
         record = score_session(
             folder,
@@ -322,6 +363,8 @@ def score(
             min_freeze_s=min_freeze_s,
             roi=_region(roi, "--roi") if roi else None,
             exclude=[_region(e, "--exclude") for e in exclude] if exclude else None,
+            name=name,
+            make_current=not keep_current,
         )
     except ValueError as exc:
         _err(f"{folder}: {exc}")
@@ -333,6 +376,8 @@ def score(
         auto = " (auto)" if record["threshold_auto"] else ""
         step = record.get("step_threshold")
         step_text = f", step threshold {step:.4g}" if step is not None else ""
+        kept = "stored, not current" if keep_current else "now current"
+        echo(f"[{mode}] scoring {record['name']} ({kept}; `rig score --list` shows all)")
         echo(
             f"threshold {record['threshold']:.4g}{auto}{step_text}, "
             f"min freeze {record['min_freeze_s']:g} s, "
@@ -349,6 +394,21 @@ def score(
         from rig.behaviour.report import plot_freezing
 
         _err(f"report: {plot_freezing(folder)}")
+
+
+@main.command()
+@SESSION
+@handles_errors
+def upgrade(session: Path) -> None:
+    """Move a session written before fear-rig's OME-Zarr layout to it (napari, ome-zarr and
+    yaozarrs then open session.zarr at its root). Renames folders; no frame is rewritten."""
+    from rig.data.folder import SessionFolder
+
+    folder = SessionFolder.open(session)
+    changes = folder.upgrade_layout()
+    for line in changes:
+        echo(line)
+    echo(f"{folder}: {'upgraded' if changes else 'already current'}")
 
 
 @main.command()

@@ -117,6 +117,9 @@ def _freezing(folder: SessionFolder) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
+        "scoring": record.get("name") or "original",
+        "scorings": [r["name"] for r in folder.scorings()],
+        "scored_utc": record.get("scored_utc"),
         "threshold": record["threshold"],
         "threshold_auto": record["threshold_auto"],
         "min_freeze_s": record["min_freeze_s"],

@@ -128,8 +128,13 @@ def info_text(info: dict[str, Any]) -> str:
     if frz:
         auto = " (auto)" if frz["threshold_auto"] else ""
         lines.append("")
+        n = len(frz.get("scorings") or [1])
         lines.append(
-            f"freezing  threshold {frz['threshold']:.4g}{auto}, min {frz['min_freeze_s']:g} s, "
+            f"freezing  scoring {_s(frz.get('scoring', 'original'))} (current of {n} stored; "
+            "rig score --list)"
+        )
+        lines.append(
+            f"          threshold {frz['threshold']:.4g}{auto}, min {frz['min_freeze_s']:g} s, "
             f"{frz['percent_frozen']:.1f}% of the session"
         )
         for t in frz["trials"]:

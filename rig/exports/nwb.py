@@ -52,7 +52,6 @@ from rig.exports.nwb_metadata import (
     file_metadata,
     imaging_plane,
     nwb_subject,
-    pixel_size,
 )
 from rig.program.schedule import IMAGING, VIDEO
 
@@ -142,7 +141,7 @@ def _add_video(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
     video = folder.stream(VIDEO)
     if video is None or video.n_frames == 0:
         return
-    um = pixel_size(folder.attrs, VIDEO)
+    um = folder.attrs.pixel_size_um(VIDEO)
     size = f"; one pixel is {um / 1000:g} mm in the arena" if um else ""
     nwb.add_acquisition(
         ImageSeries(
@@ -295,7 +294,8 @@ def build_nwbfile(
     attrs = folder.attrs
     start = _datetime(attrs.started_utc)
     nwb = NWBFile(
-        session_description=attrs.protocol.description or attrs.protocol_name or "",
+        session_description=("[SIMULATED] " if attrs.simulated else "")
+        + (attrs.protocol.description or attrs.protocol_name or ""),
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"fear-rig:{folder.name}")),
         session_start_time=start,
         session_id=folder.name,

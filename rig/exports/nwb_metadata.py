@@ -95,16 +95,6 @@ def microscope(attrs: SessionAttrs) -> dict[str, Any]:
     return _device_info(attrs, "imaging")
 
 
-def pixel_size(attrs: SessionAttrs, stream: str) -> float | None:
-    """The size of one pixel of ``stream`` in micrometres (``imaging.um_per_px``, or the
-    camera's ``mm_per_px`` x 1000); None when the rig file does not say."""
-    if stream == "imaging":
-        um = microscope(attrs).get("um_per_px")
-        return float(um) if um else None
-    mm = _device_info(attrs, "camera").get("mm_per_px")
-    return float(mm) * 1000.0 if mm else None
-
-
 def imaging_plane(nwb: NWBFile, attrs: SessionAttrs, rate_hz: float) -> ImagingPlane:
     """The file's one imaging plane, with its microscope (made the first time it is asked)."""
     if PLANE in nwb.imaging_planes:
@@ -142,5 +132,5 @@ def imaging_plane(nwb: NWBFile, attrs: SessionAttrs, rate_hz: float) -> ImagingP
 
 def field_of_view_m(attrs: SessionAttrs, height: int, width: int) -> list[float] | None:
     """The imaged area (width, height) in metres, as TwoPhotonSeries ``field_of_view``."""
-    um = pixel_size(attrs, "imaging")
+    um = attrs.pixel_size_um("imaging")
     return None if um is None else [width * um * 1e-6, height * um * 1e-6]
