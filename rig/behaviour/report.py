@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rig.data.folder import SessionFolder
@@ -39,7 +40,17 @@ def cs_colours(roles: dict[str, str]) -> dict[str, tuple[str, str]]:
 
 
 def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
-    """Draw the report for a scored session; returns the PNG's path."""
+    """Draw the report for a scored session (its current scoring); returns the PNG's path."""
+    fig = freezing_figure(folder)
+    out = out or folder.path / "freezing.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def freezing_figure(folder: SessionFolder) -> Figure:
+    """The report's figure: CS freezing per presentation, and the session's trace under the
+    stimulus bands (each CS coloured by its role), marked SIMULATED for a simulated session."""
     attrs = folder.attrs
     scores = folder.scores()
     if scores is None or scores.record is None or scores.times_s is None:
@@ -127,7 +138,4 @@ def plot_freezing(folder: SessionFolder, out: Path | None = None) -> Path:
     ax_r.set_xlabel("session time (s, DAQ clock)")
     ax_r.set_ylabel(trace_name)
     ax_r.legend(loc="upper right", ncol=6, frameon=False, fontsize=8)
-    out = out or folder.path / "freezing.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig

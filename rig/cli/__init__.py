@@ -383,12 +383,14 @@ def score(
             f"min freeze {record['min_freeze_s']:g} s, "
             f"{record['percent_frozen']:.1f}% of the session frozen"
         )
-        echo(
-            f"{'#':>3}  {'phase':<14} {'CS':<10} {'pre %':>6} {'CS %':>6} {'US %':>6} {'ITI %':>6}"
-        )
+        epochs = ["pre", "cs", "us", "iti"]
+        if any(r.get("percent_trace") is not None for r in rows):  # trace conditioning
+            epochs.insert(2, "trace")
+        head = " ".join(f"{(e.upper() if e != 'pre' else e) + ' %':>7}" for e in epochs)
+        echo(f"{'#':>3}  {'phase':<14} {'CS':<10} {head}")
         for r in rows:
-            cells = [r.get(f"percent_{e}") for e in ("pre", "cs", "us", "iti")]
-            text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
+            cells = [r.get(f"percent_{e}") for e in epochs]
+            text = " ".join(f"{c:7.1f}" if c is not None else f"{'-':>7}" for c in cells)
             echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
         from rig.behaviour.report import plot_freezing
