@@ -166,7 +166,8 @@ def run(
     lab: str | None,
     notes: str | None,
 ) -> None:
-    """Run a session; prints the session folder as the last line of standard output."""
+    """Run a session; prints the session folder on standard output as soon as it is made
+    and again as the last line."""
     from rig.cli.progress import ProgressDisplay
     from rig.cli.stop_signals import session_signals
     from rig.files.subject import load_subject, session_metadata
@@ -202,13 +203,19 @@ def run(
         for warning in warnings(plan):
             _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
+
+        def connect(runner: Any) -> None:
+            # the folder on stdout the moment it exists: a session killed later is found
+            echo(str(runner.recorder.folder.path))
+            display.connect(runner)
+
         with display:
             folder, result = run_session(
                 plan,
                 out_dir,
                 animal,
                 None if fast else (speed or 1.0),
-                display.connect,
+                connect,
                 state_dir,
                 abort,
                 subject=subject,
@@ -393,7 +400,7 @@ def score(
             text = " ".join(f"{c:7.1f}" if c is not None else f"{'-':>7}" for c in cells)
             echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
-        from rig.behaviour.report import plot_freezing
+        from rig.exports.freezing_report import plot_freezing
 
         _err(f"report: {plot_freezing(folder)}")
 
@@ -591,7 +598,14 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
     "protocol",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Check rates and disk space for this protocol (default: 30 Hz, an hour).",
+    help="Check rates and disk space for this protocol (default: 30 Hz, --minutes long).",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(1, 24 * 60),
+    default=30.0,
+    show_default=True,
+    help="Without --protocol: the session length the disk check sizes for.",
 )
 @click.option(
     "--out",
@@ -603,7 +617,9 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also print what the drivers logged.")
 @handles_errors
-def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbose: bool) -> None:
+def selftest(
+    rig_path: Path | None, protocol: Path | None, minutes: float, out_dir: Path, verbose: bool
+) -> None:
     """Check the rig: devices answer, shocker read-back, clocks, frames, disk. Exit 1 on a fail."""
     from rig.files.rigfile import load_rig
     from rig.run.selftest import run_selftest, table
@@ -611,7 +627,7 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
 
     plan = prepare_session(protocol, rig_path) if protocol is not None else None
     rig = plan.rig if plan is not None else load_rig(rig_path)
-    report = run_selftest(rig, plan, out_dir)
+    report = run_selftest(rig, plan, out_dir, session_s=minutes * 60)
     echo(table(report))
     for line in report.log if verbose else ():
         _err(f"log: {line}")

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import CS_MINUS, CS_PLUS, cs_roles
 from rig.data.trials import trials_table
+from rig.exports.frame_table import CS_MINUS, CS_PLUS, cs_roles
 
 ROLE_COLOURS = {CS_PLUS: "#d62728", CS_MINUS: "#1f77b4"}  # CS+ red, CS- blue
 ROLE_LABELS = {CS_PLUS: "CS+", CS_MINUS: "CS-"}

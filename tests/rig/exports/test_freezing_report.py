@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.colors import to_hex
 
-from rig.behaviour.report import ROLE_COLOURS, cs_colours, freezing_figure
 from rig.cli import main
-from rig.data.export import trial_records
 from rig.data.folder import SessionFolder
-from rig.data.frame_table import CS_MINUS, CS_PLUS
+from rig.exports.csv_tiff import trial_records
+from rig.exports.frame_table import CS_MINUS, CS_PLUS
+from rig.exports.freezing_report import ROLE_COLOURS, cs_colours, freezing_figure
 from tests.conftest import SMALL_RIG
 
 # Trace conditioning with stimuli not named cs_plus/cs_minus, the unpaired tone first: the
