@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+import yaml
 from PyQt5.QtCore import QObject, Qt, QTimer, QUrl, pyqtSignal
 from PyQt5.QtGui import QDesktopServices, QFont
 from PyQt5.QtWidgets import (
@@ -53,14 +54,23 @@ from gui.video_roi import VideoView
 from rig.behaviour.live import FreezingSample
 from rig.behaviour.rescore import freezing_summary, score_session
 from rig.data.folder import SessionFolder
+from rig.files.inputfile import InputError
 from rig.files.rigfile import RigFile
+from rig.files.subject import (
+    LoadedSubject,
+    SessionMetadata,
+    load_subject,
+    session_metadata,
+    subject_from_data,
+)
 from rig.program.timeline import Timeline
 from rig.run.plan import fmt_bytes, fmt_duration
 from rig.run.session import SessionPlan
 from rig.run.signals import Progress
 
 START_KEY, ABORT_KEY = "F5", "Shift+F5"  # the main window's Session menu binds them
-SEX_CHOICES = [("unknown", "U"), ("male", "M"), ("female", "F")]
+SEX_CHOICES = [("unknown", "U"), ("male", "M"), ("female", "F"), ("other", "O")]
+FORM = "session form"  # where a problem with a typed field is reported
 SPEEDS = [("real time", 1.0), ("10× real time", 10.0), ("as fast as possible", None)]
 TRACE_WINDOW_S = 120.0
 EVENT_TEXT = {
@@ -139,6 +149,7 @@ class ConsoleWidget(QWidget):
         self._rate_ref: tuple[float, int] | None = None
         self._shading: list = []
         self._preflight_device_rows = 0
+        self._subject_extra: dict[str, Any] = {}  # species, description from a subject file
         self._trace_timeline: Timeline | None = None  # the plan the trace shown was recorded on
         self.prepare_run: Callable[[], SessionPlan | None] | None = None
         """Returns the plan to run, compiled from the protocol file's exact text (the main
@@ -221,8 +232,16 @@ class ConsoleWidget(QWidget):
         self.strain_edit.setPlaceholderText("e.g. C57BL/6J")
         self.genotype_edit = QLineEdit()
         self.genotype_edit.setPlaceholderText("e.g. wild type")
+        self.subject_button = QPushButton("File…")
+        self.subject_button.setToolTip("Fill the subject from the animal's subject file (YAML)")
+        self.subject_button.clicked.connect(self._choose_subject)
+        animal_row = QHBoxLayout()
+        animal_row.addWidget(self.animal_edit)
+        animal_row.addWidget(self.subject_button)
         self.experimenter_edit = QLineEdit()
+        self.experimenter_edit.setPlaceholderText("Last, First (several: separate with ;)")
         self.institution_edit = QLineEdit()
+        self.lab_edit = QLineEdit()
         self.notes_edit = QPlainTextEdit()
         self.notes_edit.setFixedHeight(44)
         self.notes_edit.setPlaceholderText("this animal, this session (not kept for the next)")
@@ -243,13 +262,14 @@ class ConsoleWidget(QWidget):
         # one field a row (the column is narrow at 1366x768), but sex and weight, which are short
         rows: list[tuple[str, QWidget, str, QWidget] | tuple[str, Any]] = [
             ("Protocol", self.protocol_label),
-            ("Animal ID", self.animal_edit),
+            ("Animal ID", animal_row),
             ("Sex", self.sex_box, "Weight", self.weight_box),
             ("Age / born", self.age_edit),
             ("Strain", self.strain_edit),
             ("Genotype", self.genotype_edit),
             ("Experimenter", self.experimenter_edit),
             ("Institution", self.institution_edit),
+            ("Lab", self.lab_edit),
             ("Notes", self.notes_edit),
             ("Save to", out_row),
         ]
@@ -487,17 +507,15 @@ class ConsoleWidget(QWidget):
             self.genotype_edit,
             self.experimenter_edit,
             self.institution_edit,
+            self.lab_edit,
             self.notes_edit,
+            self.subject_button,
         )
 
-    def subject(self, animal: str) -> dict[str, Any]:
-        """The subject as typed: the keys of a subject file (design section 11); empty fields
-        are left out, an age that is a date is a date of birth."""
-        subject: dict[str, Any] = {
-            "subject_id": animal,
-            "species": "Mus musculus",
-            "sex": self.sex_box.currentData(),
-        }
+    def subject_data(self, animal: str) -> dict[str, Any] | None:
+        """The subject as typed, with the keys of a subject file (``rig.files.subject``); an
+        age that is a date is a date of birth. None when nothing but the ID was given."""
+        subject: dict[str, Any] = {"subject_id": animal, "sex": self.sex_box.currentData()}
         age = self.age_edit.text().strip()
         if age:
             subject["date_of_birth" if AGE_IS_DATE.match(age) else "age"] = age
@@ -506,7 +524,63 @@ class ConsoleWidget(QWidget):
                 subject[key] = edit.text().strip()
         if self.weight_box.value() > 0:
             subject["weight_g"] = round(self.weight_box.value(), 1)
+        if self._subject_extra:
+            subject = {**self._subject_extra, **subject}
+        elif subject == {"subject_id": animal, "sex": "U"}:
+            return None
         return subject
+
+    def subject_and_metadata(self, animal: str) -> tuple[LoadedSubject | None, SessionMetadata]:
+        """The subject and the session metadata as typed, validated by the core's models
+        (:class:`InputError` naming each bad field, as a subject file would be)."""
+        data = self.subject_data(animal)
+        subject = None
+        if data is not None:
+            subject = subject_from_data(data, yaml.safe_dump(data, sort_keys=False), FORM)
+        names = [n.strip() for n in self.experimenter_edit.text().split(";") if n.strip()]
+        metadata = session_metadata(
+            None,
+            FORM,
+            experimenter=names,
+            institution=self.institution_edit.text().strip(),
+            lab=self.lab_edit.text().strip(),
+            notes=self.notes_edit.toPlainText().strip(),
+        )
+        return subject, metadata
+
+    def load_subject_file(self, path: str | Path) -> None:
+        """Fill the subject (and empty session fields) from a subject file."""
+        loaded = load_subject(path)
+        s, defaults = loaded.subject, loaded.session
+        self.animal_edit.setText(s.subject_id)
+        self.sex_box.setCurrentIndex(max(0, self.sex_box.findData(s.sex)))
+        self.age_edit.setText(s.age or (s.date_of_birth.isoformat() if s.date_of_birth else ""))
+        self.strain_edit.setText(s.strain or "")
+        self.genotype_edit.setText(s.genotype or "")
+        self.weight_box.setValue(s.weight_g or 0)
+        self._subject_extra = {
+            k: v
+            for k, v in s.model_dump(mode="json").items()
+            if k in ("species", "description") and v is not None
+        }
+        for edit, value in (
+            (self.experimenter_edit, "; ".join(defaults.experimenter)),
+            (self.institution_edit, defaults.institution or ""),
+            (self.lab_edit, defaults.lab or ""),
+        ):
+            if not edit.text().strip():
+                edit.setText(value)
+
+    def _choose_subject(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Subject file", "", "Subject files (*.yaml *.yml);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            self.load_subject_file(path)
+        except InputError as exc:
+            self._preflight_row(False, exc.report())
 
     def clear_subject(self) -> None:
         """The next animal starts blank: nothing typed for this one is kept (issue 20)."""
@@ -517,8 +591,10 @@ class ConsoleWidget(QWidget):
             self.genotype_edit,
             self.experimenter_edit,
             self.institution_edit,
+            self.lab_edit,
         ):
             edit.clear()
+        self._subject_extra = {}
         self.notes_edit.clear()
         self.weight_box.setValue(0)
         self.sex_box.setCurrentIndex(0)
@@ -563,17 +639,22 @@ class ConsoleWidget(QWidget):
         plan = self.prepare_run() if self.prepare_run is not None else self.check.plan
         if plan is None:  # not saved: nothing runs that is not in a file
             return
+        animal = self.animal_edit.text().strip() or "sim-mouse"
+        try:
+            subject, metadata = self.subject_and_metadata(animal)
+        except InputError as exc:  # shown where the checks are; nothing starts
+            self._plan_preflight()
+            for p in exc.problems:
+                self._preflight_row(False, f"{p.path}: {p.message}" if p.path else p.message)
+            return
         self._reset_run_view()
         speed = self.speed_box.currentData() if self.rig.simulated else 1.0
-        animal = self.animal_edit.text().strip() or "sim-mouse"
         request = RunRequest(
             plan=plan,
             out_dir=Path(self.out_edit.text()).expanduser(),
             animal=animal,
-            experimenter=self.experimenter_edit.text().strip(),
-            institution=self.institution_edit.text().strip(),
-            notes=self.notes_edit.toPlainText().strip(),
-            subject=self.subject(animal),
+            subject=subject,
+            metadata=metadata,
             speed=speed,
         )
         self.runner = SessionRunner(request, self)

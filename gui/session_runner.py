@@ -22,6 +22,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from rig.behaviour.live import FreezingSample
 from rig.files.inputfile import InputError
+from rig.files.subject import LoadedSubject, SessionMetadata
 from rig.ports import DeviceError
 from rig.run.abort import Abort
 from rig.run.runner import Runner
@@ -44,15 +45,15 @@ class Drained:
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What the console asks for: a plan, who and where, and how fast (simulated rigs)."""
+    """What the console asks for: a plan, the animal (and its subject, validated), who ran it
+    (experimenter, institution, lab, notes: stored from the session's start), where, and how
+    fast (simulated rigs)."""
 
     plan: SessionPlan
     out_dir: Path
     animal: str
-    experimenter: str = ""
-    notes: str = ""
-    institution: str = ""
-    subject: dict[str, Any] = field(default_factory=dict)  # the keys of a subject file
+    subject: LoadedSubject | None = None
+    metadata: SessionMetadata = field(default_factory=SessionMetadata)
     speed: float | None = 1.0  # None: as fast as possible (simulated rig only)
 
 
@@ -103,7 +104,14 @@ class SessionRunner(QObject):
         r = self.request
         try:
             self.folder, self.result = run_session(
-                r.plan, r.out_dir, r.animal, r.speed, self._connect, abort=self._abort
+                r.plan,
+                r.out_dir,
+                r.animal,
+                r.speed,
+                self._connect,
+                abort=self._abort,
+                subject=r.subject,
+                metadata=r.metadata,
             )
         except InputError as exc:
             self.failed.emit(exc.report())
@@ -117,10 +125,6 @@ class SessionRunner(QObject):
 
     def _connect(self, runner: Runner) -> None:
         self.runner = runner
-        r = self.request
-        # who ran it is stored with the session from its start
-        who = {"experimenter": r.experimenter, "notes": r.notes, "institution": r.institution}
-        runner.recorder.folder.update_attrs(**who, subject=r.subject or None)
         self.folder = runner.recorder.folder.path
         signals = runner.signals
         signals.progress.connect(self._on_progress)

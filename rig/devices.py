@@ -48,6 +48,10 @@ class DriverSpec:
     """One model for every section, or one per section (e.g. the ``sim`` driver)."""
     build: Callable[[str, BaseModel, BuildContext], Any]
     simulated: bool = False
+    sample_frames: Callable[[str, BaseModel], Any] | None = None
+    """Optional, for a frame section: ``(section, config)`` -> a few ``(n, y, x)`` frames like
+    those the device will deliver (a simulated device renders them), or None; the disk
+    estimate then measures how its frames compress instead of assuming a ratio."""
 
     def model_for(self, section: str) -> type[BaseModel]:
         if isinstance(self.config_model, dict):

@@ -7,6 +7,7 @@ frames, and faults from the rig file's ``faults:`` list fire at their session ti
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import numpy as np
@@ -249,6 +250,58 @@ def _fire_at(daq: SimDaq, faults: list[Fault], kinds: tuple[str, ...], fire) -> 
     daq.on_advance(listener)
 
 
+SAMPLE_S = 20.0  # a short session whose frames stand for a stream's (the disk estimate)
+SAMPLE_FRAMES = 12
+
+
+SAMPLE_RATE_HZ = 30.0
+
+
+def sample_frames(section: str, config: Any) -> np.ndarray | None:
+    """A dozen frames of ``section`` (camera or imaging) as this configuration renders them,
+    over a short session of the simulated animal at 30 Hz (``DriverSpec.sample_frames``)."""
+    if section not in ("camera", "imaging"):
+        return None
+    if section == "imaging" and not getattr(config, "delivers_frames", True):
+        return None
+    return _sample(section, config.model_dump_json())
+
+
+@functools.lru_cache(maxsize=8)
+def _sample(section: str, config_json: str) -> np.ndarray:
+    rate_hz = SAMPLE_RATE_HZ
+    from rig.files.protocol import protocol_from_text
+    from rig.program.schedule import compile_schedule
+    from rig.program.timeline import compile_timeline
+
+    loaded = protocol_from_text(
+        "protocol: frame-sample\nversion: 1\nseed: 0\n"
+        "stimuli: {tone: {type: tone, frequency_hz: 2000, level_db: 60, duration_s: 5}}\n"
+        f"phases: [{{name: sample, trials: [{{cs: tone}}], pre_s: {SAMPLE_S / 2}, "
+        f"post_s: {SAMPLE_S / 2 - 5}}}]\n"
+        f"recording: {{video: {{fps: {rate_hz}}}, imaging: {{frame_rate_hz: {rate_hz}}}}}\n",
+        "<frame sample>",
+    )
+    schedule = compile_schedule(loaded.protocol, compile_timeline(loaded.protocol), 20_000.0)
+    triggers = frame_trigger_samples(schedule.n_samples, schedule.sample_rate_hz, rate_hz)
+    if section == "camera":
+        mouse = MouseConfig.model_validate(
+            SimCameraConfig.model_validate_json(config_json).model_dump()
+        )
+        brain = None
+    else:
+        mouse = MouseConfig()
+        imaging = SimImagingConfig.model_validate_json(config_json)
+        brain = BrainConfig.model_validate(
+            imaging.model_dump(exclude={"delivers_frames", "free_running_hz"})
+        )
+    world = SimWorld(schedule, triggers, triggers if brain else None, mouse, brain, 0, "", None)
+    ks = np.linspace(0, len(triggers) - 1, SAMPLE_FRAMES).astype(int)
+    if section == "camera":
+        return np.stack([world.render_video(int(k)) for k in ks])
+    return world.render_imaging_frames([int(k) for k in ks])
+
+
 def build_sim_devices() -> DriverSpec:
     """The ``sim`` entry point: one driver name serving every section."""
     return DriverSpec(
@@ -262,4 +315,5 @@ def build_sim_devices() -> DriverSpec:
         },
         build=_build,
         simulated=True,
+        sample_frames=sample_frames,
     )

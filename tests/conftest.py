@@ -16,6 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = ROOT / "protocols"
 SMALL_RIG = ROOT / "docs" / "rigs" / "sim-small.yaml"
 
+# A subject file (rig run --subject) with its session defaults.
+SUBJECT = """\
+subject_id: M0123
+strain: C57BL/6J
+genotype: Thy1-GCaMP6s +/-
+sex: F
+date_of_birth: 2026-06-01
+weight_g: 24.5
+description: implanted microprism over the prelimbic cortex
+session:
+  experimenter: ["Doe, Jane"]
+  institution: Example University
+  lab: Fear Lab
+"""
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # the rigs' locks (rig.run.rig_lock) of this test run only: another run's simulated sessions on
 # the same machine are not "a session on this rig" (subprocesses inherit it)
@@ -55,6 +70,21 @@ def make_rig(tmp_path: Path, extra: str = "", name: str = "rig.yaml") -> Path:
     path = tmp_path / name
     path.write_text(SMALL_RIG.read_text() + extra, encoding="utf-8")
     return path
+
+
+def drop_section(text: str, section: str) -> str:
+    """Rig-file YAML without its top-level ``section`` (its line and the indented lines that
+    continue it)."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(f"{section}:"):
+            skipping = True
+            continue
+        if skipping and line[:1] in (" ", "\t"):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)
 
 
 def info_json(cli, folder: str | Path) -> dict:
@@ -151,8 +181,8 @@ def frame_clock_session(tmp_path_factory, short_protocol) -> Path:
     from rig.run.session import plan_from_loaded, run_session
 
     text = SMALL_RIG.read_text(encoding="utf-8").replace(
-        "imaging: {driver: sim, width: 64, height: 64, neurons: 20}",
-        "imaging: {driver: frame-clock, width: 48, height: 32}",
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20,",
+        "imaging: {driver: frame-clock, width: 48, height: 32,",
     )
     rig = rig_from_text(text, "frame-clock-rig.yaml")
     assert rig.device("imaging").spec.name == "frame-clock"

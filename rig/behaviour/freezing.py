@@ -310,6 +310,8 @@ def freezing_by_epoch(
       clipped at 0. It may reach into the previous phase or trial: it is the animal's state
       just before the tone.
     - ``cs``: ``[cs_onset, cs_offset)``.
+    - ``trace``: ``[cs_offset, us_onset)``, the trace interval of trace conditioning (a US
+      given after its CS ended); None when the US overlaps the CS or there is none.
     - ``us``: ``[us_onset, us_offset)`` (None without a US).
     - ``iti``: ``[trial end, next trial's cs_onset)`` where the trial ends with its last
       stimulus offset; only for a next trial in the same phase. The last trial of a phase has
@@ -342,6 +344,7 @@ def freezing_by_epoch(
                 "epochs": {
                     "pre": _epoch(times_s, frozen, max(0.0, onset - length), onset),
                     "cs": _epoch(times_s, frozen, onset, offset),
+                    "trace": _epoch(times_s, frozen, offset, trial.get("us_onset_s")),
                     "us": _epoch(
                         times_s, frozen, trial.get("us_onset_s"), trial.get("us_offset_s")
                     ),

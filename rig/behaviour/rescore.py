@@ -69,11 +69,16 @@ def score_session(
     min_freeze_s: float | None = None,
     roi: Any = None,
     exclude: list[Any] | None = None,
+    name: str | None = None,
+    make_current: bool = True,
 ) -> dict[str, Any]:
-    """(Re-)score a session's freezing; stores the result under ``scores/`` and returns it.
+    """(Re-)score a session's freezing; stores the result as a new named scoring under
+    ``scores/`` (earlier ones are kept), marks it current unless ``make_current`` is false,
+    and returns its record (with its ``name``).
 
-    ``threshold``/``min_freeze_s`` override the rig file's values and reuse the stored indices;
-    ``roi``/``exclude`` (regions in pixels) recompute the indices from the stored video.
+    ``threshold``/``min_freeze_s`` override the rig file's values and reuse the current
+    scoring's indices; ``roi``/``exclude`` (regions in pixels) compute a new index set from
+    the stored video (the earlier sets are kept).
     """
     changes: dict[str, Any] = {}
     if min_freeze_s is not None:
@@ -90,7 +95,7 @@ def score_session(
     trials = trials_table(folder)
     phases = [_phase(p) for p in timeline.phases]
     if params.measure == "locomotion":
-        return _score_locomotion(folder, params, threshold, trials, phases)
+        return _score_locomotion(folder, params, threshold, trials, phases, name, make_current)
     video = folder.stream(VIDEO)
     if video is None:
         raise ValueError("this session has no behaviour video to score")
@@ -108,18 +113,21 @@ def score_session(
             raise ValueError("the video has no frame numbers: run `rig recover` first")
         found = motion_indices(video.frames, fps, params)
         record = motion_params_record(params, found.cutoff_grey, found.n_blocks)
-        folder.write_motion(device_index, found.motion, found.step, record)
-        stored = folder.scores()
-    assert stored is not None and stored.motion_index is not None and stored.step_index is not None
-    device_index = stored.device_index
-    motion = stored.motion_index.astype(float)
-    step = stored.step_index.astype(float)
+        motion_name = folder.write_motion(device_index, found.motion, found.step, record)
+        motion, step = found.motion.astype(float), found.step.astype(float)
+    else:
+        assert stored.device_index is not None
+        device_index, motion_name = stored.device_index, stored.motion_name
+        motion, step = stored.motion_index.astype(float), stored.step_index.astype(float)
     times = _video_times(video, device_index)
     window = calibration_window(params, timeline)
     result = score_motion(motion, fps, params, times, threshold, step, window)
     dumped = params.model_dump(mode="json")
     record = {
+        "name": name,
         "scored_utc": utc_now(),
+        "simulated": bool(folder.attrs.simulated),
+        "motion": motion_name,
         "measure": "motion",
         "threshold": result.threshold,
         "step_threshold": result.step_threshold,
@@ -132,7 +140,7 @@ def score_session(
         "percent_frozen": _percent(result.frozen),
         "results": freezing_by_epoch(times, result.frozen, trials, phases),
     }
-    folder.write_freezing(times, result.frozen, record)
+    record["name"] = folder.write_freezing(times, result.frozen, record, make_current=make_current)
     return record
 
 
@@ -142,6 +150,8 @@ def _score_locomotion(
     threshold: float | None,
     trials: list[dict],
     phases: list[dict],
+    name: str | None,
+    make_current: bool,
 ) -> dict[str, Any]:
     """Wheel speed per bin from the recorded encoder edges (centred window), and freezing."""
     if threshold is not None:
@@ -157,7 +167,10 @@ def _score_locomotion(
     )
     times = bins.times_s()
     record = {
+        "name": name,
         "scored_utc": utc_now(),
+        "simulated": bool(attrs.simulated),
+        "motion": None,
         "measure": "locomotion",
         "threshold": params.speed_threshold_cm_s,
         "step_threshold": None,
@@ -170,7 +183,9 @@ def _score_locomotion(
         "percent_frozen": _percent(frozen),
         "results": freezing_by_epoch(times, frozen, trials, phases),
     }
-    folder.write_freezing(times, frozen, record, wheel_speed_cm_s=speed)
+    record["name"] = folder.write_freezing(
+        times, frozen, record, wheel_speed_cm_s=speed, make_current=make_current
+    )
     return record
 
 

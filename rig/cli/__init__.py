@@ -135,6 +135,17 @@ def schema() -> None:
     default=None,
     help="Where simulated animals keep what they learned (default: OUT/.sim-animals).",
 )
+@click.option(
+    "--subject",
+    "subject_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Subject file (YAML: subject_id, sex, date_of_birth or age, strain, ...).",
+)
+@click.option("--experimenter", multiple=True, help="Who runs it, as 'Last, First' (repeatable).")
+@click.option("--institution", default=None, help="Institution (NWB metadata).")
+@click.option("--lab", default=None, help="Lab (NWB metadata).")
+@click.option("--notes", default=None, help="Notes on this session.")
 @handles_errors
 def run(
     protocol: Path,
@@ -144,10 +155,17 @@ def run(
     speed: float | None,
     fast: bool,
     state_dir: Path | None,
+    subject_path: Path | None,
+    experimenter: tuple[str, ...],
+    institution: str | None,
+    lab: str | None,
+    notes: str | None,
 ) -> None:
-    """Run a session; prints the session folder as the last line of standard output."""
+    """Run a session; prints the session folder on standard output as soon as it is made
+    and again as the last line."""
     from rig.cli.progress import ProgressDisplay
     from rig.cli.stop_signals import session_signals
+    from rig.files.subject import load_subject, session_metadata
     from rig.run.abort import Abort
     from rig.run.plan import warnings
     from rig.run.session import prepare_session, run_session
@@ -159,11 +177,16 @@ def run(
     # SIGQUIT's end the process) at any moment of the session.
     with session_signals(abort):
         plan = prepare_session(protocol, rig_path)
+        subject = load_subject(subject_path) if subject_path is not None else None
+        metadata = session_metadata(
+            subject, experimenter=list(experimenter), institution=institution, lab=lab, notes=notes
+        )
+        animal = _animal(animal, subject, subject_path)
         if not plan.rig.simulated:
             if fast or speed is not None:
                 raise click.UsageError("--speed and --fast are for the simulated rig only")
             if not animal:
-                raise click.UsageError("a LIVE session needs --animal")
+                raise click.UsageError("a LIVE session needs --animal or --subject")
         if abort.requested:  # nothing built, nothing armed, no session folder yet
             _err(f"aborted: {abort.reason} before the session started")
             sys.exit(EXIT_FAILED)
@@ -175,15 +198,23 @@ def run(
         for warning in warnings(plan):
             _err(f"WARNING: {warning}")
         display = ProgressDisplay(enabled=True)
+
+        def connect(runner: Any) -> None:
+            # the folder on stdout the moment it exists: a session killed later is found
+            echo(str(runner.recorder.folder.path))
+            display.connect(runner)
+
         with display:
             folder, result = run_session(
                 plan,
                 out_dir,
                 animal,
                 None if fast else (speed or 1.0),
-                display.connect,
+                connect,
                 state_dir,
                 abort,
+                subject=subject,
+                metadata=metadata,
             )
         _err(
             f"{result.status}: {result.reason} ({result.duration_s:.1f} s, "
@@ -197,6 +228,40 @@ def run(
             )
         echo(str(folder))
     sys.exit(EXIT_OK if result.status == "complete" else EXIT_FAILED)
+
+
+def _scoring_list(scorings: list[dict[str, Any]], mode: str, as_json: bool) -> None:
+    """``rig score --list``: one line per stored scoring, the current one marked."""
+    if as_json:
+        echo(json.dumps(scorings, indent=2))
+        return
+    echo(f"[{mode}] {len(scorings)} scoring(s); * = current (rig info, exports, report)")
+    for r in scorings:
+        threshold = r.get("threshold")
+        value = f"{threshold:.4g}" if isinstance(threshold, (int, float)) else "-"
+        percent = r.get("percent_frozen")
+        frozen = f"{percent:5.1f}%" if isinstance(percent, (int, float)) else "    -"
+        echo(
+            f"{'*' if r['current'] else ' '} {one_line(str(r['name'])):<14} "
+            f"{r.get('scored_utc') or '-':<28} threshold {value:<10}"
+            f"{' (auto)' if r.get('threshold_auto') else '       '} "
+            f"min {r.get('min_freeze_s')} s, motion {one_line(str(r.get('motion')))}, "
+            f"{frozen} frozen"
+        )
+
+
+def _animal(animal: str | None, subject: Any, subject_path: Path | None) -> str | None:
+    """The animal's id: ``--animal``, else the subject file's ``subject_id``; both given must
+    agree (a session filed under one animal and described as another is bad input)."""
+    from rig.files.inputfile import Problem
+
+    if subject is None:
+        return animal
+    subject_id = subject.subject.subject_id
+    if animal and animal != subject_id:
+        problem = Problem("subject_id", f"{subject_id!r} is not --animal {animal!r}")
+        raise InputError(str(subject_path), [problem])
+    return subject_id
 
 
 @main.command()
@@ -255,6 +320,16 @@ def _region(text: str, option: str) -> dict[str, float]:
     multiple=True,
     help="Exclusion rectangle x,y,width,height (repeatable; e.g. a cable).",
 )
+@click.option("--name", default=None, help="Name this scoring (default: score-N).")
+@click.option(
+    "--keep-current",
+    is_flag=True,
+    help="Store this scoring without making it the one rig info and the exports use.",
+)
+@click.option(
+    "--use", "use", default=None, help="Make the stored scoring NAME current (nothing computed)."
+)
+@click.option("--list", "list_", is_flag=True, help="List the stored scorings.")
 @click.option("--plot", is_flag=True, help="Also write freezing.png in the session folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handles_errors
@@ -264,14 +339,25 @@ def score(
     min_freeze_s: float | None,
     roi: str | None,
     exclude: tuple[str, ...],
+    name: str | None,
+    keep_current: bool,
+    use: str | None,
+    list_: bool,
     plot: bool,
     as_json: bool,
 ) -> None:
-    """Re-score freezing from the stored motion index; per-trial and per-epoch results."""
+    """Score freezing again from the stored motion index (a new, named scoring; every earlier
+    one is kept and `--use NAME` returns to it); per-trial and per-epoch results."""
     from rig.behaviour.rescore import freezing_summary, score_session
     from rig.data.folder import SessionFolder
 
     folder = SessionFolder.open(session)
+    mode = "SIMULATED" if folder.attrs.simulated else "LIVE"
+    if list_ or use:
+        if use:
+            folder.set_current_scoring(use)
+        _scoring_list(folder.scorings(), mode, as_json)
+        return
     try:
         record = score_session(
             folder,
@@ -279,6 +365,8 @@ def score(
             min_freeze_s=min_freeze_s,
             roi=_region(roi, "--roi") if roi else None,
             exclude=[_region(e, "--exclude") for e in exclude] if exclude else None,
+            name=name,
+            make_current=not keep_current,
         )
     except ValueError as exc:
         _err(f"{folder}: {exc}")
@@ -290,22 +378,41 @@ def score(
         auto = " (auto)" if record["threshold_auto"] else ""
         step = record.get("step_threshold")
         step_text = f", step threshold {step:.4g}" if step is not None else ""
+        kept = "stored, not current" if keep_current else "now current"
+        echo(f"[{mode}] scoring {record['name']} ({kept}; `rig score --list` shows all)")
         echo(
             f"threshold {record['threshold']:.4g}{auto}{step_text}, "
             f"min freeze {record['min_freeze_s']:g} s, "
             f"{record['percent_frozen']:.1f}% of the session frozen"
         )
-        echo(
-            f"{'#':>3}  {'phase':<14} {'CS':<10} {'pre %':>6} {'CS %':>6} {'US %':>6} {'ITI %':>6}"
-        )
+        epochs = ["pre", "cs", "us", "iti"]
+        if any(r.get("percent_trace") is not None for r in rows):  # trace conditioning
+            epochs.insert(2, "trace")
+        head = " ".join(f"{(e.upper() if e != 'pre' else e) + ' %':>7}" for e in epochs)
+        echo(f"{'#':>3}  {'phase':<14} {'CS':<10} {head}")
         for r in rows:
-            cells = [r.get(f"percent_{e}") for e in ("pre", "cs", "us", "iti")]
-            text = " ".join(f"{c:6.1f}" if c is not None else f"{'-':>6}" for c in cells)
+            cells = [r.get(f"percent_{e}") for e in epochs]
+            text = " ".join(f"{c:7.1f}" if c is not None else f"{'-':>7}" for c in cells)
             echo(f"{r['index'] + 1:>3}  {r['phase']:<14} {r['cs']:<10} {text}")
     if plot:
-        from rig.behaviour.report import plot_freezing
+        from rig.exports.freezing_report import plot_freezing
 
         _err(f"report: {plot_freezing(folder)}")
+
+
+@main.command()
+@SESSION
+@handles_errors
+def upgrade(session: Path) -> None:
+    """Move a session written before fear-rig's OME-Zarr layout to it (napari, ome-zarr and
+    yaozarrs then open session.zarr at its root). Renames folders; no frame is rewritten."""
+    from rig.data.folder import SessionFolder
+
+    folder = SessionFolder.open(session)
+    changes = folder.upgrade_layout()
+    for line in changes:
+        echo(line)
+    echo(f"{folder}: {'upgraded' if changes else 'already current'}")
 
 
 @main.command()
@@ -486,7 +593,14 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
     "protocol",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Check rates and disk space for this protocol (default: 30 Hz, an hour).",
+    help="Check rates and disk space for this protocol (default: 30 Hz, --minutes long).",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(1, 24 * 60),
+    default=30.0,
+    show_default=True,
+    help="Without --protocol: the session length the disk check sizes for.",
 )
 @click.option(
     "--out",
@@ -498,7 +612,9 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also print what the drivers logged.")
 @handles_errors
-def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbose: bool) -> None:
+def selftest(
+    rig_path: Path | None, protocol: Path | None, minutes: float, out_dir: Path, verbose: bool
+) -> None:
     """Check the rig: devices answer, shocker read-back, clocks, frames, disk. Exit 1 on a fail."""
     from rig.files.rigfile import load_rig
     from rig.run.selftest import run_selftest, table
@@ -506,7 +622,7 @@ def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbos
 
     plan = prepare_session(protocol, rig_path) if protocol is not None else None
     rig = plan.rig if plan is not None else load_rig(rig_path)
-    report = run_selftest(rig, plan, out_dir)
+    report = run_selftest(rig, plan, out_dir, session_s=minutes * 60)
     echo(table(report))
     for line in report.log if verbose else ():
         _err(f"log: {line}")

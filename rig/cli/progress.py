@@ -25,6 +25,44 @@ from rig.run.signals import Progress as SessionProgress
 from rig.run.signals import RunState
 
 REFRESH_EVERY_S = 0.1  # host time between redraws of the bar
+MIN_BAR = 10  # narrower than this, the bar is left out
+REMAINING = 7  # rich's TimeRemainingColumn: "0:01:23"
+
+
+def progress_line(p: SessionProgress, width: int) -> tuple[str, int, str]:
+    """The progress line's text, bar width and clock for a terminal ``width`` columns wide:
+    the most detail that fits (phase, trial, next CS or shock, frames per stream and losses),
+    dropping detail, then the bar, rather than letting the line wrap or be cut."""
+    clock = f"{fmt_duration(p.t_s)}/{fmt_duration(p.duration_s)}"
+    lost = {k: v["dropped"] for k, v in p.frames.items() if v["dropped"]}
+    frames = " ".join(
+        f"{k} {v['written']}" + (f" ({lost[k]} lost)" if k in lost else "")
+        for k, v in p.frames.items()
+    )
+    short_frames = " ".join(
+        f"{k[0]}{v['written']}" + (f"!{lost[k]}" if k in lost else "") for k, v in p.frames.items()
+    )
+    nxt = short_nxt = ""
+    if p.next_shock_in_s is not None:
+        nxt, short_nxt = f" | shock in {p.next_shock_in_s:4.0f}s", f" US{p.next_shock_in_s:.0f}s"
+    elif p.next_cs_in_s is not None:
+        nxt, short_nxt = f" | CS in {p.next_cs_in_s:4.0f}s", f" CS{p.next_cs_in_s:.0f}s"
+    trial = f"{p.trial}/{p.n_trials}"
+    candidates = [
+        f"{p.phase:<12} trial {trial}{nxt} | {frames}",
+        f"{p.phase} {trial}{nxt} | {short_frames}",
+        f"{p.phase} {trial}{short_nxt} {short_frames}",
+        f"{p.phase} {trial}{short_nxt}",
+        f"{p.phase[:12]} {trial}",
+    ]
+    fixed = 1 + len(clock) + 1 + REMAINING  # the columns after the bar, one space apart
+    for text in candidates:
+        bar = width - fixed - len(text) - 1
+        if bar >= MIN_BAR:
+            return text, min(bar, 40), clock
+    room = max(0, width - fixed - 1)
+    text = candidates[-1]
+    return (text if len(text) <= room else text[: max(0, room - 1)] + "~"), 0, clock
 
 
 class _Console(Console):
@@ -42,9 +80,10 @@ class ProgressDisplay:
     def __init__(self, enabled: bool = True):
         self.console = _Console(stderr=True)
         self.enabled = enabled
+        self._bar_column = BarColumn()
         self._bar = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            self._bar_column,
             TextColumn("{task.fields[clock]}"),
             TimeRemainingColumn(),
             console=self.console,
@@ -52,6 +91,8 @@ class ProgressDisplay:
             disable=not enabled,
             auto_refresh=False,
         )
+        self._with_bar = self._bar.columns
+        self._without_bar = tuple(c for c in self._with_bar if c is not self._bar_column)
         self._task: Any = None
         self._drawn_at = 0.0
 
@@ -91,17 +132,10 @@ class ProgressDisplay:
     def _update(self, p: SessionProgress) -> None:
         if self._task is None:
             self._task = self._bar.add_task("", total=p.duration_s, clock="")
-        nxt = ""
-        if p.next_shock_in_s is not None:
-            nxt = f" | shock in {p.next_shock_in_s:4.0f}s"
-        elif p.next_cs_in_s is not None:
-            nxt = f" | CS in {p.next_cs_in_s:4.0f}s"
-        frames = " ".join(
-            f"{k} {v['written']}" + (f" ({v['dropped']} lost)" if v["dropped"] else "")
-            for k, v in p.frames.items()
-        )
-        desc = f"{p.phase:<12} trial {p.trial}/{p.n_trials}{nxt} | {frames}"
-        clock = f"{fmt_duration(p.t_s)}/{fmt_duration(p.duration_s)}"
+        # the terminal's width now (a resized window is followed at the next redraw)
+        desc, bar, clock = progress_line(p, self.console.width)
+        self._bar_column.bar_width = bar
+        self._bar.columns = self._with_bar if bar else self._without_bar
         self._bar.update(self._task, completed=p.t_s, description=desc, clock=clock)
         now = time.monotonic()
         if now - self._drawn_at >= REFRESH_EVERY_S:

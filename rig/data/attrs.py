@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from rig.program.timeline import Timeline
 
 FORMAT = "fear-rig-session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: stream images named video/ and imaging/ with their per-frame arrays inside; 2 (2026-12):
+OME-Zarr bioformats2raw.layout (images 0/ and 1/, per-frame arrays in timing/). Both are read."""
 Status = Literal["running", "complete", "aborted", "interrupted", "recovered"]
 
 
@@ -62,8 +64,14 @@ class SessionAttrs(_Open):
     simulated: bool | None = None
     mode: str | None = None
     animal: str | None = None
-    experimenter: str | None = None
+    experimenter: list[str] | str | None = None  # a str in sessions before subject metadata
+    institution: str | None = None
+    lab: str | None = None
     notes: str | None = None
+    subject: dict[str, Any] | None = None  # rig.files.subject.Subject, dumped as JSON
+    subject_file: str | None = None
+    devices: dict[str, dict[str, Any]] | None = None  # per rig-file section: driver, description
+    ome: dict[str, Any] | None = None  # {"version": "0.5", "bioformats2raw.layout": 3} (v2)
     protocol_name: str | None = None
     protocol: ProtocolAttrs
     protocol_text: str
@@ -83,6 +91,24 @@ class SessionAttrs(_Open):
     streams: dict[str, dict[str, Any]] | None = None
     imaging_source: dict[str, Any] | None = None
     recovery: dict[str, Any] | None = None  # what rig recover rebuilt or skipped
+
+    @property
+    def experimenters(self) -> list[str]:
+        """Who ran the session (an older session's one string becomes one name)."""
+        if isinstance(self.experimenter, str):
+            return [self.experimenter] if self.experimenter.strip() else []
+        return list(self.experimenter or [])
+
+    def pixel_size_um(self, stream: str) -> float | None:
+        """The size of one pixel of ``stream`` (``video`` or ``imaging``) in micrometres, as
+        the rig file gave it (``camera.mm_per_px``, ``imaging.um_per_px``); None when it did
+        not (or the session predates ``devices``)."""
+        devices = self.devices or {}
+        if stream == "imaging":
+            um = (devices.get("imaging") or {}).get("um_per_px")
+            return float(um) if um else None
+        mm = (devices.get("camera") or {}).get("mm_per_px")
+        return float(mm) * 1000.0 if mm else None
 
     @property
     def video_fps(self) -> float:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 from zarr.codecs import BloscCodec, Crc32cCodec
 
 from rig import __version__
-from rig.data.atomic import atomic_path, write_json_atomic
+from rig.data.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from rig.data.attrs import FORMAT, FORMAT_VERSION, SessionAttrs
 from rig.data.integrity import (
     DamagedFrames,
@@ -56,7 +56,7 @@ from rig.files.inputfile import (
     read_bounded,
 )
 from rig.ports import Edges
-from rig.program.schedule import STREAM_EDGE_LINE, expected_frames
+from rig.program.schedule import IMAGING, STREAM_EDGE_LINE, VIDEO, expected_frames
 
 FRAME_BLOCK_BYTES = 16 * 2**20  # frames per block read from the store (zarr needs ~3x this)
 
@@ -71,7 +71,13 @@ ZARR_STORE = "session.zarr"
 JOURNAL = "journal"
 METADATA = "zarr.json"  # a Zarr v3 node's metadata document (group or array)
 ROOT_METADATA = METADATA  # the root group's; its "attributes" are SessionAttrs
-# a frame stream's group is named by the stream (rig.program.schedule.STREAM_EDGE_LINE)
+# Frame streams (format_version 2): OME-Zarr's bioformats2raw.layout, so napari, ome-zarr-py
+# and yaozarrs open session.zarr at its root. Each stream is an image group named by its series
+# number holding only its frames; its per-frame arrays live in timing/STREAM. (format_version 1:
+# the image group was named by the stream and held the per-frame arrays; still read.)
+STREAM_IMAGE = {VIDEO: "0", IMAGING: "1"}
+TIMING = "timing"
+OME_GROUP, OME_XML = "OME", "METADATA.ome.xml"  # the series list and the OME-XML companion
 FRAMES, DEVICE_INDEX, TIMESTAMPS = "0", "device_index", "timestamps_s"
 OME, SYNC = "ome", "sync"  # stream group attributes
 EDGES, EDGE_SAMPLES, EDGE_RISING, SAMPLE_RATE = "edges", "samples", "rising", "sample_rate_hz"
@@ -85,6 +91,11 @@ MOTION_INDEX, STEP_INDEX, SCORE_TIMES, FREEZING, WHEEL_SPEED = (
     "wheel_speed_cm_s",
 )
 MOTION_PARAMS, FREEZING_RECORD = "motion_params", "freezing"  # scores attributes
+# The scoring history (2026-12): every scoring and every motion index computed is kept, by name
+MOTION_SETS, SCORINGS, CURRENT = "motion", "scorings", "current"  # scores/motion/NAME, ...
+LEGACY_SCORING = "original"  # a session scored before the history: its scores/ arrays
+_SCORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# hand scorings (the GUI's Review tab): beside the automatic ones, never among them
 HAND_SCORES, HAND_SCORINGS = "hand_scores", "scorings"  # group; its attribute: name -> record
 TRUTH = "truth"
 TRUE_FREEZING, TRUE_FREEZING_TIMES = "freezing", "behaviour_frame_times_s"
@@ -129,8 +140,13 @@ def frames_per_shard(rate_hz: float) -> int:
     return max(1, min(64, round(rate_hz * CHUNK_SECONDS)))
 
 
-def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
-    """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream."""
+def ome_attrs(name: str, rate_hz: float, um_per_px: float | None = None) -> dict[str, Any]:
+    """OME-NGFF 0.5 multiscales metadata for a (t, y, x) frame stream: seconds on t, and
+    micrometres on y and x when the pixel size is known (else pixels, without a unit)."""
+    space: dict[str, Any] = {"type": "space"}
+    if um_per_px is not None:
+        space["unit"] = "micrometer"
+    size = float(um_per_px) if um_per_px is not None else 1.0
     return {
         OME: {
             "version": "0.5",
@@ -139,14 +155,14 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
                     "name": name,
                     "axes": [
                         {"name": "t", "type": "time", "unit": "second"},
-                        {"name": "y", "type": "space"},
-                        {"name": "x", "type": "space"},
+                        {"name": "y", **space},
+                        {"name": "x", **space},
                     ],
                     "datasets": [
                         {
                             "path": FRAMES,
                             "coordinateTransformations": [
-                                {"type": "scale", "scale": [1.0 / rate_hz, 1.0, 1.0]}
+                                {"type": "scale", "scale": [1.0 / rate_hz, size, size]}
                             ],
                         }
                     ],
@@ -154,6 +170,84 @@ def ome_attrs(name: str, rate_hz: float) -> dict[str, Any]:
             ],
         }
     }
+
+
+ROOT_OME = {"version": "0.5", "bioformats2raw.layout": 3}  # the root's "ome" attribute
+
+
+def create_stream(
+    root: zarr.Group,
+    name: str,
+    n_frames: int,
+    height: int,
+    width: int,
+    dtype: Any,
+    rate_hz: float,
+    um_per_px: float | None = None,
+) -> zarr.Array:
+    """A new frame stream's image group in ``root`` (``session.zarr``) and its frames array
+    (:func:`create_frame_array`); the OME series list names it at once, so a session that
+    stops now still opens in napari."""
+    image = root.create_group(STREAM_IMAGE[name], attributes=ome_attrs(name, rate_hz, um_per_px))
+    frames = create_frame_array(image, n_frames, height, width, dtype, rate_hz)
+    write_ome_index(root)
+    return frames
+
+
+def write_ome_index(root: zarr.Group) -> None:
+    """The bioformats2raw.layout companions of the image groups present: ``OME/zarr.json``
+    (``series``: the image paths) and ``OME/METADATA.ome.xml`` (one ``Image`` per series,
+    named by its stream, ``ID="Image:PATH"`` as napari-ome-zarr looks them up), rewritten
+    atomically whenever a stream is added or changes length."""
+    images = [
+        (name, key)
+        for name, key in STREAM_IMAGE.items()
+        if key in root and FRAMES in root[key]  # type: ignore[operator]
+    ]
+    folder = Path(str(root.store_path.store.root)) / root.path / OME_GROUP
+    folder.mkdir(exist_ok=True)
+    series = {"version": "0.5", "series": [key for _, key in images]}
+    group = {"zarr_format": 3, "node_type": "group", "attributes": {OME: series}}
+    write_json_atomic(folder / METADATA, group)
+    xml = _ome_xml([(name, key, root[key]) for name, key in images])  # type: ignore[misc]
+    write_bytes_atomic(folder / OME_XML, xml)
+
+
+def _ome_xml(images: list[tuple[str, str, zarr.Group]]) -> bytes:
+    """OME-XML (2016-06 schema) describing each image: size, pixel type, pixel size, rate."""
+    from xml.etree import ElementTree as ET
+
+    ns = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+    ome = ET.Element("OME", {"xmlns": ns, "Creator": f"fear-rig {__version__}"})
+    for n, (name, key, group) in enumerate(images):
+        frames = group[FRAMES]
+        dataset = group.attrs[OME]["multiscales"][0]  # type: ignore[index]
+        scale = dataset["datasets"][0]["coordinateTransformations"][0]["scale"]
+        t, height, width = frames.shape  # type: ignore[misc]
+        image = ET.SubElement(ome, "Image", {"ID": f"Image:{key}", "Name": name})
+        pixels = {
+            "ID": f"Pixels:{n}",
+            "DimensionOrder": "XYZCT",
+            "Type": str(frames.dtype),  # type: ignore[union-attr]
+            "SizeX": str(width),
+            "SizeY": str(height),
+            "SizeZ": "1",
+            "SizeC": "1",
+            "SizeT": str(t),
+            "TimeIncrement": repr(float(scale[0])),
+            "TimeIncrementUnit": "s",
+        }
+        if dataset["axes"][1].get("unit") == "micrometer":
+            pixels.update(
+                PhysicalSizeX=repr(float(scale[2])),
+                PhysicalSizeXUnit="\N{MICRO SIGN}m",
+                PhysicalSizeY=repr(float(scale[1])),
+                PhysicalSizeYUnit="\N{MICRO SIGN}m",
+            )
+        element = ET.SubElement(image, "Pixels", pixels)
+        ET.SubElement(element, "Channel", {"ID": f"Channel:{n}:0", "SamplesPerPixel": "1"})
+        ET.SubElement(element, "MetadataOnly")
+    return ET.tostring(ome, encoding="utf-8", xml_declaration=True)
 
 
 def create_frame_array(
@@ -206,10 +300,13 @@ def trim_frames(frames: zarr.Array, n_frames: int) -> None:
 # ------------------------------------------------------------------------- what is stored
 @dataclass(frozen=True)
 class FrameStream:
-    """One stored frame stream (``video/``, ``imaging/``): an OME-NGFF image of (t, y, x)."""
+    """One stored frame stream (``video``: image ``0/``, ``imaging``: image ``1/``): an
+    OME-NGFF image of (t, y, x), and the group of its per-frame arrays (``timing/STREAM``;
+    the image group itself in format_version 1)."""
 
     name: str
     group: zarr.Group
+    timing: zarr.Group | None = None
 
     @property
     def frames(self) -> zarr.Array:
@@ -239,8 +336,17 @@ class FrameStream:
         value = self.group.attrs.get(SYNC)
         return dict(value) if isinstance(value, dict) else None
 
+    @property
+    def um_per_px(self) -> float | None:
+        """The pixel size in micrometres (the OME scale), None when the rig did not say."""
+        dataset = self.group.attrs[OME]["multiscales"][0]  # type: ignore[index]
+        if dataset["axes"][1].get("unit") != "micrometer":
+            return None
+        return float(dataset["datasets"][0]["coordinateTransformations"][0]["scale"][1])
+
     def _array(self, key: str) -> np.ndarray | None:
-        return self.group[key][:] if key in self.group else None  # type: ignore[index]
+        group = self.timing
+        return group[key][:] if group is not None and key in group else None  # type: ignore[index]
 
     # ------------------------------------------------------------- damage
     @property
@@ -318,7 +424,9 @@ class Scores:
     times_s: np.ndarray | None
     freezing: np.ndarray | None
     wheel_speed_cm_s: np.ndarray | None
-    record: dict[str, Any] | None  # the last scoring record
+    record: dict[str, Any] | None  # the current scoring's record
+    name: str | None = None  # the current scoring (None: not scored yet)
+    motion_name: str | None = None  # the motion index set the fields above come from
 
     def timed(self, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
         """``(times_s, values)`` when ``values`` is a series on ``times_s``, else None."""
@@ -329,6 +437,30 @@ class Scores:
 
 def _read(group: zarr.Group, key: str) -> np.ndarray | None:
     return group[key][:] if key in group else None  # type: ignore[index]
+
+
+def _names(group: zarr.Group) -> list[str]:
+    return sorted(name for name, _ in group.groups())
+
+
+def _member(scores: zarr.Group, kind: str, name: str) -> zarr.Group | None:
+    if kind in scores and name in scores[kind]:  # type: ignore[operator]
+        return scores[kind][name]  # type: ignore[return-value,index]
+    return None
+
+
+def _latest(scores: zarr.Group, kind: str) -> str | None:
+    """The last member of ``scores/KIND`` made: the highest ``N`` of the ``KIND-N`` names
+    (motion sets are always named so)."""
+    if kind not in scores:
+        return None
+    names = _names(scores[kind])  # type: ignore[arg-type]
+    return max(names, key=_number, default=None)
+
+
+def _number(name: str) -> int:
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 # ------------------------------------------------------------------------- the folder
@@ -396,6 +528,7 @@ class SessionFolder:
         folder._writer = WriterLock.acquire(folder.journal_path / LOCK_FILE)
         zarr.open_group(str(folder.zarr_path), mode="w-", zarr_format=3)
         folder.update_attrs(
+            ome=ROOT_OME,
             format=FORMAT,
             format_version=FORMAT_VERSION,
             software_version=__version__,
@@ -566,23 +699,60 @@ class SessionFolder:
         """The stored frame stream ``name`` (``video``, ``imaging``); None if it has no frames
         array (not recorded, or the process was killed while setting it up)."""
         root = self._root()
-        if name not in root or FRAMES not in root[name]:  # type: ignore[operator]
+        key = _image_key(root, name)
+        if key is None or FRAMES not in root[key]:  # type: ignore[operator]
             return None
-        return FrameStream(name, root[name])  # type: ignore[arg-type]
+        image: zarr.Group = root[key]  # type: ignore[assignment]
+        timing = _timing_group(root, name)
+        return FrameStream(name, image, timing if timing is not None else image)
 
     def stream_groups(self) -> list[str]:
         """The frame streams that have a group in ``session.zarr`` (complete or not)."""
         root = self._root()
-        return [name for name in STREAM_EDGE_LINE if name in root]
+        return [name for name in STREAM_EDGE_LINE if _image_key(root, name) is not None]
 
     # ------------------------------------------------------------------- scores
+    # Every scoring (`rig score`, the run's own) is kept under scores/scorings/NAME with its
+    # record, and every motion index under scores/motion/NAME with its parameters; the
+    # attribute scores.current names the scoring readers use. Nothing is overwritten.
+    # Sessions scored before the history have one scoring in scores/ itself ("original").
     def scores(self) -> Scores | None:
-        """What is stored under ``scores/``; None when nothing is."""
+        """The current scoring and the motion index it used (before any scoring: the latest
+        motion index); None when nothing is stored."""
         root = self._root()
         if SCORES not in root:
             return None
         group: zarr.Group = root[SCORES]  # type: ignore[assignment]
+        current = group.attrs.get(CURRENT)
+        if current is None and MOTION_SETS not in group:  # scored before the history
+            return self._legacy_scores(group)
+        scoring = _member(group, SCORINGS, current) if current else None
+        if scoring is None and current == LEGACY_SCORING:
+            return self._legacy_scores(group)
+        record = dict(scoring.attrs.get(FREEZING_RECORD, {})) if scoring is not None else None
+        motion_name = (record or {}).get("motion") or _latest(group, MOTION_SETS)
+        if motion_name == LEGACY_SCORING:  # a new scoring of the indices stored before
+            motion: zarr.Group | None = group
+        else:
+            motion = _member(group, MOTION_SETS, motion_name) if motion_name else None
+        return Scores(
+            device_index=_read(motion, DEVICE_INDEX) if motion is not None else None,
+            motion_index=_read(motion, MOTION_INDEX) if motion is not None else None,
+            step_index=_read(motion, STEP_INDEX) if motion is not None else None,
+            motion_params=(
+                dict(motion.attrs.get(MOTION_PARAMS, {})) if motion is not None else None
+            ),
+            times_s=_read(scoring, SCORE_TIMES) if scoring is not None else None,
+            freezing=_read(scoring, FREEZING) if scoring is not None else None,
+            wheel_speed_cm_s=_read(scoring, WHEEL_SPEED) if scoring is not None else None,
+            record=record,
+            name=current if scoring is not None else None,
+            motion_name=motion_name,
+        )
+
+    def _legacy_scores(self, group: zarr.Group) -> Scores:
         attrs = dict(group.attrs)
+        record = attrs.get(FREEZING_RECORD)
         return Scores(
             device_index=_read(group, DEVICE_INDEX),
             motion_index=_read(group, MOTION_INDEX),
@@ -591,16 +761,49 @@ class SessionFolder:
             times_s=_read(group, SCORE_TIMES),
             freezing=_read(group, FREEZING),
             wheel_speed_cm_s=_read(group, WHEEL_SPEED),
-            record=attrs.get(FREEZING_RECORD),
+            record=record,
+            name=LEGACY_SCORING if record is not None else None,
+            motion_name=LEGACY_SCORING if MOTION_INDEX in group else None,
         )
 
     def freezing_record(self) -> dict[str, Any] | None:
-        """The last scoring record, or None when the session was never scored."""
+        """The current scoring's record, or None when the session was never scored."""
+        scores = self.scores()
+        return scores.record if scores is not None else None
+
+    def scorings(self) -> list[dict[str, Any]]:
+        """Every scoring stored, oldest first: its record (``name``, ``scored_utc``, the
+        parameters, ``motion``) and ``current`` (true for the one readers use)."""
         root = self._root()
         if SCORES not in root:
-            return None
-        record = root[SCORES].attrs.get(FREEZING_RECORD)
-        return dict(record) if isinstance(record, dict) else None  # type: ignore[arg-type]
+            return []
+        group: zarr.Group = root[SCORES]  # type: ignore[assignment]
+        current = group.attrs.get(CURRENT)
+        out = []
+        legacy = group.attrs.get(FREEZING_RECORD)
+        if isinstance(legacy, dict):
+            out.append({**legacy, "name": LEGACY_SCORING, "motion": LEGACY_SCORING})
+        if SCORINGS in group:
+            for name in _names(group[SCORINGS]):  # type: ignore[arg-type]
+                record = group[SCORINGS][name].attrs.get(FREEZING_RECORD)  # type: ignore[index]
+                if isinstance(record, dict):  # a scoring killed before its record: not one
+                    out.append({**record, "name": name})
+        out.sort(key=lambda r: str(r.get("scored_utc") or ""))
+        effective = current or (LEGACY_SCORING if legacy is not None else None)
+        return [{**r, "current": r["name"] == effective} for r in out]
+
+    def new_scoring_name(self, kind: str = "score") -> str:
+        """The next free default name, ``score-1``, ``score-2``... (``motion-N`` for motion
+        index sets)."""
+        root = self._root()
+        where = SCORINGS if kind == "score" else MOTION_SETS
+        taken: set[str] = set()
+        if SCORES in root and where in root[SCORES]:  # type: ignore[operator]
+            taken = set(_names(root[SCORES][where]))  # type: ignore[index,arg-type]
+        n = len(taken) + 1
+        while f"{kind}-{n}" in taken:
+            n += 1
+        return f"{kind}-{n}"
 
     def write_motion(
         self,
@@ -608,14 +811,17 @@ class SessionFolder:
         motion: np.ndarray,
         step: np.ndarray,
         params: dict[str, Any],
-    ) -> None:
-        """Store the per-frame motion and step indices and the parameters they were computed
-        with."""
-        scores = self._group(SCORES)
-        scores.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64), overwrite=True)
-        scores.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32), overwrite=True)
-        scores.create_array(STEP_INDEX, data=np.asarray(step, np.float32), overwrite=True)
-        self._set_group_attrs(SCORES, {MOTION_PARAMS: params})
+        name: str | None = None,
+    ) -> str:
+        """Store a new motion and step index set (per video frame) with the parameters it was
+        computed with, as ``scores/motion/NAME``; returns its name. Earlier sets are kept."""
+        name = name or self.new_scoring_name("motion")
+        group = self._new_member(MOTION_SETS, name)
+        group.create_array(DEVICE_INDEX, data=np.asarray(device_index, np.int64))
+        group.create_array(MOTION_INDEX, data=np.asarray(motion, np.float32))
+        group.create_array(STEP_INDEX, data=np.asarray(step, np.float32))
+        self._set_group_attrs(f"{SCORES}/{MOTION_SETS}/{name}", {MOTION_PARAMS: params})
+        return name
 
     def write_freezing(
         self,
@@ -623,15 +829,48 @@ class SessionFolder:
         freezing: np.ndarray,
         record: dict[str, Any],
         wheel_speed_cm_s: np.ndarray | None = None,
-    ) -> None:
-        """Store a scoring: its times, freezing (and wheel speed), then its record."""
-        scores = self._group(SCORES)
-        scores.create_array(SCORE_TIMES, data=np.asarray(times_s, float), overwrite=True)
+        make_current: bool = True,
+    ) -> str:
+        """Store a scoring as ``scores/scorings/NAME`` (``record["name"]``, else the next
+        ``score-N``): its times, freezing (and wheel speed), then its record; then, unless
+        ``make_current`` is false, mark it current. Returns its name. Earlier scorings are
+        kept; :class:`InputError` for a name already used or not a plain name."""
+        name = record.get("name") or self.new_scoring_name()
+        group = self._new_member(SCORINGS, name)
+        group.create_array(SCORE_TIMES, data=np.asarray(times_s, float))
         if wheel_speed_cm_s is not None:
-            speed = np.asarray(wheel_speed_cm_s, np.float32)
-            scores.create_array(WHEEL_SPEED, data=speed, overwrite=True)
-        scores.create_array(FREEZING, data=np.asarray(freezing, bool), overwrite=True)
-        self._set_group_attrs(SCORES, {FREEZING_RECORD: record})
+            group.create_array(WHEEL_SPEED, data=np.asarray(wheel_speed_cm_s, np.float32))
+        group.create_array(FREEZING, data=np.asarray(freezing, bool))
+        self._set_group_attrs(
+            f"{SCORES}/{SCORINGS}/{name}", {FREEZING_RECORD: {**record, "name": name}}
+        )
+        if make_current:
+            self.set_current_scoring(name)
+        return name
+
+    def set_current_scoring(self, name: str) -> None:
+        """Mark the stored scoring ``name`` current (what ``rig info``, the exports and the
+        report use). :class:`InputError` when there is none of that name."""
+        if name not in {r["name"] for r in self.scorings()}:
+            known = ", ".join(r["name"] for r in self.scorings()) or "none"
+            problem = Problem("scores", f"no scoring named {name!r} (stored: {known})")
+            raise InputError(str(self), [problem])
+        self._set_group_attrs(SCORES, {CURRENT: name})
+
+    def _new_member(self, kind: str, name: str) -> zarr.Group:
+        if not _SCORE_NAME.match(name) or name == LEGACY_SCORING:
+            problem = Problem(
+                "name", f"{name!r}: letters, digits, '_', '.', '-' (not {LEGACY_SCORING!r})"
+            )
+            raise InputError(str(self), [problem])
+        parent = self._group(SCORES).require_group(kind)
+        if name in parent:
+            problem = Problem(
+                "name",
+                f"a {kind[:-1] if kind.endswith('s') else kind} named {name!r} is stored already",
+            )
+            raise InputError(str(self), [problem])
+        return parent.create_group(name)
 
     # ------------------------------------------------------------ hand scorings
     def hand_scorings(self) -> dict[str, dict[str, Any]]:
@@ -692,23 +931,35 @@ class SessionFolder:
         timestamps_s: np.ndarray,
         sync: dict[str, Any] | None,
     ) -> None:
-        """Store a stream's device frame numbers, timestamps and sync report."""
-        group = self._group(name)
-        group.create_array(DEVICE_INDEX, data=device_index, overwrite=True)
-        group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
+        """Store a stream's device frame numbers and timestamps (``timing/STREAM``) and its
+        sync report (an attribute of its image group)."""
+        root = zarr.open_group(str(self.zarr_path), mode="a")
+        _write_timing(root, name, device_index, timestamps_s)
         if sync is not None:
-            self._set_group_attrs(name, {SYNC: sync})
+            self._set_group_attrs(self._image(name), {SYNC: sync})
+        if root.attrs.get(OME) is not None:
+            write_ome_index(root)
 
     def trim_stream(self, name: str, n_frames: int) -> None:
         """Cut stream ``name`` to its first ``n_frames`` frames (see :func:`trim_frames`)."""
-        trim_frames(self._group(name)[FRAMES], n_frames)  # type: ignore[arg-type]
+        trim_frames(self._group(self._image(name))[FRAMES], n_frames)  # type: ignore[arg-type]
 
     def remove_stream(self, name: str) -> None:
         """Remove a stream group that holds no frames array (set up, never written)."""
         root = zarr.open_group(str(self.zarr_path), mode="a")
-        if FRAMES in root[name]:  # type: ignore[operator]
+        key = self._image(name)
+        if FRAMES in root[key]:  # type: ignore[operator]
             raise ValueError(f"refusing to remove {name}: it holds frames")
-        del root[name]
+        del root[key]
+        if root.attrs.get(OME) is not None:
+            write_ome_index(root)
+
+    def _image(self, name: str) -> str:
+        """The key of stream ``name``'s image group (KeyError when it has none)."""
+        key = _image_key(self._root(), name)
+        if key is None:
+            raise KeyError(f"{self}: no {name} stream")
+        return key
 
     # -------------------------------------------------------- a new stream (attach)
     @contextlib.contextmanager
@@ -723,19 +974,56 @@ class SessionFolder:
         """Make stream ``name`` (frames numbered 0..T-1 with these timestamps) beside the
         store, yield its frames array to fill, and move it into place when the block ends
         without an exception: an interrupted import leaves the session as it was."""
-        if (self.zarr_path / name).exists():
+        root = zarr.open_group(str(self.zarr_path), mode="a")
+        if _image_key(root, name) is not None:
             raise ValueError(f"{self}: {name} exists already")
-        for stale in self.zarr_path.glob(f".{name}.*.tmp"):  # left by an import that was killed
+        key = STREAM_IMAGE[name]
+        for stale in self.zarr_path.glob(f".{key}.*.tmp"):  # left by an import that was killed
             shutil.rmtree(stale, ignore_errors=True)
         n, height, width = frames_shape
-        with atomic_path(self.zarr_path / name) as tmp:
+        # the timing first: a stream that is in place always has it (a killed import that
+        # left only the timing is imported again over it)
+        index = np.arange(n, dtype=np.int64)
+        _write_timing(root, name, index, np.asarray(timestamps_s, float), frames_per_shard(rate_hz))
+        with atomic_path(self.zarr_path / key) as tmp:
             image = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-            image.attrs.put(ome_attrs(name, rate_hz))
+            image.attrs.put(ome_attrs(name, rate_hz, self.attrs.pixel_size_um(name)))
             frames = create_frame_array(image, n, height, width, dtype, rate_hz)
-            index = np.arange(n, dtype=np.int64)
-            image.create_array(DEVICE_INDEX, data=index, chunks=(frames_per_shard(rate_hz),))
-            image.create_array(TIMESTAMPS, data=np.asarray(timestamps_s, float))
             yield frames
+        write_ome_index(root)
+        if root.attrs.get(OME) is None:  # a session written before the layout: it is now mixed
+            self.update_attrs(**{OME: ROOT_OME})
+
+    # ------------------------------------------------------------ the layout
+    def upgrade_layout(self) -> list[str]:
+        """Move a session written in format_version 1 to the current layout (``rig upgrade``):
+        each stream's image group is renamed to its series number, its ``timestamps_s`` and
+        ``device_index`` move to ``timing/STREAM``, its OME scale gets the pixel size the rig
+        file gave, and the OME series list is written. Folders are renamed, no frame is read
+        or rewritten; run again after an interruption, it finishes the job. Returns one line
+        per change (none for a current session)."""
+        attrs = self.require_finalized()
+        if attrs.format_version >= FORMAT_VERSION:
+            return []
+        done = []
+        root = zarr.open_group(str(self.zarr_path), mode="a")
+        for name, key in STREAM_IMAGE.items():
+            if name not in root or key in root:
+                continue
+            timing = root.require_group(TIMING).require_group(name)
+            old = self.zarr_path / name
+            for array in (TIMESTAMPS, DEVICE_INDEX):
+                if (old / array).is_dir() and array not in timing:
+                    os.replace(old / array, self.zarr_path / TIMING / name / array)
+            stream = FrameStream(name, root[name])  # type: ignore[arg-type]
+            ome = ome_attrs(name, stream.rate_hz, attrs.pixel_size_um(name))
+            self._set_group_attrs(name, ome)
+            os.replace(old, self.zarr_path / key)
+            done.append(f"{name}/ -> {key}/ (timestamps_s, device_index -> {TIMING}/{name}/)")
+        write_ome_index(zarr.open_group(str(self.zarr_path), mode="a"))
+        self.update_attrs(format_version=FORMAT_VERSION, **{OME: ROOT_OME})
+        done.append(f"format_version {attrs.format_version} -> {FORMAT_VERSION}")
+        return done
 
     # ------------------------------------------------------------ the frame writer
     def zarr_group(self) -> zarr.Group:
@@ -784,6 +1072,35 @@ class SessionFolder:
     def _group(self, name: str) -> zarr.Group:
         """A group under the root, created if missing, open for writing."""
         return zarr.open_group(str(self.zarr_path), mode="a").require_group(name)
+
+
+def _image_key(root: zarr.Group, name: str) -> str | None:
+    """Where stream ``name``'s image group is: its series number (format_version 2) or its
+    name (format_version 1); None when it has none."""
+    for key in (STREAM_IMAGE[name], name):
+        if key in root:
+            return key
+    return None
+
+
+def _timing_group(root: zarr.Group, name: str) -> zarr.Group | None:
+    """``timing/STREAM`` when it exists (format_version 2)."""
+    if TIMING in root and name in root[TIMING]:  # type: ignore[operator]
+        return root[TIMING][name]  # type: ignore[return-value,index]
+    return None
+
+
+def _write_timing(
+    root: zarr.Group,
+    name: str,
+    device_index: np.ndarray,
+    timestamps_s: np.ndarray,
+    index_chunk: int | None = None,
+) -> None:
+    group = root.require_group(TIMING).require_group(name)
+    chunks = {"chunks": (index_chunk,)} if index_chunk else {}
+    group.create_array(DEVICE_INDEX, data=device_index, overwrite=True, **chunks)
+    group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
 
 
 def _new_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:

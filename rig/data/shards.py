@@ -109,3 +109,21 @@ class ShardEncoder:
         raw = index.tobytes()
         key = self.key(start // self.frames_per_shard)
         return key, b"".join([*chunks, raw, _crc32c(raw)])
+
+
+def stored_frame_bytes(frames: np.ndarray, rate_hz: float) -> float:
+    """The bytes one frame like ``frames`` (``(n, y, x)``, a sample of a stream) takes on disk
+    in a session: its chunk, checksum and index entry as :class:`ShardEncoder` writes them for
+    an array made by :func:`rig.data.folder.create_frame_array` (in a temporary folder)."""
+    import tempfile
+
+    from rig.data.folder import create_frame_array
+
+    n, height, width = frames.shape
+    with tempfile.TemporaryDirectory(prefix="rig-sample-") as tmp:
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        array = create_frame_array(group, n, height, width, frames.dtype, rate_hz)
+        encoder = ShardEncoder(array)
+        per = encoder.frames_per_shard
+        total = sum(len(encoder.encode(s, frames[s : s + per])[1]) for s in range(0, n, per))
+    return total / n

@@ -33,9 +33,8 @@ from rig.data.disk import LocalDisk
 from rig.data.folder import (
     SessionFolder,
     array_folder,
-    create_frame_array,
+    create_stream,
     frames_per_shard,
-    ome_attrs,
 )
 from rig.data.journal import JournalWriter, StreamJournal, StreamProgress
 from rig.data.shards import ShardEncoder, ShardEncoding
@@ -74,6 +73,7 @@ class StreamWriter:
         disk: FrameDisk | None = None,
         lossless: bool = False,
         shard_encoder: Callable[[zarr.Array], ShardEncoding] = ShardEncoder,
+        um_per_px: float | None = None,
     ):
         self.name = name
         self.lossless = lossless
@@ -82,9 +82,15 @@ class StreamWriter:
         frame_bytes = info.width * info.height * np.dtype(info.dtype).itemsize
         self.chunk_t = frames_per_shard(info.rate_hz)
         self.capacity = _round_up(max(expected_frames, 1), self.chunk_t)
-        image = group.create_group(name, attributes=ome_attrs(name, info.rate_hz))
-        self.frames = create_frame_array(
-            image, self.capacity, info.height, info.width, info.dtype, info.rate_hz
+        self.frames = create_stream(
+            group,
+            name,
+            self.capacity,
+            info.height,
+            info.width,
+            info.dtype,
+            info.rate_hz,
+            um_per_px,
         )
         self._encoder = shard_encoder(self.frames)
         self._array_dir = array_folder(self.frames)
@@ -274,6 +280,7 @@ class SessionStore:
             self.queue_bytes,
             self.disk,
             self.lossless,
+            um_per_px=self.folder.attrs.pixel_size_um(name),
         )
         self.writers[name] = writer
         self._frames_expected[name] = expected_frames

@@ -30,7 +30,7 @@ from rig.files.inputfile import InputError, Problem
 from rig.program.schedule import FRAME_CLOCK, IMAGING
 
 EVENT_COLUMNS = ("kind", "t_s", "scheduled_s", "trial", "phase", "stimulus", "role", "detail")
-TRIAL_EPOCHS = ("pre", "cs", "us", "iti")
+TRIAL_EPOCHS = ("pre", "cs", "us", "iti", "trace")  # trace: trace conditioning's gap
 PHASE_EPOCHS = ("all", "baseline", "post")
 BIGTIFF_ABOVE_BYTES = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a margin for tags
 
@@ -153,6 +153,7 @@ def trial_records(folder: SessionFolder) -> list[dict[str, Any]]:
         for prefix in ("percent_", "true_percent_"):
             for e in TRIAL_EPOCHS:
                 row[prefix + e] = freezing.get(i, {}).get(prefix + e)
+        row["mode"] = mode(folder)
         out.append(row)
     return out
 
@@ -171,8 +172,14 @@ def phase_records(folder: SessionFolder) -> list[dict[str, Any]]:
         for prefix in ("percent_", "true_percent_"):
             for e in PHASE_EPOCHS:
                 row[prefix + e] = freezing.get(p.name, {}).get(prefix + e)
+        row["mode"] = mode(folder)
         out.append(row)
     return out
+
+
+def mode(folder: SessionFolder) -> str:
+    """``SIMULATED`` or ``LIVE``: what every export of the session says it is."""
+    return "SIMULATED" if folder.attrs.simulated else "LIVE"
 
 
 def _write_records(records: list[dict[str, Any]], path: Path) -> Path:
@@ -300,6 +307,25 @@ def export_tiff(
             shape=frames.shape,
             dtype=frames.dtype,
             photometric="minisblack",
-            metadata={"axes": "TYX"},
+            metadata=_tiff_metadata(imaging.um_per_px, imaging.rate_hz, mode(folder)),
+            **_tiff_resolution(imaging.um_per_px),
         )
     return FrameExport(path, damage, write_damage_list(path, damage))
+
+
+def _tiff_metadata(um_per_px: float | None, rate_hz: float, kind: str) -> dict[str, Any]:
+    """The shaped-series description: axes, the pixel size and frame interval known, and
+    whether the frames are SIMULATED or LIVE."""
+    meta: dict[str, Any] = {"axes": "TYX", "frame_interval_s": 1.0 / rate_hz, "mode": kind}
+    if um_per_px is not None:
+        meta.update(PhysicalSizeX=um_per_px, PhysicalSizeY=um_per_px, PhysicalSizeUnit="um")
+    return meta
+
+
+def _tiff_resolution(um_per_px: float | None) -> dict[str, Any]:
+    """The TIFF XResolution/YResolution tags: pixels per centimetre (ImageJ and Fiji read
+    them as the pixel size); none when the rig file gave no pixel size."""
+    if um_per_px is None:
+        return {}
+    per_cm = 1e4 / um_per_px
+    return {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}

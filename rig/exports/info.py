@@ -28,6 +28,11 @@ def session_info(folder: SessionFolder) -> dict[str, Any]:
             "file": attrs.protocol_file,
         },
         "animal": attrs.animal,
+        "subject": attrs.subject,
+        "experimenter": attrs.experimenters,
+        "institution": attrs.institution,
+        "lab": attrs.lab,
+        "notes": attrs.notes,
         "started_utc": attrs.started_utc,
         "ended_utc": attrs.ended_utc,
         "software_version": attrs.software_version,
@@ -112,6 +117,9 @@ def _freezing(folder: SessionFolder) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
+        "scoring": record.get("name") or "original",
+        "scorings": [r["name"] for r in folder.scorings()],
+        "scored_utc": record.get("scored_utc"),
         "threshold": record["threshold"],
         "threshold_auto": record["threshold_auto"],
         "min_freeze_s": record["min_freeze_s"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rig.files.inputfile import one_line
+from rig.files.subject import subject_line
 
 
 def _t(value: float | None) -> str:
@@ -67,6 +68,22 @@ def verify_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _metadata_lines(info: dict[str, Any]) -> list[str]:
+    """The subject and who ran the session, as given (nothing for what was not)."""
+    lines = []
+    subject = info.get("subject")
+    if subject:
+        lines.append(f"subject   {_s(subject_line(subject))}")
+    if info.get("experimenter"):
+        lines.append("by        " + "; ".join(_s(n) for n in info["experimenter"]))
+    where = [info.get("lab"), info.get("institution")]
+    if any(where):
+        lines.append("at        " + ", ".join(_s(w) for w in where if w))
+    if info.get("notes"):
+        lines.append(f"notes     {_s(info['notes'])}")
+    return lines
+
+
 def info_text(info: dict[str, Any]) -> str:
     p = info["protocol"]
     lines = [
@@ -76,6 +93,7 @@ def info_text(info: dict[str, Any]) -> str:
         f"rig       {_s(info['rig'])} [{_s(info['mode'])}]",
         f"protocol  {_s(p['name'])} (seed {p['seed']}, sha256 {_s(p['sha256'])[:12]}...)",
         f"animal    {_s(info['animal'])}",
+        *_metadata_lines(info),
         f"started   {info['started_utc']}   ended {info['ended_utc']}",
         f"duration  {info['duration_s']:.1f} s of {info['planned_duration_s']:.1f} s planned"
         if info["duration_s"] is not None
@@ -110,8 +128,13 @@ def info_text(info: dict[str, Any]) -> str:
     if frz:
         auto = " (auto)" if frz["threshold_auto"] else ""
         lines.append("")
+        n = len(frz.get("scorings") or [1])
         lines.append(
-            f"freezing  threshold {frz['threshold']:.4g}{auto}, min {frz['min_freeze_s']:g} s, "
+            f"freezing  scoring {_s(frz.get('scoring', 'original'))} (current of {n} stored; "
+            "rig score --list)"
+        )
+        lines.append(
+            f"          threshold {frz['threshold']:.4g}{auto}, min {frz['min_freeze_s']:g} s, "
             f"{frz['percent_frozen']:.1f}% of the session"
         )
         for t in frz["trials"]:

@@ -30,9 +30,8 @@ import numpy as np
 from hdmf.data_utils import DataChunkIterator
 from pynwb import NWBHDF5IO, H5DataIO, NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
-from pynwb.file import Subject
 from pynwb.image import ImageSeries
-from pynwb.ophys import OpticalChannel, TwoPhotonSeries
+from pynwb.ophys import TwoPhotonSeries
 
 from rig import __version__
 from rig.data.atomic import atomic_path
@@ -47,6 +46,13 @@ from rig.exports.csv_tiff import (
     write_damage_list,
 )
 from rig.exports.frame_table import cs_roles, frame_times, stimulus_intervals
+from rig.exports.nwb_metadata import (
+    add_devices,
+    field_of_view_m,
+    file_metadata,
+    imaging_plane,
+    nwb_subject,
+)
 from rig.program.schedule import IMAGING, VIDEO
 
 NWB_NAME = "session.nwb"
@@ -92,32 +98,15 @@ def _nan(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def imaging_plane(nwb: NWBFile, microscope: str, rate_hz: float = 0.0) -> Any:
-    """The file's one imaging plane (made, with its microscope, the first time it is asked)."""
-    if "imaging_plane" in nwb.imaging_planes:
-        return nwb.imaging_planes["imaging_plane"]
-    device = nwb.create_device(name="microscope", description=microscope)
-    return nwb.create_imaging_plane(
-        name="imaging_plane",
-        optical_channel=OpticalChannel(
-            name="channel", description="the recorded channel", emission_lambda=float("nan")
-        ),
-        description="the imaged plane",
-        device=device,
-        excitation_lambda=float("nan"),
-        indicator="unknown",
-        location="unknown",
-        imaging_rate=rate_hz or float("nan"),
-    )
-
-
 def _add_imaging(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
     attrs = folder.attrs
     rate = attrs.imaging_rate_hz or 0.0
     image = folder.stream(IMAGING)
     if image is not None and image.n_frames:
-        plane = imaging_plane(nwb, f"two-photon microscope of rig {attrs.rig_name}", rate)
+        plane = imaging_plane(nwb, attrs, rate)
         source = attrs.imaging_source or {}
+        _, height, width = image.frames.shape
+        fov = field_of_view_m(attrs, height, width)
         nwb.add_acquisition(
             TwoPhotonSeries(
                 name="two_photon",
@@ -130,6 +119,7 @@ def _add_imaging(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
                     "on the DAQ clock"
                     + (f"; attached from {len(source.get('files', []))} file(s)" if source else "")
                 ),
+                **({"field_of_view": fov} if fov else {}),
             )
         )
         return
@@ -151,6 +141,8 @@ def _add_video(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
     video = folder.stream(VIDEO)
     if video is None or video.n_frames == 0:
         return
+    um = folder.attrs.pixel_size_um(VIDEO)
+    size = f"; one pixel is {um / 1000:g} mm in the arena" if um else ""
     nwb.add_acquisition(
         ImageSeries(
             name="behaviour_video",
@@ -159,7 +151,8 @@ def _add_video(nwb: NWBFile, folder: SessionFolder, how: _Frames) -> None:
             format="raw",
             timestamps=video.timestamps_s(),
             description="behaviour camera frames in NWB (frame, x, y) order; timestamps from "
-            "the camera exposure edges on the DAQ clock",
+            "the camera exposure edges on the DAQ clock" + size,
+            device=nwb.devices.get("behaviour_camera"),
         )
     )
 
@@ -299,20 +292,26 @@ def build_nwbfile(
     frames found while they are written are added to ``damage`` (see :func:`export_nwb`)."""
     how = _Frames(damage, allow_damaged, compress)
     attrs = folder.attrs
+    start = _datetime(attrs.started_utc)
     nwb = NWBFile(
-        session_description=attrs.protocol.description or attrs.protocol_name or "",
+        session_description=("[SIMULATED] " if attrs.simulated else "")
+        + (attrs.protocol.description or attrs.protocol_name or ""),
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"fear-rig:{folder.name}")),
-        session_start_time=_datetime(attrs.started_utc),
+        session_start_time=start,
         session_id=folder.name,
         experiment_description=f"fear-rig protocol {attrs.protocol_name} "
         f"(sha256 {attrs.protocol_sha256}), status {attrs.status}",
         protocol=attrs.protocol_text or "",
         notes=f"{'SIMULATED' if attrs.simulated else 'LIVE'} rig {attrs.rig_name}; "
-        f"end: {attrs.end_reason}; fear-rig {__version__}",
+        f"end: {attrs.end_reason}; fear-rig {__version__}"
+        + (f"\n{attrs.notes}" if attrs.notes else ""),
         source_script="fear-rig rig export --nwb",
         source_script_file_name="rig/exports/nwb.py",
-        subject=Subject(subject_id=str(attrs.animal or "unknown"), species="Mus musculus"),
+        subject=nwb_subject(attrs, start),
+        keywords=["fear conditioning", "freezing", "two-photon calcium imaging"],
+        **file_metadata(attrs),
     )
+    add_devices(nwb, attrs)
     _add_imaging(nwb, folder, how)
     _add_video(nwb, folder, how)
     _add_trials(nwb, folder)
@@ -321,7 +320,7 @@ def build_nwbfile(
     from rig.exports.nwb_ophys import add_analysis
 
     # when `rig analyze` has analysed this session
-    add_analysis(nwb, folder.path, lambda: imaging_plane(nwb, "two-photon microscope"))
+    add_analysis(nwb, folder.path, lambda: imaging_plane(nwb, attrs, attrs.imaging_rate_hz or 0))
     return nwb
 
 

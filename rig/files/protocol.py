@@ -335,21 +335,40 @@ def protocol_from_data(data: dict[str, Any], file: str) -> Protocol:
 
 @dataclass(frozen=True)
 class LoadedProtocol:
-    """A validated protocol with the exact text it came from and that text's sha256."""
+    """A validated protocol with the exact text it came from and that text's sha256.
+
+    ``text`` is the file's bytes decoded as UTF-8 (strictly, nothing normalised: a byte-order
+    mark, CRLF line ends and trailing spaces are kept), so :attr:`data` is the file byte for
+    byte and :attr:`sha256` is what ``sha256sum FILE`` prints."""
 
     protocol: Protocol
     text: str
     file: str
 
     @property
+    def data(self) -> bytes:
+        """The protocol file's bytes, as read."""
+        return self.text.encode("utf-8")
+
+    @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def load_protocol(path: str | Path) -> LoadedProtocol:
     """Read and validate a protocol file. Raises :class:`InputError`."""
     data, text = read_yaml_file(path)
     return LoadedProtocol(protocol_from_data(data, str(path)), text, str(path))
+
+
+def protocol_from_bytes(data: bytes, file: str) -> LoadedProtocol:
+    """Validate a protocol file's bytes (what the GUI runs: the file it saved, as on disk).
+    :class:`InputError` for bytes that are not UTF-8 or not a valid protocol."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(file, [Problem("", "is not UTF-8 text")]) from None
+    return protocol_from_text(text, file)
 
 
 def protocol_from_text(text: str, file: str = "<protocol>") -> LoadedProtocol:

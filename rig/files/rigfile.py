@@ -7,13 +7,14 @@ built-in simulated rig (:data:`DEFAULT_SIM_RIG`) is used; every output says SIMU
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from rig.devices import SECTIONS, DriverSpec, available_drivers
+from rig.files.device_info import INFO_MODELS, CameraInfo, DeviceInfo, MicroscopeInfo, info_keys
 from rig.files.freezing import FreezingParams
 from rig.files.inputfile import (
     InputError,
@@ -30,8 +31,11 @@ DEFAULT_SIM_RIG = """\
 rig: simulated
 daq:     {driver: sim, sample_rate_hz: 20000}
 shocker: {driver: sim}
-camera:  {driver: sim, width: 640, height: 480}
-imaging: {driver: sim, width: 512, height: 512, neurons: 60}
+camera:  {driver: sim, width: 640, height: 480,
+          mm_per_px: 0.72}  # the arena (30 cm) as the simulated mouse draws it
+imaging: {driver: sim, width: 512, height: 512, neurons: 60,
+          um_per_px: 0.7, indicator: GCaMP6s, excitation_nm: 920, emission_nm: 510,
+          location: Prelimbic area, depth_um: 250}  # Allen CCF name; ~10-um somata
 speaker: {calibration: [{frequency_hz: 2000, volts: 0.5, level_db: 75},
                         {frequency_hz: 7500, volts: 0.8, level_db: 75},
                         {frequency_hz: 12000, volts: 1.0, level_db: 75},
@@ -131,12 +135,14 @@ class RigCore(StrictModel):
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """One device section: its driver and the driver-validated settings."""
+    """One device section: its driver, the driver-validated settings and what the section
+    says about the device for the record (:mod:`rig.files.device_info`)."""
 
     section: str
     driver: str
     spec: DriverSpec
     config: BaseModel
+    info: DeviceInfo = field(default_factory=DeviceInfo)
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,19 @@ class RigFile:
 
     def device(self, section: str) -> DeviceConfig | None:
         return self.devices.get(section)
+
+    @property
+    def camera_info(self) -> CameraInfo:
+        """The behaviour camera's description and pixel size (``camera.mm_per_px``)."""
+        info = self.devices["camera"].info if "camera" in self.devices else None
+        return info if isinstance(info, CameraInfo) else CameraInfo()
+
+    @property
+    def microscope_info(self) -> MicroscopeInfo:
+        """The microscope's description, pixel size (``imaging.um_per_px``), indicator,
+        wavelengths and imaged location."""
+        info = self.devices["imaging"].info if "imaging" in self.devices else None
+        return info if isinstance(info, MicroscopeInfo) else MicroscopeInfo()
 
     @property
     def sample_rate_hz(self) -> float:
@@ -223,12 +242,20 @@ def _device_section(
                 f"no driver {name!r} for {section} is installed; choose one of {choices}",
             )
         ]
-    settings = {k: v for k, v in value.items() if k != "driver"}
+    core_keys = info_keys(section)
+    settings = {k: v for k, v in value.items() if k != "driver" and k not in core_keys}
+    problems: list[Problem] = []
+    try:
+        info = INFO_MODELS[section].model_validate({k: value[k] for k in core_keys & value.keys()})
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, prefix=(section,))
     try:
         config = spec.model_for(section).model_validate(settings)
     except ValidationError as exc:
-        return None, problems_from_validation(exc, prefix=(section,))
-    return DeviceConfig(section, name, spec, config), []
+        problems += problems_from_validation(exc, prefix=(section,))
+    if problems:
+        return None, problems
+    return DeviceConfig(section, name, spec, config, info), []
 
 
 def _speaker_problems(speaker: Speaker, daq: DeviceConfig) -> list[Problem]:

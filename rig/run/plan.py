@@ -9,8 +9,13 @@ from rig.program.recording import no_imaging_warning
 from rig.program.schedule import expected_frames
 from rig.run.session import SessionPlan
 
-# Measured lz4 ratios on simulated frames (bench/bench_store.py); a planning estimate only.
-COMPRESSION = {"video": 0.55, "imaging": 0.75}
+# Stored fraction of the raw frame bytes for a driver that cannot show sample frames (real
+# cameras and microscopes: their content is unknown before the session). A planning estimate.
+COMPRESSION = {"video": 0.8, "imaging": 0.75}
+# Everything but the frames, per frame of a stream: its journal index (8 B), timestamps and
+# device number (compressed), its two recorded edges, and (video) the scores of one scoring.
+OVERHEAD_PER_FRAME = {"video": 80, "imaging": 40}
+SECTION = {"video": "camera", "imaging": "imaging"}
 
 
 def _frame_bytes(plan: SessionPlan, section: str) -> int:
@@ -20,6 +25,33 @@ def _frame_bytes(plan: SessionPlan, section: str) -> int:
     if width is None or height is None:
         width, height = (640, 480) if section == "camera" else (512, 512)
     return int(width * height * (1 if section == "camera" else 2))
+
+
+def stored_frame_bytes(plan: SessionPlan, stream: str) -> float:
+    """Bytes one frame of ``stream`` takes in the session: measured by compressing sample
+    frames as the session does when the driver can render some (the simulated rig), else the
+    raw size times :data:`COMPRESSION`."""
+    section = SECTION[stream]
+    device = plan.rig.device(section)
+    rate = plan.schedule.camera_rate_hz if stream == "video" else plan.schedule.imaging_rate_hz
+    if device is not None and device.spec.sample_frames is not None and rate:
+        key = (device.driver, section, device.config.model_dump_json(), float(rate))
+        measured = _measured(key, device.spec.sample_frames, device.config)
+        if measured is not None:
+            return measured
+    return _frame_bytes(plan, section) * COMPRESSION[stream]
+
+
+_MEASURED: dict[tuple, float | None] = {}  # a driver's sample, measured once per process
+
+
+def _measured(key: tuple, sample: Any, config: Any) -> float | None:
+    if key not in _MEASURED:
+        from rig.data.shards import stored_frame_bytes as measure
+
+        frames = sample(key[1], config)
+        _MEASURED[key] = None if frames is None else measure(frames, key[3])
+    return _MEASURED[key]
 
 
 def totals(plan: SessionPlan) -> dict[str, Any]:
@@ -33,8 +65,11 @@ def totals(plan: SessionPlan) -> dict[str, Any]:
         and getattr(imaging_dev.config, "delivers_frames", imaging_dev.driver != "frame-clock")
         else 0
     )
-    disk = video * _frame_bytes(plan, "camera") * COMPRESSION["video"]
-    disk += imaging_stored * _frame_bytes(plan, "imaging") * COMPRESSION["imaging"]
+    disk = video * (stored_frame_bytes(plan, "video") + OVERHEAD_PER_FRAME["video"])
+    if imaging_stored:
+        disk += imaging_stored * (
+            stored_frame_bytes(plan, "imaging") + OVERHEAD_PER_FRAME["imaging"]
+        )
     currents = sorted({plan.protocol.stimuli[t.us].current_ma for t in tl.shocks})  # type: ignore[union-attr]
     return {
         "duration_s": tl.duration_s,

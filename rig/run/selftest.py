@@ -16,7 +16,8 @@ What is checked, in order:
    are the protocol's with ``--protocol``, else 30 Hz for both.
 4. **Disk.** Free space where sessions are written must hold the session's estimated size
    (:func:`rig.run.plan.totals`) with :data:`DISK_HEADROOM` to spare; without a protocol, the
-   estimate is for :data:`DEFAULT_SESSION_S` (an hour) at 30 fps video and 30 Hz imaging.
+   estimate is for ``--minutes`` (default :data:`DEFAULT_SESSION_S`, 30 minutes: a conditioning
+   day of the driving study) at 30 fps video and 30 Hz imaging, and the check says so.
 
 Whatever happens, every device built is left safe and closed: DAQ outputs low, shock generator
 disarmed, cameras stopped.
@@ -53,7 +54,7 @@ from rig.run.runner import Runner
 SELFTEST_CURRENT_MA = 0.0  # the smallest current the drivers accept; never armed anyway
 CLOCK_TEST_S = 3.0  # session time the clock test plays
 DEFAULT_RATE_HZ = 30.0  # video and imaging rate without a protocol
-DEFAULT_SESSION_S = 3600.0  # disk estimate without a protocol: an hour
+DEFAULT_SESSION_S = 1800.0  # disk estimate without a protocol: half an hour
 DISK_HEADROOM = 1.25  # free space must exceed the estimate by this factor
 RATE_TOLERANCE = 0.01  # measured frame clock rate within 1 % of the expected rate
 
@@ -105,11 +106,13 @@ def run_selftest(
     plan: Any = None,
     out_dir: str | Path = "sessions",
     seconds: float = CLOCK_TEST_S,
+    session_s: float = DEFAULT_SESSION_S,
 ) -> SelftestReport:
     """Build every device of ``rig``, check it, and close it again. Never raises for a device
     failure: each is a failed row. ``plan`` (a :class:`rig.run.session.SessionPlan`) sets the rates
-    and the disk estimate; ``out_dir`` is where sessions will be written. A simulated rig runs
-    as fast as it can (its clock test takes no real time)."""
+    and the disk estimate (without one: a ``session_s`` session at 30 Hz); ``out_dir`` is where
+    sessions will be written. A simulated rig runs as fast as it can (its clock test takes no
+    real time)."""
     from rig.run.session import build_each
 
     report = SelftestReport(rig.name, rig.mode)
@@ -125,7 +128,7 @@ def run_selftest(
                 )
                 for section, e in failed.items()
             }
-            report.checks += check_devices(built, rig, plan, out_dir, program, not_built)
+            report.checks += check_devices(built, rig, plan, out_dir, program, not_built, session_s)
         finally:
             close_safely(built)
     return report
@@ -192,6 +195,7 @@ def check_devices(
     out_dir: str | Path,
     program: Any,
     not_built: dict[str, Check] | None = None,
+    session_s: float = DEFAULT_SESSION_S,
 ) -> list[Check]:
     """Every check on devices already built (by section), in the order of the module docstring.
 
@@ -212,7 +216,7 @@ def check_devices(
         checks += _clock_checks(built, answered, rig, program)
     finally:
         _safe(built)
-    checks.append(_disk(rig, plan, Path(out_dir)))
+    checks.append(_disk(rig, plan, Path(out_dir), session_s))
     return checks
 
 
@@ -405,9 +409,9 @@ def _frames(section: str, rec: CountingRecording) -> Check:
     return Check(section, name, "pass" if ok else "fail", detail)
 
 
-def _disk(rig: RigFile, plan: Any, out_dir: Path) -> Check:
+def _disk(rig: RigFile, plan: Any, out_dir: Path, session_s: float) -> Check:
     try:
-        estimate, what = _disk_estimate(rig, plan)
+        estimate, what = _disk_estimate(rig, plan, session_s)
         where = _existing(out_dir)
         free = shutil.disk_usage(where).free
     except Exception as exc:
@@ -420,13 +424,13 @@ def _disk(rig: RigFile, plan: Any, out_dir: Path) -> Check:
     return Check("disk", "free space", "pass" if free >= need else "fail", detail)
 
 
-def _disk_estimate(rig: RigFile, plan: Any) -> tuple[int, str]:
+def _disk_estimate(rig: RigFile, plan: Any, session_s: float) -> tuple[int, str]:
     from rig.run.plan import totals
     from rig.run.session import plan_from_loaded
 
     if plan is not None:
         return int(totals(plan)["disk_estimate_bytes"]), f"the {plan.protocol.protocol} session"
-    seconds = min(DEFAULT_SESSION_S, rig.safety.max_session_s)
+    seconds = min(session_s, rig.safety.max_session_s)
     text = (
         "protocol: selftest-default\nversion: 1\nseed: 0\n"
         "stimuli: {tone: {type: tone, frequency_hz: 2000, level_db: 60, duration_s: 1}}\n"
@@ -436,7 +440,8 @@ def _disk_estimate(rig: RigFile, plan: Any) -> tuple[int, str]:
     )
     default = plan_from_loaded(protocol_from_text(text, "<selftest>"), rig)
     minutes = seconds / 60
-    return int(totals(default)["disk_estimate_bytes"]), f"a {minutes:g}-min session"
+    what = f"a {minutes:g}-min session at {DEFAULT_RATE_HZ:g} Hz (--protocol or --minutes)"
+    return int(totals(default)["disk_estimate_bytes"]), what
 
 
 def _existing(path: Path) -> Path:

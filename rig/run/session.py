@@ -24,6 +24,7 @@ from rig.files.inputfile import InputError, Problem, error_line
 from rig.files.protocol import LoadedProtocol, load_protocol
 from rig.files.rigfile import RigFile, load_rig
 from rig.files.speaker import stimuli_problems
+from rig.files.subject import LoadedSubject, SessionMetadata, metadata_attrs
 from rig.ports import FrameDiskProvider, TruthSource
 from rig.program.recording import recording_problems
 from rig.program.safety import limit_problems
@@ -137,8 +138,16 @@ def build_devices(
     )
 
 
-def session_attrs(plan: SessionPlan, animal: str, speed: float | None) -> dict[str, Any]:
+def session_attrs(
+    plan: SessionPlan,
+    animal: str,
+    speed: float | None,
+    subject: LoadedSubject | None = None,
+    metadata: SessionMetadata | None = None,
+) -> dict[str, Any]:
+    """The root attributes a new session starts with (``docs/format.md``)."""
     return {
+        **metadata_attrs(subject, metadata or SessionMetadata()),
         "simulated": plan.rig.simulated,
         "mode": plan.rig.mode,
         "animal": animal,
@@ -151,6 +160,10 @@ def session_attrs(plan: SessionPlan, animal: str, speed: float | None) -> dict[s
         "rig_name": plan.rig.name,
         "rig_file": plan.rig.file,
         "rig_text": plan.rig.text,
+        "devices": {
+            section: {"driver": d.driver, **d.info.model_dump(exclude_none=True)}
+            for section, d in plan.rig.devices.items()
+        },
         "speed": "fast" if speed is None else speed,
         "sample_rate_hz": plan.schedule.sample_rate_hz,
         "timeline": plan.timeline.to_dict(),
@@ -167,15 +180,22 @@ def run_session(
     on_runner: Callable[[Runner], None] | None = None,
     state_dir: str | Path | None = None,
     abort: Abort | None = None,
+    subject: LoadedSubject | None = None,
+    metadata: SessionMetadata | None = None,
 ) -> tuple[Path, SessionResult]:
     """Run one session; returns its folder and result.
+
+    ``subject`` (a subject file, :func:`rig.files.subject.load_subject`) and ``metadata``
+    (experimenter, institution, lab, notes) are stored with the session from its start.
 
     ``on_runner`` connects to the runner's signals before it starts; ``abort`` is the request
     the caller's Abort button or signal handlers share (made before any device); simulated
     animals keep what they learned under ``state_dir`` (default ``OUT/.sim-animals``).
     """
     with holding_rig(plan.rig):  # no output test (and no other session) meanwhile
-        return _run_session(plan, out_dir, animal, speed, on_runner, state_dir, abort)
+        return _run_session(
+            plan, out_dir, animal, speed, on_runner, state_dir, abort, subject, metadata
+        )
 
 
 def _run_session(
@@ -186,12 +206,15 @@ def _run_session(
     on_runner: Callable[[Runner], None] | None,
     state_dir: str | Path | None,
     abort: Abort | None,
+    subject: LoadedSubject | None,
+    metadata: SessionMetadata | None,
 ) -> tuple[Path, SessionResult]:
     state = Path(state_dir) if state_dir is not None else Path(out_dir) / SIM_ANIMALS
     devices = build_devices(plan, speed, animal, str(state))
     store = None
     try:
-        store = _create_store(plan, out_dir, animal, speed, devices)
+        attrs = session_attrs(plan, animal, speed, subject, metadata)
+        store = _create_store(plan, out_dir, animal, speed, attrs, devices)
         engine = RigEngine(
             plan.schedule,
             devices,
@@ -221,7 +244,12 @@ def _run_session(
 
 
 def _create_store(
-    plan: SessionPlan, out_dir: str | Path, animal: str, speed: float | None, devices: RigDevices
+    plan: SessionPlan,
+    out_dir: str | Path,
+    animal: str,
+    speed: float | None,
+    attrs: dict[str, Any],
+    devices: RigDevices,
 ) -> SessionStore:
     """The new session's folder and store; :class:`InputError` naming ``out_dir`` when no
     session can be written there (read-only, full, not a folder)."""
@@ -230,7 +258,7 @@ def _create_store(
             Path(out_dir),
             animal,
             plan.protocol.protocol,
-            session_attrs(plan, animal, speed),
+            attrs,
             plan.rig.core.storage.queue_mb,
             devices.disk,
             lossless=_waits_for_writers(plan, speed),

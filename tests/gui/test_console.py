@@ -44,7 +44,7 @@ def test_a_simulated_session_runs_from_the_console_to_its_summary(make_window, q
     attrs = SessionFolder.open(console.folder).attrs
     assert (attrs.animal, attrs.experimenter, attrs.notes) == (
         "m7",
-        "A. Researcher",
+        ["A. Researcher"],
         "GUI test",
     )
     # the live views were fed: video, trace, progress, log, stream counts

@@ -8,7 +8,7 @@ from PyQt5.QtWidgets import QAbstractSpinBox
 from gui.document import ProtocolDocument
 from rig.files.protocol import load_protocol, protocol_from_text
 from rig.files.rigfile import rig_from_text
-from tests.conftest import PROTOCOLS, SMALL_RIG
+from tests.conftest import PROTOCOLS, SMALL_RIG, drop_section
 
 
 def _box(window, path: str) -> QAbstractSpinBox:
@@ -134,9 +134,7 @@ def test_recording_must_match_the_rigs_microscope(make_window):
     assert not designer.warning_label.isHidden()
     assert "NO IMAGING WILL BE RECORDED" in designer.warning_label.text()
 
-    no_microscope = SMALL_RIG.read_text().replace(
-        "imaging: {driver: sim, width: 64, height: 64, neurons: 20}\n", ""
-    )
+    no_microscope = drop_section(SMALL_RIG.read_text(), "imaging")
     designer.set_rig(rig_from_text(no_microscope, "no-microscope.yaml"))
     assert designer.check.ok and designer.warning_label.isHidden()
     imaging.setChecked(True)  # imaging on a rig without a microscope: an error on the box

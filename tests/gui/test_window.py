@@ -117,19 +117,22 @@ def test_subject_and_notes_are_stored_and_not_carried_to_the_next_animal(
     c.experimenter_edit.setText("J. Doe")
     c.institution_edit.setText("RIKEN CBS")
     c.notes_edit.setPlainText("left ear notch")
+    c.lab_edit.setText("Fear Lab")
     attrs = _run(qtbot, c).attrs
-    assert (attrs.animal, attrs.experimenter, attrs.notes) == ("m042", "J. Doe", "left ear notch")
-    assert attrs.model_extra["institution"] == "RIKEN CBS"
-    assert attrs.model_extra["subject"] == {
+    assert (attrs.animal, attrs.experimenter, attrs.notes) == ("m042", ["J. Doe"], "left ear notch")
+    assert (attrs.institution, attrs.lab) == ("RIKEN CBS", "Fear Lab")
+    assert attrs.subject == {
         "subject_id": "m042",
         "species": "Mus musculus",
         "sex": "F",
+        "date_of_birth": None,
         "age": "P90D",
-        "strain": "C57BL/6J",
         "genotype": "wild type",
+        "strain": "C57BL/6J",
         "weight_g": 23.5,
+        "description": None,
     }
-    for edit in (c.animal_edit, c.experimenter_edit, c.institution_edit, c.age_edit):
+    for edit in (c.animal_edit, c.experimenter_edit, c.institution_edit, c.lab_edit, c.age_edit):
         assert edit.text() == ""
     assert c.notes_edit.toPlainText() == "" and c.weight_box.value() == 0
     assert c.sex_box.currentData() == "U"
@@ -138,7 +141,40 @@ def test_subject_and_notes_are_stored_and_not_carried_to_the_next_animal(
 def test_a_date_of_birth_is_stored_as_one(make_window):
     c = make_window(PROTOCOLS / "demo.yaml").console
     c.age_edit.setText("2026-08-01")
-    assert c.subject("m1")["date_of_birth"] == "2026-08-01" and "age" not in c.subject("m1")
+    subject, _ = c.subject_and_metadata("m1")
+    assert subject.subject.date_of_birth.isoformat() == "2026-08-01"
+    assert subject.subject.age is None
+
+
+def test_a_bad_subject_field_is_shown_and_nothing_starts(make_window):
+    c = make_window(PROTOCOLS / "demo.yaml").console
+    c.animal_edit.setText("m1")
+    c.age_edit.setText("90 days")
+    c.start()
+    assert not c.running and c.runner is None
+    rows = [c.preflight_list.item(i).text() for i in range(c.preflight_list.count())]
+    assert any("age" in r and "ISO 8601 duration" in r for r in rows), rows
+
+
+def test_a_subject_file_fills_the_form(make_window, tmp_path):
+    c = make_window(PROTOCOLS / "demo.yaml").console
+    path = tmp_path / "m0123.yaml"
+    path.write_text(
+        "subject_id: M0123\nstrain: C57BL/6J\nsex: M\ndate_of_birth: 2026-06-01\n"
+        "weight_g: 24.5\ndescription: microprism, dmPFC\n"
+        "session: {experimenter: ['Doe, Jane'], institution: Example University}\n",
+        encoding="utf-8",
+    )
+    c.load_subject_file(path)
+    assert (c.animal_edit.text(), c.sex_box.currentData(), c.age_edit.text()) == (
+        "M0123",
+        "M",
+        "2026-06-01",
+    )
+    assert c.experimenter_edit.text() == "Doe, Jane"
+    subject, metadata = c.subject_and_metadata("M0123")
+    assert subject.subject.description == "microprism, dmPFC" and subject.subject.weight_g == 24.5
+    assert metadata.institution == "Example University"
 
 
 def test_after_abort_the_countdowns_stop(make_window, qtbot, short_protocol):

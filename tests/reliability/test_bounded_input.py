@@ -238,7 +238,7 @@ def _copy(session: Path, tmp_path: Path) -> Path:
 def test_a_session_file_linked_to_dev_zero_is_one_line(imaging_session, tmp_path):
     """On main: zarr read /dev/zero whole (MemoryError) for rig info and export."""
     session = _copy(imaging_session, tmp_path)
-    chunk = session / "session.zarr" / "video" / "timestamps_s" / "c" / "0"
+    chunk = session / "session.zarr" / "timing" / "video" / "timestamps_s" / "c" / "0"
     chunk.unlink()
     chunk.symlink_to("/dev/zero")
     for command in ("info", "export"):
@@ -367,7 +367,7 @@ def test_corrupt_tiffs_are_one_line(frame_clock_session, tmp_path, cli):
         assert result.exit_code in (1, 2), result.output
         (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith(("/", str(tif)))]
         assert line.startswith((f"{tif}: ", f"{session}: "))
-        assert not (session / "session.zarr" / "imaging").exists()
+        assert not (session / "session.zarr" / "1").exists()
 
 
 def test_a_tiff_declaring_a_huge_page_is_refused_before_reading(frame_clock_session, tmp_path):

@@ -20,7 +20,7 @@ from tests.rig.data.conftest import write_killed_session
 
 
 def _shard_files(folder: SessionFolder) -> dict[Path, bytes]:
-    shards = (folder.zarr_path / "video" / "0" / "c").rglob("*")
+    shards = (folder.zarr_path / "0" / "0" / "c").rglob("*")
     return {p: p.read_bytes() for p in shards if p.is_file()}
 
 
@@ -116,7 +116,7 @@ def test_frames_past_the_array_on_disk_are_kept(tmp_path, short_protocol):
 def test_recover_never_deletes_a_shard_file(tmp_path, short_protocol):
     """A shard file past the frames recover keeps (a stray, or a damaged index) stays."""
     folder, _ = write_killed_session(tmp_path, short_protocol)
-    stray = folder.zarr_path / "video" / "0" / "c" / "40" / "0" / "0"
+    stray = folder.zarr_path / "0" / "0" / "c" / "40" / "0" / "0"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"not a shard, but not ours to delete")
     recover_session(SessionFolder.open(folder.path))

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import zarr
 
+from rig.data.folder import STREAM_IMAGE
 from rig.data.journal import Journal
 from tests.conftest import SMALL_RIG, info_json
 
@@ -126,16 +127,18 @@ def _check_killed_session(cli, folder: Path) -> bool:
             reached_s = max(reached_s, samples[-1] / fs)
     for stream, line in (("video", "camera_exposure"), ("imaging", "frame_clock")):
         exposures = int(journal.edges(line).rising.sum())
-        if stream not in root:  # killed before the streams were set up
+        if STREAM_IMAGE[stream] not in root:  # killed before the streams were set up
             assert exposures == 0
             continue
         acc = info["streams"][stream]
         assert acc["edges"] == exposures
         assert exposures - acc["written"] <= LOST_AT_MOST_S * 30, (stream, acc)
-        frames = root[stream]["0"]
-        stamps = root[stream]["timestamps_s"][:]
+        frames = root[STREAM_IMAGE[stream]]["0"]
+        stamps = root["timing"][stream]["timestamps_s"][:]
         assert frames.shape[0] == len(stamps) == acc["written"]
-        np.testing.assert_array_equal(root[stream]["device_index"][:], np.arange(acc["written"]))
+        np.testing.assert_array_equal(
+            root["timing"][stream]["device_index"][:], np.arange(acc["written"])
+        )
         assert np.isfinite(stamps).all()
         if acc["written"]:
             assert frames[acc["written"] - 1].any()  # the last frame kept is on disk
@@ -144,4 +147,4 @@ def _check_killed_session(cli, folder: Path) -> bool:
         for key in ("cs_onset_s", "cs_offset_s", "us_onset_s", "us_offset_s"):
             if planned[key] is not None and planned[key] <= reached_s - STEP_MARGIN_S:
                 assert trial[key] is not None, (key, trial, reached_s)
-    return "video" in root and info["streams"]["video"]["written"] > 0
+    return "0" in root and info["streams"]["video"]["written"] > 0

@@ -33,6 +33,7 @@ import pytest
 import zarr
 
 import rig.run.session
+from rig.data.folder import STREAM_IMAGE
 from rig.data.journal import Journal
 from rig.program.schedule import SHOCK_GATE, TONE_GATE
 from tests.conftest import SMALL_RIG, info_json
@@ -195,8 +196,8 @@ def _assert_ended_safely(cli, folder: Path, reason: str, dropped: int = 0) -> No
         acc = info["streams"][stream]
         assert acc["written"] > 0
         assert acc["written"] + (dropped if stream == "video" else 0) == acc["edges"], acc
-        stamps = root[stream]["timestamps_s"][:]
-        assert root[stream]["0"].shape[0] == len(stamps) == acc["written"]
+        stamps = root["timing"][stream]["timestamps_s"][:]
+        assert root[STREAM_IMAGE[stream]]["0"].shape[0] == len(stamps) == acc["written"]
         assert np.isfinite(stamps).all()
 
 

@@ -31,6 +31,7 @@ import pytest
 import zarr
 
 import rig.run.session
+from rig.data.folder import STREAM_IMAGE
 from rig.program.schedule import SHOCK_GATE, TONE_GATE
 from rig.run.engine import HEARTBEAT_SESSION_S, STEP_S
 from rig.run.runner import STALL_S
@@ -228,8 +229,8 @@ def _assert_data_readable(folder: Path, info: dict, stopped_s: float) -> None:
     assert root.attrs["status"] == info["status"]
     for stream in ("video", "imaging"):
         acc = info["streams"][stream]
-        frames = root[stream]["0"][:]
-        stamps = root[stream]["timestamps_s"][:]
+        frames = root[STREAM_IMAGE[stream]]["0"][:]
+        stamps = root["timing"][stream]["timestamps_s"][:]
         assert frames.shape[0] == len(stamps) == acc["written"] > 0
         # a frame whose edge was never recorded (the frame clock stopped) says so: NaN, counted
         timed = stamps[np.isfinite(stamps)]

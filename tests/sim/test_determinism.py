@@ -14,13 +14,13 @@ from rig.data.folder import SessionFolder
 from tests.conftest import PROTOCOLS, SMALL_RIG
 
 ARRAYS = (
-    "video/0",
-    "video/timestamps_s",
-    "imaging/0",
-    "imaging/timestamps_s",
+    "0/0",  # video
+    "timing/video/timestamps_s",
+    "1/0",  # imaging
+    "timing/imaging/timestamps_s",
     "edges/frame_clock/samples",
     "edges/shock_gate/samples",
-    "scores/motion_index",
+    "scores/motion/motion-1/motion_index",
     "truth/freezing",
     "truth/neurons_dff",
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from rig.data.folder import STREAM_IMAGE
 from tests.conftest import PROTOCOLS, info_json, make_rig
 
 
@@ -31,9 +32,11 @@ def test_a_slow_disk_drops_frames_counts_them_and_the_session_completes(cli, tmp
         assert acc["dropped_by_queue"] > 0 and not acc["complete"], name
         assert acc["written"] + acc["dropped_by_queue"] == acc["received"] == acc["edges"]
         assert acc["sync"]["edges_without_frame"] == acc["dropped_by_queue"]
-        index = root[name]["device_index"][:]
-        assert len(index) == acc["written"] == root[name]["0"].shape[0]
-        assert np.isfinite(root[name]["timestamps_s"][:]).all()  # kept frames keep their time
+        index = root["timing"][name]["device_index"][:]
+        assert len(index) == acc["written"] == root[STREAM_IMAGE[name]]["0"].shape[0]
+        assert np.isfinite(
+            root["timing"][name]["timestamps_s"][:]
+        ).all()  # kept frames keep their time
     assert info["streams"]["video"]["sync"]["mismatches"][0]["kind"] == "frame_missing"
 
 

@@ -74,9 +74,10 @@ def test_scored_freezing_tracks_the_truth(cli, session):
 
 
 def test_a_session_scored_before_the_step_index_is_rescored_from_its_video(cli, session):
-    scores = session / "session.zarr" / "scores"
-    live = SessionFolder.open(session).scores().motion_index
-    shutil.rmtree(scores / "step_index")  # as a session scored before the step index existed
+    stored = SessionFolder.open(session).scores()
+    live = stored.motion_index
+    motion_set = session / "session.zarr" / "scores" / "motion" / stored.motion_name
+    shutil.rmtree(motion_set / "step_index")  # as a session scored before the step index existed
     assert SessionFolder.open(session).scores().step_index is None
     result = cli("score", session, "--json")
     assert result.exit_code == 0, result.output
@@ -97,6 +98,70 @@ def test_roi_and_exclusions_recompute_the_index(cli, session):
     assert again["roi"] == record["roi"]  # the stored index was computed with that ROI
     bad = cli("score", session, "--roi", "1,2,3")
     assert bad.exit_code == 2
+
+
+def test_every_scoring_is_kept_and_one_is_current(cli, session):
+    folder = SessionFolder.open(session)
+    run = folder.scores()
+    assert (run.name, run.motion_name) == ("score-1", "motion-1")  # the run's own scoring
+
+    explore = cli("score", session, "--threshold", "0.5", "--name", "explore", "--keep-current")
+    assert explore.exit_code == 0, explore.output
+    assert "scoring explore (stored, not current" in explore.stdout
+    assert info_json(cli, session)["freezing"]["scoring"] == "score-1"  # still what info says
+    assert info_json(cli, session)["freezing"]["threshold_auto"] is True
+
+    roi = cli("score", session, "--roi", "0,0,80,120", "--json")  # a new index set, current
+    assert roi.exit_code == 0, roi.output
+    record = json.loads(roi.stdout)
+    assert (record["name"], record["motion"]) == ("score-3", "motion-2")
+    text = cli("info", session).stdout
+    assert "freezing  scoring score-3 (current of 3 stored" in text
+
+    back = cli("score", session, "--use", "score-1")  # the run's index is still there
+    assert back.exit_code == 0 and "* score-1" in back.stdout
+    again = SessionFolder.open(session).scores()
+    assert again.name == "score-1" and again.motion_name == "motion-1"
+    assert np.array_equal(again.motion_index, run.motion_index, equal_nan=True)
+    assert np.array_equal(again.freezing, run.freezing)
+    listed = json.loads(cli("score", session, "--list", "--json").stdout)
+    assert [r["name"] for r in listed] == ["score-1", "explore", "score-3"]
+    assert [r["current"] for r in listed] == [True, False, False]
+    assert listed[1]["threshold"] == 0.5
+
+    taken = cli("score", session, "--name", "explore")
+    assert taken.exit_code == 2 and "explore" in taken.stderr
+    unknown = cli("score", session, "--use", "nope")
+    assert unknown.exit_code == 2 and "no scoring named 'nope'" in unknown.stderr
+
+
+def test_a_session_scored_before_the_history_keeps_its_scoring(cli, session):
+    """The layout of scores/ before the history: arrays and record in scores/ itself."""
+    import zarr
+
+    folder = SessionFolder.open(session)
+    current = folder.scores()
+    store = session / "session.zarr" / "scores"
+    shutil.rmtree(store)
+    group = zarr.open_group(str(store), mode="w")
+    for key, value in [
+        ("device_index", current.device_index),
+        ("motion_index", current.motion_index),
+        ("step_index", current.step_index),
+        ("times_s", current.times_s),
+        ("freezing", current.freezing),
+    ]:
+        group.create_array(key, data=value)
+    record = {k: v for k, v in current.record.items() if k not in ("name", "motion")}
+    group.attrs.update({"motion_params": current.motion_params, "freezing": record})
+    old = SessionFolder.open(session)
+    assert old.scores().name == "original" and old.freezing_record() == record
+    result = cli("score", session, "--threshold", "0.02", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["motion"] == "original"  # its indices, reused
+    names = [(r["name"], r["current"]) for r in SessionFolder.open(session).scorings()]
+    assert names == [("original", False), ("score-1", True)]
+    assert np.array_equal(zarr.open_group(str(store))["freezing"][:], current.freezing)
 
 
 def test_head_fixed_mouse_is_scored_from_the_wheel(cli, tmp_path):

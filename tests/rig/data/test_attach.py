@@ -72,7 +72,7 @@ def test_matching_tiffs_become_the_imaging_stream(session, tmp_path, cli):
     np.testing.assert_array_equal(image.frames[:], movie)
     np.testing.assert_array_equal(image.timestamps_s(), _edges_s(session))
     np.testing.assert_array_equal(image.device_index(), np.arange(n))
-    yaozarrs.validate_zarr_store(str(session / "session.zarr" / "imaging"))  # the format itself
+    yaozarrs.validate_zarr_store(str(session / "session.zarr" / "1"))  # the format itself
     assert image.group.attrs["ome"]["multiscales"][0]["axes"][0]["name"] == "t"
 
     attrs = folder.attrs

@@ -16,7 +16,7 @@ import yaozarrs
 import zarr
 
 from rig.data.disk import LocalDisk
-from rig.data.folder import array_folder, create_frame_array, trim_frames
+from rig.data.folder import STREAM_IMAGE, array_folder, create_frame_array, trim_frames
 from rig.data.journal import Journal
 from rig.data.shards import ShardEncoder, ShardLayoutError
 from rig.data.store import StreamWriter
@@ -140,8 +140,8 @@ def test_a_session_written_before_chunk_checksums_still_reads_and_exports(
 ):
     old = tmp_path / imaging_session.name
     shutil.copytree(imaging_session, old)
-    stored = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["imaging"]["0"][:]
-    without_chunk_checksums(old / "session.zarr" / "imaging" / "0")
+    stored = zarr.open_group(str(imaging_session / "session.zarr"), mode="r")["1"]["0"][:]
+    without_chunk_checksums(old / "session.zarr" / "1" / "0")
     result = cli("export", old, "--tiff", "--out", tmp_path / "tiff")
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "tiff" / "imaging.tif"), stored)
@@ -182,7 +182,7 @@ def test_a_full_queue_drops_and_counts_frames_and_never_blocks(tmp_path):
     kept = np.flatnonzero(accepted)
     np.testing.assert_array_equal(Journal(journal).index("imaging"), kept)
     assert Journal(journal).progress("imaging").written == acc.written
-    np.testing.assert_array_equal(root["imaging"]["0"][: acc.written], frames[kept])
+    np.testing.assert_array_equal(root["1"]["0"][: acc.written], frames[kept])
     assert any("writer queue full" in p for p in acc.problems())
 
 
@@ -207,7 +207,7 @@ def test_a_lossless_writer_waits_for_room_and_keeps_every_frame(tmp_path):
     assert all(writer.append(Frame(k, frames[k])) for k in range(200))
     acc = writer.close()
     assert acc.written == 200 and acc.dropped_by_queue == 0
-    np.testing.assert_array_equal(root["imaging"]["0"][:200], frames)
+    np.testing.assert_array_equal(root["1"]["0"][:200], frames)
 
 
 def test_trimming_keeps_the_frames_and_deletes_no_shard(tmp_path):
@@ -221,13 +221,13 @@ def test_trimming_keeps_the_frames_and_deletes_no_shard(tmp_path):
     for k in range(100):
         writer.append(Frame(k, frames[k]))
     writer.close()
-    array = root["imaging"]["0"]
-    shard_dir = tmp_path / "s.zarr" / "imaging" / "0" / "c"
+    array = root["1"]["0"]
+    shard_dir = tmp_path / "s.zarr" / "1" / "0" / "c"
     stray = shard_dir / "19"  # a shard past the end (written, then not counted by a crash)
     (stray / "0").mkdir(parents=True)
     (stray / "0" / "0").write_bytes(b"stale")
     trim_frames(array, 90)
-    back = zarr.open_array(str(tmp_path / "s.zarr" / "imaging" / "0"), mode="r")
+    back = zarr.open_array(str(tmp_path / "s.zarr" / "1" / "0"), mode="r")
     assert back.shape == (90, 64, 48)
     np.testing.assert_array_equal(back[:], frames[:90])
     # every shard file stays: frames on disk are never deleted (rig verify, rig recover)
@@ -272,12 +272,16 @@ def test_a_failing_disk_is_reported_and_the_queue_keeps_draining(tmp_path):
 def test_both_streams_are_valid_ome_ngff_with_per_frame_timestamps(demo_session):
     root = zarr.open_group(str(demo_session / "session.zarr"), mode="r")
     for stream in ("video", "imaging"):
-        group = yaozarrs.validate_zarr_store(str(demo_session / "session.zarr" / stream))
+        group = yaozarrs.validate_zarr_store(
+            str(demo_session / "session.zarr" / STREAM_IMAGE[stream])
+        )
         assert group.ome_version() == "0.5"
-        assert root[stream].attrs["ome"]["version"] == "0.5"
-        frames, stamps = root[stream]["0"], root[stream]["timestamps_s"][:]
+        assert root[STREAM_IMAGE[stream]].attrs["ome"]["version"] == "0.5"
+        frames, stamps = root[STREAM_IMAGE[stream]]["0"], root["timing"][stream]["timestamps_s"][:]
         assert frames.shards is not None and frames.chunks[0] == 1  # sharded, a frame a chunk
-        assert frames.shape[0] == len(stamps) == len(root[stream]["device_index"][:]) > 100
+        assert (
+            frames.shape[0] == len(stamps) == len(root["timing"][stream]["device_index"][:]) > 100
+        )
         assert np.isfinite(stamps).all() and (np.diff(stamps) > 0).all()
         # per-frame times come from the recorded edges on the DAQ clock
         edges = root["edges"]["camera_exposure" if stream == "video" else "frame_clock"]

@@ -132,7 +132,7 @@ def _run(cli, tmp_path: Path, write_yaml, faults: str) -> tuple[dict, zarr.Group
 
 def _truth_times(root: zarr.Group, stream: str, n: int) -> np.ndarray:
     """Where the exposures really were: the simulated DAQ's regular triggers."""
-    stamps = root[stream]["timestamps_s"][:]
+    stamps = root["timing"][stream]["timestamps_s"][:]
     start = stamps[0]
     return start + np.arange(n) / RATE
 
@@ -144,7 +144,7 @@ def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
     sync = info["streams"]["imaging"]["sync"]
     assert sync["edges_missing"] == 2 and sync["edges_extra"] == 0
     assert sync["frames_without_edge"] == 2 and not sync["consistent"]
-    stamps = root["imaging"]["timestamps_s"][:]
+    stamps = root["timing"]["imaging"]["timestamps_s"][:]
     timed = np.isfinite(stamps)
     truth = _truth_times(root, "imaging", len(stamps))
     np.testing.assert_allclose(stamps[timed], truth[timed], atol=1 / 20_000)
@@ -160,7 +160,7 @@ def test_session_with_extra_frame_clock_edges(cli, tmp_path, write_yaml):
     assert acc["edges"] == acc["written"] + 3  # the count mismatch is there
     assert acc["sync"]["edges_extra"] == 3 and acc["sync"]["edges_missing"] == 0
     assert acc["without_edge"] == 0 and not acc["sync"]["consistent"]
-    stamps = root["imaging"]["timestamps_s"][:]
+    stamps = root["timing"]["imaging"]["timestamps_s"][:]
     truth = _truth_times(root, "imaging", len(stamps))
     np.testing.assert_allclose(stamps, truth, atol=1 / 20_000)  # best alignment kept
 
@@ -170,8 +170,8 @@ def test_session_with_camera_drops(cli, tmp_path, write_yaml):
     acc = info["streams"]["video"]
     assert acc["dropped_by_device"] == 4 and acc["written"] == acc["edges"] - 4
     assert acc["sync"]["edges_without_frame"] == 4 and acc["sync"]["frames_without_edge"] == 0
-    stamps = root["video"]["timestamps_s"][:]
-    index = root["video"]["device_index"][:]
+    stamps = root["timing"]["video"]["timestamps_s"][:]
+    index = root["timing"]["video"]["device_index"][:]
     truth = _truth_times(root, "video", int(index.max()) + 1)
     np.testing.assert_allclose(stamps, truth[index], atol=1 / 20_000)
     assert any(e["kind"] == "fault" for e in info["events"])

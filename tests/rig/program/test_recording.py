@@ -15,9 +15,9 @@ import numpy as np
 
 from rig.data.folder import SessionFolder
 from rig.program.schedule import FRAME_CLOCK, frame_trigger_samples
-from tests.conftest import SMALL_RIG, info_json, make_rig
+from tests.conftest import SMALL_RIG, drop_section, info_json, make_rig
 
-MICROSCOPE = "imaging: {driver: sim, width: 64, height: 64, neurons: 20}\n"
+MICROSCOPE = "imaging: {driver: sim, width: 64, height: 64, neurons: 20,"
 # 12 s with a shock: behaviour only unless IMAGING is filled in.
 PROTOCOL = """\
 protocol: recording
@@ -43,7 +43,7 @@ WARNING = "NO IMAGING WILL BE RECORDED"
 
 def _rig_without_microscope(tmp_path: Path) -> Path:
     rig = make_rig(tmp_path, name="no-microscope.yaml")
-    rig.write_text(rig.read_text().replace(MICROSCOPE, ""))
+    rig.write_text(drop_section(rig.read_text(), "imaging"))
     return rig
 
 
@@ -89,9 +89,7 @@ def test_the_frame_clock_is_recorded_without_imaging(cli, write_yaml, tmp_path):
     the session clock; no imaging stream is expected or taken, and the session completes (before,
     its frames were expected from the frame clock and it ended as a stalled stream)."""
     rig = make_rig(tmp_path)
-    rig.write_text(
-        rig.read_text().replace(MICROSCOPE, MICROSCOPE.replace("}", ", free_running_hz: 15}"))
-    )
+    rig.write_text(rig.read_text().replace(MICROSCOPE, MICROSCOPE + " free_running_hz: 15,"))
     protocol = write_yaml(BEHAVIOUR_ONLY, "behaviour.yaml")
     result = cli("run", protocol, "--fast", "--rig", rig, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output

@@ -38,8 +38,8 @@ def test_conditioning_runs_complete_and_correctly_timed(cli, conditioning_sessio
     assert video["written"] == video["received"] == video["edges"] == video["frames_expected"]
     assert video["dropped"] == 0
     root = zarr.open_group(str(conditioning_session / "session.zarr"), mode="r")
-    stamps = root["video"]["timestamps_s"][:]
-    assert len(stamps) == video["written"] == root["video"]["0"].shape[0]
+    stamps = root["timing"]["video"]["timestamps_s"][:]
+    assert len(stamps) == video["written"] == root["0"]["0"].shape[0]
     assert np.all(np.diff(stamps) > 0)
     assert root.attrs["protocol_sha256"] == info["protocol"]["sha256"]
     assert "baseline" in root.attrs["protocol_text"]
@@ -116,7 +116,7 @@ def test_device_faults_end_the_session_safely(tmp_path, cli, kind, words):
     assert end < 94
     # everything written before the fault is readable
     root = zarr.open_group(str(folder / "session.zarr"), mode="r")
-    assert root["video"]["0"].shape[0] == info["streams"]["video"]["written"] > 0
+    assert root["0"]["0"].shape[0] == info["streams"]["video"]["written"] > 0
 
 
 TWO_CURRENTS = """
