@@ -192,7 +192,8 @@ def run_session(
     the caller's Abort button or signal handlers share (made before any device); simulated
     animals keep what they learned under ``state_dir`` (default ``OUT/.sim-animals``).
     """
-    with holding_rig(plan.rig):  # no output test (and no other session) meanwhile
+    # no output test meanwhile (and on a LIVE rig no other session)
+    with holding_rig(plan.rig, shared=plan.rig.simulated):
         return _run_session(
             plan, out_dir, animal, speed, on_runner, state_dir, abort, subject, metadata
         )

@@ -92,6 +92,16 @@ def test_a_lock_that_cannot_be_made_is_a_device_error_not_a_traceback(rig, tmp_p
         run_output_test("tone", tone_test_plan(rig, 7500, 70, 0.5), speed=None)
 
 
+def test_simulated_sessions_share_the_rig_but_shut_out_a_test(rig):
+    plan = tone_test_plan(rig, 7500, 70, 0.5)
+    # two rehearsals at once, and a test refused meanwhile
+    with holding_rig(rig, shared=True), holding_rig(rig, shared=True), pytest.raises(RigBusy):
+        run_output_test("tone", plan, speed=None)
+    # as a LIVE session holds it: alone
+    with holding_rig(rig), pytest.raises(RigBusy), holding_rig(rig, shared=True):
+        pass
+
+
 def test_a_session_is_refused_while_a_test_runs(rig, tmp_path):
     """A shock test at real time holds the rig; a session started meanwhile is refused."""
     plan = shock_test_plan(rig, 0.3, duration_s=0.2, count=1)
@@ -216,7 +226,9 @@ def test_cli_output_tests(cli, tmp_path):
             "output-test", "shock", "--rig", SMALL_RIG, "--current-ma", 0.5, "--into-load", "--fast"
         )
     assert busy.exit_code == 1
-    assert busy.stderr.strip().startswith(f"error: rig {rig.name} is in use (process ")
+    assert busy.stderr.strip() == (
+        f"error: rig {rig.name} is in use: a session or an output test is running on it"
+    )
 
 
 def test_cli_calibrate_speaker_asks_each_level_and_writes_the_table(tmp_path):
