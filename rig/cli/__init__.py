@@ -62,6 +62,20 @@ RIG = click.option(
     default=None,
     help="Rig file (default: the built-in simulated rig).",
 )
+
+
+def out_option(help_text: str) -> Callable:
+    """``--out``: the folder sessions are written into (``sessions`` by default)."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("sessions"),
+        show_default=True,
+        help=help_text,
+    )
+
+
 PROTOCOL_OPTIONAL = click.argument(
     "protocol", type=click.Path(path_type=Path), required=False, default=None
 )
@@ -118,14 +132,7 @@ def schema() -> None:
 @main.command()
 @PROTOCOL
 @RIG
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sessions"),
-    show_default=True,
-    help="Folder that receives the session folder.",
-)
+@out_option("Folder that receives the session folder.")
 @click.option("--animal", default=None, help="Animal ID (required on a LIVE rig).")
 @click.option(
     "--speed",
@@ -493,14 +500,7 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
     default=None,
     help="Check rates and disk space for this protocol (default: 30 Hz, an hour).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sessions"),
-    show_default=True,
-    help="Where sessions will be written (its free space is checked).",
-)
+@out_option("Where sessions will be written (its free space is checked).")
 @click.option("--verbose", "-v", is_flag=True, help="Also print what the drivers logged.")
 @handles_errors
 def selftest(rig_path: Path | None, protocol: Path | None, out_dir: Path, verbose: bool) -> None:
