@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo analysis-demo test lint format bench cohort screenshots clean
+.PHONY: install demo analysis-demo test lint format bench cohort screenshots architecture-picture clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# docs/architecture.png, drawn from the code's imports
+architecture-picture: $(STAMP)
+	$(BIN)/python docs/architecture_picture.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -64,6 +64,10 @@ SHOCK_RATE_HZ = 25.0  # a hub's rate during the footshock (times its drive weigh
 HUB_BURST_HZ = 10.0  # rate over baseline during a hub's spontaneous burst
 HUB_BURST_S = 0.4
 COUPLING_SMOOTH_S = 0.1  # a presynaptic spike raises the postsynaptic rate for about this long
+# Speed tuning of the locomotion neurons: rate = w SPEED_RATE_HZ s / (s + SPEED_HALF_CM_S), 2.4 w Hz
+# at the walking mean of 6 cm/s (the linear 0.4 w s it replaces), saturating towards 6.4 w Hz.
+SPEED_RATE_HZ = 6.4
+SPEED_HALF_CM_S = 10.0
 
 
 class BrainConfig(BaseModel):
@@ -462,10 +466,14 @@ def _shock_drive(
 
 
 def _behaviour_drive(behaviour: BehaviourTrack, pops: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Locomotion neurons follow running speed with a saturating tuning (``docs/simulation.md``):
+    a startle run or a dart at 30-40 cm/s drives them about twice as hard as walking at 6 cm/s,
+    not five to seven times."""
     out = np.zeros((len(pops), len(behaviour)))
     speed = np.where(behaviour.freezing, 0.0, behaviour.speed_cm_s)
     loco = pops == "locomotion"
-    out[loco] = 0.4 * weight[loco, None] * speed[None, :]
+    tuning = SPEED_RATE_HZ * speed / (speed + SPEED_HALF_CM_S)
+    out[loco] = weight[loco, None] * tuning[None, :]
     return out
 
 

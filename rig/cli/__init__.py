@@ -57,6 +57,20 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # like every other bad input, where click would print its usage text.
 PROTOCOL = click.argument("protocol", type=click.Path(path_type=Path))
 RIG = RIG_OPTION  # the one definition, shared with the rig set-up commands
+
+
+def out_option(help_text: str) -> Callable:
+    """``--out``: the folder sessions are written into (``sessions`` by default)."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("sessions"),
+        show_default=True,
+        help=help_text,
+    )
+
+
 PROTOCOL_OPTIONAL = click.argument(
     "protocol", type=click.Path(path_type=Path), required=False, default=None
 )
@@ -113,14 +127,7 @@ def schema() -> None:
 @main.command()
 @PROTOCOL
 @RIG
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sessions"),
-    show_default=True,
-    help="Folder that receives the session folder.",
-)
+@out_option("Folder that receives the session folder.")
 @click.option("--animal", default=None, help="Animal ID (required on a LIVE rig).")
 @click.option(
     "--speed",
@@ -602,14 +609,7 @@ def attach(session: Path, files: tuple[Path, ...], allow_mismatch: bool) -> None
     show_default=True,
     help="Without --protocol: the session length the disk check sizes for.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sessions"),
-    show_default=True,
-    help="Where sessions will be written (its free space is checked).",
-)
+@out_option("Where sessions will be written (its free space is checked).")
 @click.option("--verbose", "-v", is_flag=True, help="Also print what the drivers logged.")
 @handles_errors
 def selftest(

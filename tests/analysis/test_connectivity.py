@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rig.analysis import connectivity
 from rig.analysis.connectivity import _shuffled_structure, and_rule, fit_structure
 
 
@@ -38,3 +39,24 @@ def test_and_rule_needs_both_ends_and_keeps_co_activation():
     assert W[0, 1] == W[1, 0] == pytest.approx(0.6)  # mean of the two coefficients
     assert W[0, 2] == 0  # only one end selected the other
     assert and_rule(np.array([[0, -1.0], [-1.0, 0]])).max() == 0  # negative: not kept
+
+
+def test_the_penalty_is_chosen_on_both_folds(monkeypatch):
+    """Each fold is scored by the fit on the other and the two are summed: a penalty one
+    direction prefers by a little and the other rejects by a lot is not chosen."""
+    X, cov = _planted(t_len=400)
+    seen = []
+
+    def held_out(X, cov, c, train, test):
+        first = bool(train[0] == 0)  # fitted on the first fold (the blocks from time 0)
+        seen.append((c, first))
+        assert not set(train) & set(test) and len(train) + len(test) == len(X)
+        # fitted on the first fold, 0.1 wins by 10; on the second, 0.3 by 100
+        scores = {(0.1, True): -100.0, (0.3, True): -110.0, (0.1, False): -200.0}
+        return scores.get((c, first), -100.0 if c == 0.3 else -1000.0)
+
+    monkeypatch.setattr(connectivity, "_log_likelihood", held_out)
+    assert connectivity.choose_penalty(X, cov, rate_bins_hz=4.0) == 0.3
+    assert sorted(seen) == sorted(
+        (c, first) for c in connectivity.C_GRID for first in (True, False)
+    )
