@@ -15,8 +15,10 @@ simulated truth beside it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ class Shortening:
 PRESETS = {
     "demo": Shortening(15, (20, 30), 120, 30, 10, 30, 15),
     "test": Shortening(10, (8, 12), 30, 10, 4, 15, 10),
+    "tiny": Shortening(6, (5, 7), 20, 6, 3, 10, 8),
 }
 
 
@@ -92,11 +95,13 @@ def animal_name(index: int) -> str:
     return f"mouse-{index + 1:02d}"
 
 
-def simulate_animal(index: int, out: Path, rig: Path | None, protocols: Path) -> list[Path]:
-    """One animal's four days, in order; the session folders."""
+def simulate_animal(
+    index: int, out: Path, rig: Path | None, protocols: Path, days: Sequence[str] = DAYS
+) -> list[Path]:
+    """One animal's days (all four by default), in order; the session folders."""
     animal = animal_name(index)
     folders = []
-    for day in DAYS:
+    for day in days:
         plan = prepare_session(protocols / f"{day}.yaml", rig)
         folder, result = run_session(
             _reseeded(plan, index), out / animal, animal, None, state_dir=str(out / ".sim-animals")
@@ -108,16 +113,21 @@ def simulate_animal(index: int, out: Path, rig: Path | None, protocols: Path) ->
 
 
 def simulate_cohort(
-    animals: int, out: Path, rig: Path | None, protocols: Path, jobs: int = 1
+    animals: int,
+    out: Path,
+    rig: Path | None,
+    protocols: Path,
+    jobs: int = 1,
+    days: Sequence[str] = DAYS,
 ) -> dict[str, list[Path]]:
-    """Every animal's four days (``jobs`` animals at a time); session folders by animal."""
+    """Every animal's days (``jobs`` animals at a time); session folders by animal."""
     indices = range(animals)
+    simulate = partial(simulate_animal, out=out, rig=rig, protocols=protocols, days=tuple(days))
     if jobs <= 1:
-        runs = [simulate_animal(i, out, rig, protocols) for i in indices]
+        runs = [simulate(i) for i in indices]
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            n = len(indices)
-            runs = list(pool.map(simulate_animal, indices, [out] * n, [rig] * n, [protocols] * n))
+            runs = list(pool.map(simulate, indices))
     return {animal_name(i): folders for i, folders in zip(indices, runs, strict=True)}
 
 

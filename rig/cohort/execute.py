@@ -50,7 +50,7 @@ class Outcome:
 def dask_client(cluster: str | None, workers: int) -> Iterator[Any]:
     """A dask.distributed client: of the scheduler at ``cluster``, or of a new local cluster of
     ``workers`` processes with one thread each (closed when the block ends)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if cluster:
         try:
@@ -60,17 +60,22 @@ def dask_client(cluster: str | None, workers: int) -> Iterator[Any]:
         with client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as local,
-        Client(local) as client,
-    ):
+    with local_cluster(workers) as local, Client(local) as client:
         yield client
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard: each
+    task is one process's only work, so its memory is the worker's."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
 
 
 def cached_results(

@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rig.cohort.graph import KINDS, Task
 from rig.cli.terminal import QuietConsole
+from rig.cohort.graph import KINDS, Task
 
 
 class TaskProgress:

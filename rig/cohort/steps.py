@@ -47,6 +47,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - started, 3),
             "peak_memory_mb": round(peak_memory_mb(), 1),
             "host": socket.gethostname(),
+            "pid": os.getpid(),
             "finished_utc": utc_now(),
         }
     except InputError as exc:
@@ -66,8 +67,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
 def score_step(spec: TaskSpec) -> dict[str, Any]:
     """Score the session's freezing again (``rig score``, with the rig file's parameters or
     ``--rig FILE``'s); per trial, its CS's role and the percent frozen in each epoch."""
+    from rig.behaviour.rescore import score_session
     from rig.data.frame_table import cs_roles
-    from rig.scoring import score_session
 
     folder = SessionFolder.open(spec.sessions[0])
     record = score_session(folder, **spec.options["scoring"])
@@ -124,11 +125,11 @@ def export_step(spec: TaskSpec) -> dict[str, Any]:
     elif kind == "tiff":
         from rig.data.export import export_tiff
 
-        files = [export_tiff(folder, None)]
+        files = [export_tiff(folder).path]
     else:
         from rig.data.nwb import export_nwb
 
-        files = [export_nwb(folder)]
+        files = [export_nwb(folder).path]
     return {"files": [str(p) for p in files]}
 
 
