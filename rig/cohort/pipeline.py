@@ -64,8 +64,8 @@ class CohortRun:
         return self.cohort.stages
 
     def summary(self) -> dict[str, Any]:
-        """``cohort.json``: what ran, what failed, the models (no times: the same results give
-        the same document)."""
+        """``cohort.json``: what ran (``resumed``: left unfinished by a killed run, done now),
+        what failed, the models (no times)."""
         by_key = {t.key: t for t in self.tasks}
         o = self.outcome
         return {
@@ -80,6 +80,7 @@ class CohortRun:
                     "total": sum(t.kind == kind for t in self.tasks),
                     "cached": sum(by_key[k].kind == kind for k in o.cached),
                     "ran": sum(by_key[k].kind == kind for k in o.ran),
+                    "resumed": sum(by_key[k].kind == kind for k in o.resumed),
                     "failed": sum(by_key[k].kind == kind for k in o.failed),
                     "not_run": sum(by_key[k].kind == kind for k in o.not_run),
                 }

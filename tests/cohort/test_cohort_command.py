@@ -1,6 +1,6 @@
 """``rig cohort`` on a small simulated cohort: the tables, statistics and figures; the same
-results on one worker, two, and a scheduler given by address; a failed session reported
-while the others finish."""
+results on one worker and on two of a scheduler given by address (test_resume: on the two
+workers of its own local cluster); a failed session reported while the others finish."""
 
 from __future__ import annotations
 
@@ -74,14 +74,8 @@ def test_report_names_the_test_and_effect_sizes(serial_run, cohort_dir):
     assert "CS+ vs CS- at recall" in stdout and "d [95% CI]" in stdout
 
 
-def test_two_workers_give_the_tables_of_one(serial_run, cohort_dir, tmp_path):
-    code, stdout, stderr = rig_cohort(cohort_dir, "--out", tmp_path, "--workers", 2, *ANALYSIS)
-    assert code == 0, stdout + stderr
-    assert tables(tmp_path) == tables(serial_run)
-    assert _statistics(tmp_path) == _statistics(serial_run)
-
-
 def test_a_scheduler_given_by_address(serial_run, cohort_dir, tmp_path):
+    """A 2-worker LocalCluster started here, given by address: the tables of one worker."""
     from distributed import Client
 
     from rig.cohort.execute import local_cluster
@@ -93,6 +87,7 @@ def test_a_scheduler_given_by_address(serial_run, cohort_dir, tmp_path):
         )
     assert code == 0, stdout + stderr
     assert tables(tmp_path) == tables(serial_run)
+    assert _statistics(tmp_path) == _statistics(serial_run)
     ran_on = {json.loads(p.read_text())["pid"] for p in (tmp_path / "tasks").glob("*/*.json")}
     assert ran_on and ran_on <= workers  # the scheduler's workers did the work
 
@@ -114,6 +109,7 @@ def test_a_failed_session_is_named_and_the_others_finish(cohort_dir, tmp_path):
         "total": SESSIONS,
         "cached": 0,
         "ran": SESSIONS - 1,
+        "resumed": 0,
         "failed": 1,
         "not_run": 0,
     }
