@@ -66,7 +66,8 @@ def dask_client(cluster: str | None, workers: int) -> Iterator[Any]:
 
 def local_cluster(workers: int) -> Any:
     """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard: each
-    task is one process's only work, so its memory is the worker's."""
+    task is one process's only work, so its memory is the worker's. The workers' own logs are
+    silenced: a failed task is printed once, by :class:`TaskProgress`, with its session."""
     from distributed import LocalCluster
 
     return LocalCluster(
@@ -74,7 +75,7 @@ def local_cluster(workers: int) -> Any:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # a failed task is reported once, by us
     )
 
 

@@ -2,8 +2,9 @@
 
 Three kinds of task:
 
-- ``score``: one session's freezing scored again with the rig file's parameters (each
-  session's own, or ``--rig FILE``'s), stored in the session folder as ``rig score`` does;
+- ``score``: one session's freezing scored again with the parameters of the rig file stored
+  in the session (``Settings.scoring`` overrides them as ``rig score``'s options do), stored in
+  the session folder as ``rig score`` does;
 - ``analyze``: ``rig analyze`` of one animal's imaging sessions, after their scoring (the CR
   ensemble decodes the scored freezing);
 - ``export``: ``rig export`` of one session (``--export csv|tiff|nwb``), after its scoring and,
@@ -44,7 +45,7 @@ class Settings:
     shuffles: int = 100
     analyze: bool = True
     exports: tuple[str, ...] = ()
-    scoring: dict[str, Any] = field(default_factory=dict)  # rig score's overrides (--rig FILE)
+    scoring: dict[str, Any] = field(default_factory=dict)  # score_session's overrides
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,13 @@ def run_cohort(
         if waiting:  # no cluster is started, or reached, when everything is done already
             with dask_client(cluster, workers) as client:
                 run_graph(client, tasks, waiting, outcome, display)
+    return conclude(cohort, settings, tasks, outcome, out)
+
+
+def conclude(
+    cohort: Cohort, settings: Settings, tasks: list[Task], outcome: Outcome, out: Path
+) -> CohortRun:
+    """The tables, models and figures from what the tasks gave, written into ``out``."""
     tables = build_tables(cohort, tasks, outcome.entries)
     models = [
         freezing_model(tables.freezing, cohort.stages),

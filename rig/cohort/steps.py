@@ -65,8 +65,9 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
 
 
 def score_step(spec: TaskSpec) -> dict[str, Any]:
-    """Score the session's freezing again (``rig score``, with the rig file's parameters or
-    ``--rig FILE``'s); per trial, its CS's role and the percent frozen in each epoch."""
+    """Score the session's freezing again (``rig score`` with the parameters of the session's
+    rig file, or the task's overrides); per trial, its CS's role and the percent frozen in each
+    epoch."""
     from rig.behaviour.rescore import score_session
     from rig.data.frame_table import cs_roles
 

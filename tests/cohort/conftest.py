@@ -4,6 +4,7 @@ protocols, small frames), made once, and its reference run of ``rig cohort`` on 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import SMALL_RIG
 ANIMALS = 3  # the group statistics need three
 DAYS = ("conditioning", "recall")
 ANALYSIS = ("--traces", "footprints", "--shuffles", "2")
+RIG = (sys.executable, "-c", "from rig.cli import main; main()")  # `rig` in a process of its own
 TABLES = ("sessions.csv", "trials.csv", "freezing.csv", "network.csv", "statistics.csv")
 
 

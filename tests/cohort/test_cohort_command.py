@@ -8,12 +8,14 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from sim.cohort import cs_freezing
-from tests.cohort.conftest import ANALYSIS, ANIMALS, DAYS, rig_cohort, tables
+from tests.cohort.conftest import ANALYSIS, ANIMALS, DAYS, RIG, rig_cohort, tables
+from tests.conftest import ROOT
 
 SESSIONS = ANIMALS * len(DAYS)
 
@@ -98,10 +100,23 @@ def test_a_failed_session_is_named_and_the_others_finish(cohort_dir, tmp_path):
     broken = sorted((copy / "mouse-02").iterdir())[0]
     (broken / "session.zarr" / "scores" / "zarr.json").write_text("{not json")
     out = tmp_path / "out"
-    code, stdout, stderr = rig_cohort(copy, "--out", out, "--workers", 1, "--no-analysis")
-    assert code == 1
+    # a process of its own: its stderr is the workers' too
+    args = ["cohort", copy, "--out", out, "--workers", 1, "--no-analysis", "--export", "csv"]
+    run = subprocess.run(
+        [*RIG, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    stdout, stderr = run.stdout, run.stderr
+    assert run.returncode == 1, stdout + stderr
     assert f"FAILED score {broken.name}" in stderr
+    assert (
+        f"NOT RUN export {broken.name}: needs score {broken.name}, which did not finish" in stderr
+    )
     assert f"score {broken.name}: FAILED:" in stdout
+    assert "Traceback" not in stderr and "distributed.worker" not in stderr  # said once, by us
     assert len(rows(out / "sessions.csv")) == SESSIONS - 1
     assert broken.name not in (out / "sessions.csv").read_text()
     summary = json.loads((out / "cohort.json").read_text())
@@ -113,6 +128,16 @@ def test_a_failed_session_is_named_and_the_others_finish(cohort_dir, tmp_path):
         "failed": 1,
         "not_run": 0,
     }
+    assert summary["tasks"]["export"] == {
+        "total": SESSIONS,
+        "cached": 0,
+        "ran": SESSIONS - 1,
+        "resumed": 0,
+        "failed": 0,
+        "not_run": 1,
+    }
+    exported = {p.parent.parent.name for p in copy.glob("*/*/export/trials.csv")}
+    assert len(exported) == SESSIONS - 1 and broken.name not in exported
 
 
 def test_a_folder_without_sessions_is_bad_input(tmp_path):

@@ -8,15 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.cohort.conftest import ANALYSIS, ANIMALS, DAYS, rig_cohort, tables
+from tests.cohort.conftest import ANALYSIS, ANIMALS, DAYS, RIG, rig_cohort, tables
 from tests.conftest import ROOT
 
 DEADLINE_S = 180
-RIG = (sys.executable, "-c", "from rig.cli import main; main()")
 
 
 def wait_for_started_analysis(out: Path, run: subprocess.Popen) -> Path:
