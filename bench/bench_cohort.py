@@ -61,7 +61,7 @@ def loop(sessions: Path, out: Path, settings: Settings) -> float:
 
 def on_cluster(sessions: Path, out: Path, settings: Settings, workers: int) -> float:
     t0 = time.perf_counter()
-    run = run_cohort(sessions, out, settings, None, workers, progress=False)
+    run = run_cohort(sessions, out, settings, None, workers)
     if not run.outcome.ok:
         raise RuntimeError(f"tasks failed: {run.outcome.failed}")
     return time.perf_counter() - t0
@@ -158,7 +158,7 @@ def main() -> None:
             protocols = shortened_protocols(folder / "protocols", longer)
             days = ("conditioning", "recall")
             simulate_cohort(1, folder / "sessions", args.rig, protocols, days=days)
-            run_cohort(folder / "sessions", folder / "out", settings, None, 1, progress=False)
+            run_cohort(folder / "sessions", folder / "out", settings, None, 1)
             memory.append(
                 {
                     "length_x": k,

@@ -641,6 +641,7 @@ def cohort(
     """Score, analyse and export a folder of animals and days on dask.distributed; the cohort's
     tables, group statistics and figures. Exit 1 when a task failed."""
     from rig.analysis.traces import TraceSource
+    from rig.cli.cohort_progress import TaskProgress
     from rig.cohort.execute import ClusterUnavailable
     from rig.cohort.pipeline import Settings, run_cohort
     from rig.cohort.report import cohort_text
@@ -656,7 +657,9 @@ def cohort(
         exports=tuple(dict.fromkeys(exports)),
     )
     try:
-        run = run_cohort(cohort_dir, out_dir, settings, cluster, workers or _cores())
+        run = run_cohort(
+            cohort_dir, out_dir, settings, cluster, workers or _cores(), TaskProgress()
+        )
     except ClusterUnavailable as exc:
         _err(f"error: cannot reach the dask scheduler at {exc}")
         sys.exit(EXIT_FAILED)

@@ -19,11 +19,39 @@ from typing import Any
 
 from rig.cohort.cache import ResultCache
 from rig.cohort.graph import Task
-from rig.cohort.progress import TaskProgress
 from rig.cohort.steps import run_task, still_holds
 from rig.files.inputfile import error_line
 
 CONNECT_TIMEOUT_S = 20
+
+
+class TaskEvents:
+    """What a run tells as it goes (nothing, here; the command line shows progress bars,
+    :class:`rig.cli.cohort_progress.TaskProgress`). A context manager around the run."""
+
+    def start(self, tasks: Sequence[Task]) -> None:
+        """The run's tasks, before any is looked up."""
+
+    def cached(self, task: Task) -> None:
+        """Done by an earlier run."""
+
+    def finished(self, task: Task) -> None:
+        """Done now."""
+
+    def failed(self, task: Task, message: str) -> None:
+        """Failed, and why in one line."""
+
+    def blocked(self, task: Task, message: str) -> None:
+        """Not run: a task it needs failed."""
+
+    def say(self, text: str) -> None:
+        """A line for the user."""
+
+    def __enter__(self) -> TaskEvents:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 class ClusterUnavailable(Exception):
@@ -67,7 +95,7 @@ def dask_client(cluster: str | None, workers: int) -> Iterator[Any]:
 def local_cluster(workers: int) -> Any:
     """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard: each
     task is one process's only work, so its memory is the worker's. The workers' own logs are
-    silenced: a failed task is printed once, by :class:`TaskProgress`, with its session."""
+    silenced: a failed task is told once, through :class:`TaskEvents`, with its session."""
     from distributed import LocalCluster
 
     return LocalCluster(
@@ -80,7 +108,7 @@ def local_cluster(workers: int) -> Any:
 
 
 def cached_results(
-    tasks: Sequence[Task], cache: ResultCache, progress: TaskProgress
+    tasks: Sequence[Task], cache: ResultCache, progress: TaskEvents
 ) -> tuple[Outcome, list[Task]]:
     """The outcome so far (the tasks whose cached results still hold) and the tasks to run."""
     outcome = Outcome()
@@ -103,7 +131,7 @@ def run_graph(
     tasks: Sequence[Task],
     waiting: list[Task],
     outcome: Outcome,
-    progress: TaskProgress,
+    progress: TaskEvents,
 ) -> Outcome:
     """Run the ``waiting`` tasks, each once the tasks it needs are in ``outcome``; see the
     module docstring."""

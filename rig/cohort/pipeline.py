@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rig.cohort.cache import ResultCache
-from rig.cohort.execute import Outcome, cached_results, dask_client, run_graph
+from rig.cohort.execute import Outcome, TaskEvents, cached_results, dask_client, run_graph
 from rig.cohort.graph import KINDS, Settings, Task, plan_tasks
-from rig.cohort.progress import TaskProgress
 from rig.cohort.sessions import Cohort, find_cohort
 from rig.cohort.stats import GroupModel, freezing_model, network_models
 from rig.cohort.tables import CohortTables, Table, build_tables, write_table
@@ -106,7 +105,7 @@ def run_cohort(
     settings: Settings,
     cluster: str | None = None,
     workers: int = 1,
-    progress: bool = True,
+    events: TaskEvents | None = None,
 ) -> CohortRun:
     """Find the cohort under ``root``, run its tasks, write its outputs into ``out``."""
     cohort = find_cohort(root)
@@ -117,7 +116,8 @@ def run_cohort(
     out = out.resolve()
     cache = ResultCache(out / TASKS_FOLDER)
     tasks = plan_tasks(cohort, settings, out, cache.folder)
-    display = TaskProgress(tasks, enabled=progress)
+    display = events or TaskEvents()
+    display.start(tasks)
     for path in cohort.still_running:
         display.say(f"skipped {path}: still being written")
     with display:

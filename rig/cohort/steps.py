@@ -69,7 +69,7 @@ def score_step(spec: TaskSpec) -> dict[str, Any]:
     rig file, or the task's overrides); per trial, its CS's role and the percent frozen in each
     epoch."""
     from rig.behaviour.rescore import score_session
-    from rig.data.frame_table import cs_roles
+    from rig.exports.frame_table import cs_roles
 
     folder = SessionFolder.open(spec.sessions[0])
     record = score_session(folder, **spec.options["scoring"])
@@ -120,15 +120,15 @@ def export_step(spec: TaskSpec) -> dict[str, Any]:
     folder = SessionFolder.open(spec.sessions[0])
     kind = spec.options["export"]
     if kind == "csv":
-        from rig.data.export import export_csv
+        from rig.exports.csv_tiff import export_csv
 
         files = export_csv(folder)
     elif kind == "tiff":
-        from rig.data.export import export_tiff
+        from rig.exports.csv_tiff import export_tiff
 
         files = [export_tiff(folder).path]
     else:
-        from rig.data.nwb import export_nwb
+        from rig.exports.nwb import export_nwb
 
         files = [export_nwb(folder).path]
     return {"files": [str(p) for p in files]}

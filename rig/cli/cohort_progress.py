@@ -14,13 +14,14 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rig.cli.terminal import QuietConsole
+from rig.cohort.execute import TaskEvents
 from rig.cohort.graph import KINDS, Task
 
 
-class TaskProgress:
+class TaskProgress(TaskEvents):
     """Bars for the tasks of one run; a context manager around the run."""
 
-    def __init__(self, tasks: Sequence[Task], enabled: bool = True):
+    def __init__(self, enabled: bool = True):
         self.console = QuietConsole(stderr=True)
         self.bar = Progress(
             TextColumn("{task.description:<8}"),
@@ -34,6 +35,8 @@ class TaskProgress:
         self.enabled = enabled
         self.counts: dict[str, Counter[str]] = {}
         self.rows: dict[str, Any] = {}
+
+    def start(self, tasks: Sequence[Task]) -> None:
         totals = Counter(t.kind for t in tasks)
         for kind in KINDS:
             if totals[kind]:
