@@ -52,8 +52,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_longrun.py --duration 600
 	$(BIN)/python bench/bench_longrun.py --small --fast --duration 7200
 
+# Four simulated animals through the four days (shortened protocols, 60 neurons), once; then
+# `rig cohort` on them: tables, statistics and figures in cohort-sessions/cohort. Run again, it
+# finds every task done (docs/cohort.md).
 cohort: $(STAMP)
-	$(BIN)/python -m sim.cohort --animals 3 --out cohort-sessions
+	test -d cohort-sessions || $(BIN)/python -m sim.cohort --animals 4 --preset test --jobs 2 \
+		--out cohort-sessions
+	$(BIN)/rig cohort cohort-sessions --traces footprints --shuffles 20
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m gui.screenshots

@@ -120,6 +120,7 @@ LAYERS = (
     ("rig.run",),  # a session on devices: runner, engine, sinks, self-test
     ("rig.exports",),  # a finished session as rig info, tables, TIFF, NWB
     ("rig.analysis",),  # the study's analysis across days
+    ("rig.cohort",),  # a cohort's sessions and animals as tasks on dask.distributed
     ("rig.cli",),  # the command line
 )
 

@@ -692,6 +692,98 @@ def extract(session: Path, diameter: float | None, keep_tiff: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.command()
+@click.argument("cohort_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the tables, figures, analyses and finished tasks (default: DIR/cohort).",
+)
+@click.option(
+    "--cluster",
+    default=None,
+    metavar="ADDRESS",
+    help="A running dask scheduler (tcp://HOST:8786); default: a local cluster.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes of the local cluster (default: the machine's cores).",
+)
+@click.option(
+    "--traces",
+    default="suite2p",
+    show_default=True,
+    help="rig analyze --traces: suite2p, suite2p:DIR or footprints (simulated sessions).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="rig analyze --seed.")
+@click.option(
+    "--shuffles",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="rig analyze --shuffles.",
+)
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    type=click.Choice(["csv", "tiff", "nwb"]),
+    help="Also export every session (repeatable), as rig export does.",
+)
+@click.option("--no-analysis", is_flag=True, help="Score (and export) only.")
+@click.option("--json", "as_json", is_flag=True, help="Print cohort.json instead of a report.")
+@handles_errors
+def cohort(
+    cohort_dir: Path,
+    out_dir: Path | None,
+    cluster: str | None,
+    workers: int | None,
+    traces: str,
+    seed: int,
+    shuffles: int,
+    exports: tuple[str, ...],
+    no_analysis: bool,
+    as_json: bool,
+) -> None:
+    """Score, analyse and export a folder of animals and days on dask.distributed; the cohort's
+    tables, group statistics and figures. Exit 1 when a task failed."""
+    from rig.analysis.traces import TraceSource
+    from rig.cli.cohort_progress import TaskProgress
+    from rig.cohort.execute import ClusterUnavailable
+    from rig.cohort.pipeline import Settings, run_cohort
+    from rig.cohort.report import cohort_text
+
+    if cluster and workers:
+        raise click.UsageError("--workers sizes the local cluster; a --cluster has its own")
+    TraceSource.parse(traces)  # a bad --traces is bad input before anything runs
+    settings = Settings(
+        traces=traces,
+        seed=seed,
+        shuffles=shuffles,
+        analyze=not no_analysis,
+        exports=tuple(dict.fromkeys(exports)),
+    )
+    try:
+        run = run_cohort(
+            cohort_dir, out_dir, settings, cluster, workers or _cores(), TaskProgress()
+        )
+    except ClusterUnavailable as exc:
+        _err(f"error: cannot reach the dask scheduler at {exc}")
+        sys.exit(EXIT_FAILED)
+    click.echo(json.dumps(run.summary(), indent=2) if as_json else cohort_text(run))
+    sys.exit(EXIT_OK if run.outcome.ok else EXIT_FAILED)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 COMMANDS_ENTRY_POINT_GROUP = "rig.commands"
 
 

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from rig.cli.terminal import silence
+from rig.cli.terminal import QuietConsole, silence
 from rig.run.plan import fmt_duration
 from rig.run.runner import Runner
 from rig.run.signals import Progress as SessionProgress
@@ -65,20 +64,11 @@ def progress_line(p: SessionProgress, width: int) -> tuple[str, int, str]:
     return (text if len(text) <= room else text[: max(0, room - 1)] + "~"), 0, clock
 
 
-class _Console(Console):
-    """A rich console that goes quiet on a broken pipe, where rich's would point stdout at the
-    null device and raise ``SystemExit`` from whatever call was writing."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        silence(sys.stderr)
-
-
 class ProgressDisplay:
     """A rich progress bar: phase, trial k/N, session time, next CS/shock, frames."""
 
     def __init__(self, enabled: bool = True):
-        self.console = _Console(stderr=True)
+        self.console = QuietConsole(stderr=True)
         self.enabled = enabled
         self._bar_column = BarColumn()
         self._bar = Progress(

@@ -15,6 +15,7 @@ import sys
 from typing import TextIO
 
 import click
+from rich.console import Console
 
 from rig.files.inputfile import one_line
 
@@ -61,3 +62,12 @@ def reserve_standard_descriptors() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
+
+
+class QuietConsole(Console):
+    """A rich console that goes quiet on a broken pipe, where rich's would point stdout at the
+    null device and raise ``SystemExit`` from whatever call was writing."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence(sys.stderr)

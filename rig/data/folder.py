@@ -1103,6 +1103,30 @@ def _write_timing(
     group.create_array(TIMESTAMPS, data=timestamps_s, overwrite=True)
 
 
+def find_session_folders(root: str | Path) -> list[Path]:
+    """Every session folder under ``root`` (``root`` itself included), sorted by path.
+
+    A session folder is one holding ``session.zarr`` (whether it opens is for
+    :meth:`SessionFolder.open` to say); its inside and hidden folders (``.sim-animals``) are not
+    searched, so the walk costs one directory listing per folder that is not a session.
+    :class:`InputError` when ``root`` is not a readable folder or a folder under it is not."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(str(root), [Problem("", "not a folder")])
+    found: list[Path] = []
+
+    def unreadable(exc: OSError) -> None:
+        raise InputError(str(exc.filename or root), [Problem("", f"unreadable: {exc.strerror}")])
+
+    for here, folders, _files in os.walk(root, onerror=unreadable):
+        if (Path(here) / ZARR_STORE).exists():
+            found.append(Path(here))
+            folders.clear()
+        else:
+            folders[:] = sorted(f for f in folders if not f.startswith("."))
+    return sorted(found)
+
+
 def _new_folder(out_dir: Path, animal: str, protocol_name: str) -> Path:
     """``OUT/YYYYmmdd-HHMMSS_ANIMAL_PROTOCOL`` (made unique), always inside ``out_dir``."""
     out_dir = out_dir.resolve()

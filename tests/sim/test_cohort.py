@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
+import yaml
 
-from sim.cohort import DAYS, run_cohort, table
+from sim.cohort import (
+    DAYS,
+    PRESETS,
+    Shortening,
+    freezing_by_day,
+    shortened_protocols,
+    simulate_cohort,
+    table,
+)
 from tests.conftest import PROTOCOLS, SMALL_RIG
 
+# The library's trials (no cap), 10-s tones 8-12 s apart, 40-s baselines, full frame rates.
+SHORT = Shortening(10, (8, 12), 40, 10, 99, 30, 30)
 
-def _shortened(folder: Path) -> Path:
-    """The library protocols with the same trials but short tones, ITIs and baselines."""
+
+def test_shortened_protocols_keep_trials_and_cut_times(tmp_path):
+    folder = shortened_protocols(tmp_path, PRESETS["tiny"])
     for day in DAYS:
-        text = (PROTOCOLS / f"{day}.yaml").read_text()
-        text = text.replace("duration_s: 30,", "duration_s: 10,")
-        text = re.sub(r"iti_s: \{uniform: \[\d+, \d+\]\}", "iti_s: {uniform: [8, 12]}", text)
-        text = re.sub(r"duration_s: (180|120)\n", "duration_s: 40\n", text)
-        text = re.sub(r"post_s: \d+", "post_s: 10", text)
-        (folder / f"{day}.yaml").write_text(text)
-    return folder
+        library = yaml.safe_load((PROTOCOLS / f"{day}.yaml").read_text())
+        short = yaml.safe_load((folder / f"{day}.yaml").read_text())
+        assert short["seed"] == library["seed"]
+        assert short["recording"]["video"]["fps"] == PRESETS["tiny"].video_fps
+        for before, after in zip(library["phases"], short["phases"], strict=True):
+            kinds = [(t["cs"], t.get("us")) for t in before.get("trials", [])]
+            assert [(t["cs"], t.get("us")) for t in after.get("trials", [])] == kinds
+            assert all(t.get("repeat", 1) <= 3 for t in after.get("trials", []))
 
 
 @pytest.mark.slow
 def test_cohort_learns_recalls_and_extinguishes(tmp_path):
-    (tmp_path / "protocols").mkdir()
-    protocols = _shortened(tmp_path / "protocols")
-    results = run_cohort(2, tmp_path / "out", SMALL_RIG, protocols)
+    protocols = shortened_protocols(tmp_path / "protocols", SHORT)
+    results = freezing_by_day(simulate_cohort(2, tmp_path / "out", SMALL_RIG, protocols))
 
     def mean(day: str, cs: str, key: str = "true") -> float:
         return float(np.mean([r[day][cs][key] for r in results.values()]))
