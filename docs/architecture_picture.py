@@ -31,6 +31,7 @@ IDEAS = {
     "rig.run": "a session on devices",
     "rig.exports": "info, tables, TIFF, NWB",
     "rig.analysis": "the study's analysis",
+    "rig.cohort": "a cohort's sessions on dask",
     "rig.cli": "the command line",
 }
 
