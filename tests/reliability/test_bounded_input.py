@@ -255,7 +255,7 @@ def test_a_session_file_linked_to_dev_zero_is_one_line(imaging_session, tmp_path
             "sample_rate_hz: ",
         ),
         (
-            lambda text: text.replace('"format_version": 1', '"format_version": [1]'),
+            lambda text: text.replace('"format_version": 2', '"format_version": [2]'),
             "format_version: ",
         ),
     ],

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from rig.data.folder import SessionFolder
+from rig.data.folder import STREAM_IMAGE, SessionFolder
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ class Shards:
 
 
 def _layout(session: Path, stream: str) -> Shards:
-    folder = session / "session.zarr" / stream / "0"
+    folder = session / "session.zarr" / STREAM_IMAGE[stream] / "0"
     meta = json.loads((folder / "zarr.json").read_text())
     inner = [c["name"] for c in meta["codecs"][0]["configuration"]["codecs"]]
     per = meta["chunk_grid"]["configuration"]["chunk_shape"][0]

@@ -135,7 +135,9 @@ def capture_runner(monkeypatch):
     box: dict = {}
     real = rig.run.session.run_session
 
-    def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
+    def run_session(
+        plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None, **metadata
+    ):
         def hook(runner):
             box["runner"] = runner
             if on_runner is not None:
@@ -143,7 +145,7 @@ def capture_runner(monkeypatch):
             if box.get("action"):
                 runner.signals.progress.connect(lambda p: _act(runner, p, box))
 
-        return real(plan, out_dir, animal, speed, hook, state_dir, abort)
+        return real(plan, out_dir, animal, speed, hook, state_dir, abort, **metadata)
 
     monkeypatch.setattr(rig.run.session, "run_session", run_session)
     return box
@@ -250,14 +252,16 @@ def test_a_signal_before_the_session_starts_ends_it_before_anything_is_armed(
     box: dict = {}
     real = rig.run.session.run_session
 
-    def run_session(plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None):
+    def run_session(
+        plan, out_dir, animal, speed=1.0, on_runner=None, state_dir=None, abort=None, **metadata
+    ):
         signal.raise_signal(signal.SIGTERM)  # the CLI's handler is installed; nothing built yet
 
         def hook(runner):
             box["runner"] = runner
             on_runner(runner)
 
-        return real(plan, out_dir, animal, speed, hook, state_dir, abort)
+        return real(plan, out_dir, animal, speed, hook, state_dir, abort, **metadata)
 
     monkeypatch.setattr(rig.run.session, "run_session", run_session)
     protocol = write_yaml(PROTOCOL, "ways-out.yaml")
