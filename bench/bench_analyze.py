@@ -46,14 +46,14 @@ def simulate(protocol: str, out: Path, minutes: float | None, state_dir: Path) -
     plan = plan_from_loaded(load_protocol(ROOT / "protocols" / f"{protocol}.yaml"), load_rig(RIG))
     limit = (minutes or 1e9) * 60
 
-    def on_engine(engine) -> None:
+    def on_runner(runner) -> None:
         def watch(p) -> None:
             if limit <= p.t_s < plan.timeline.duration_s:
-                engine.abort("benchmark limit")
+                runner.abort("benchmark limit")
 
-        engine.progress.connect(watch)
+        runner.signals.progress.connect(watch)
 
-    folder, _ = run_session(plan, out, "bench-mouse", None, on_engine, str(state_dir))
+    folder, _ = run_session(plan, out, "bench-mouse", None, on_runner, str(state_dir))
     return folder
 
 
