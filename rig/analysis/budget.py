@@ -10,6 +10,8 @@ not depend on ``n_jobs``.
 
 from __future__ import annotations
 
+import os
+
 from joblib import Parallel
 
 WORK_BYTES = 16_000_000
@@ -25,4 +27,13 @@ def processes(n_jobs: int) -> Parallel:
     """A joblib map over ``n_jobs`` processes (in this process when 1). Processes, not
     threads: liblinear draws its coordinate order from one generator per process, so fits
     running side by side in one process would not be reproducible."""
-    return Parallel(n_jobs=n_jobs, backend="loky" if n_jobs != 1 else "sequential")
+    # max_nbytes=None: the designs (a few MB) are pickled to the workers, not memory-mapped
+    # through /dev/shm, which the loky resource tracker then complains about at exit
+    return Parallel(n_jobs=n_jobs, backend="loky" if n_jobs != 1 else "sequential", max_nbytes=None)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -43,15 +43,6 @@ def dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float) -> np.ndarray:
     return out
 
 
-def zscored_dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float) -> np.ndarray:
-    """(n, T) float32 ``zscore(dff(F, Fneu, rate_hz))``, bit for bit, without the whole dF/F
-    beside it: a few neurons at a time."""
-    out = np.empty(F.shape, np.float32)
-    for rows in _chunks(F.shape, copies=6):
-        out[rows] = zscore(_dff_rows(F[rows], Fneu[rows], rate_hz))
-    return out
-
-
 def _chunks(shape: tuple[int, ...], copies: int) -> list[slice]:
     step = rows_per_chunk(shape[1], copies)
     return [slice(start, start + step) for start in range(0, shape[0], step)]
