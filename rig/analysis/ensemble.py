@@ -19,12 +19,14 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
+from rig.analysis.budget import processes
 from rig.analysis.session_data import SessionData
 
 BIN_S = 1.0
@@ -131,9 +133,16 @@ def rs_frames(session: SessionData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_decoder(
-    name: str, X: np.ndarray, frozen: np.ndarray, groups: np.ndarray, rng: np.random.Generator
+    name: str,
+    X: np.ndarray,
+    frozen: np.ndarray,
+    groups: np.ndarray,
+    rng: np.random.Generator,
+    n_jobs: int = 1,
 ) -> Decoder:
-    """Fit, cross-validate and stability-select one model (module docstring)."""
+    """Fit, cross-validate and stability-select one model (module docstring); the fits on
+    ``n_jobs`` processes (the subsamples are drawn first, in order, so the result does not
+    depend on ``n_jobs``)."""
     n = X.shape[1]
     y = (frozen > 0.5).astype(int)
     empty = Decoder(name, False, selection=np.zeros(n), mean_coef=np.zeros(n), bins=len(y))
@@ -147,7 +156,8 @@ def fit_decoder(
         return empty
     X = StandardScaler().fit_transform(X)
     folds = min(5, len(np.unique(groups)))
-    aucs = [_cv_auc(X, y, groups, c, folds) for c in C_GRID]
+    parallel = processes(n_jobs)
+    aucs = parallel(delayed(_cv_auc)(X, y, groups, c, folds) for c in C_GRID)
     if np.isfinite(aucs).any():
         best = int(np.nanargmax(aucs))
         best_c, best_auc = C_GRID[best], aucs[best]
@@ -156,13 +166,12 @@ def fit_decoder(
     # stability selection over the chosen penalty and the next weaker one (the region of
     # penalties Meinshausen & Buehlmann take the maximum selection probability over)
     region = [c for c in C_GRID if c >= best_c][:2]
+    takes = [[_half_per_class(y, rng) for _ in range(SUBSAMPLES)] for _ in region]
     selection = np.zeros(n)
     coef_sum = np.zeros(n)
-    for c in region:
+    for c, subsamples in zip(region, takes, strict=True):
         selected = np.zeros(n)
-        for _ in range(SUBSAMPLES):
-            take = _half_per_class(y, rng)
-            coef = _model(c).fit(X[take], y[take]).coef_[0]
+        for coef in parallel(delayed(_subsample_coef)(X, y, take, c) for take in subsamples):
             selected += coef != 0
             coef_sum += coef
         selection = np.maximum(selection, selected / SUBSAMPLES)
@@ -176,6 +185,12 @@ def fit_decoder(
         selection=selection,
         mean_coef=coef_sum / (SUBSAMPLES * len(region)),
     )
+
+
+def _subsample_coef(X: np.ndarray, y: np.ndarray, take: np.ndarray, c: float) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _model(c).fit(X[take], y[take]).coef_[0]
 
 
 def _model(c: float) -> LogisticRegression:
@@ -207,9 +222,10 @@ def _half_per_class(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def decode(
-    z: np.ndarray, session: SessionData, rng: np.random.Generator
+    z: np.ndarray, session: SessionData, rng: np.random.Generator, n_jobs: int = 1
 ) -> tuple[Decoder, Decoder]:
-    """The CR model (during the CS+) and the RS model (between tones) of one session."""
+    """The CR model (during the CS+) and the RS model (between tones) of one session (the fits
+    on ``n_jobs`` processes)."""
     n = z.shape[0]
     models = []
     for name, (mask, groups) in (("cr", cr_frames(session)), ("rs", rs_frames(session))):
@@ -222,5 +238,5 @@ def decode(
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            models.append(fit_decoder(name, X, frozen, g, rng))
+            models.append(fit_decoder(name, X, frozen, g, rng, n_jobs))
     return models[0], models[1]

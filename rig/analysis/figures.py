@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rig.analysis.responses import zscore
+
 if TYPE_CHECKING:
     from rig.analysis.result import Analysis, SessionResult
 
@@ -153,12 +155,13 @@ def _us_aligned(r: SessionResult) -> tuple[np.ndarray, np.ndarray]:
     times = r.session.frame_times_s
     rate = r.session.frame_rate_hz
     lags = np.arange(-round(PRE_S * rate), round(POST_S * rate))
+    z = zscore(r.dff)  # what the analysis tested, for this one session
     stack = []
     for iv in r.session.stimuli("us"):
         at = int(np.searchsorted(times, iv.start_s))
         idx = at + lags
         if idx[0] >= 0 and idx[-1] < len(times):
-            stack.append(r.z[:, idx])
+            stack.append(z[:, idx])
     mean = np.mean(stack, axis=0) if stack else np.zeros((len(r.neuron), len(lags)))
     return lags / rate, mean
 

@@ -87,21 +87,27 @@ def analyze(
     """Analyse one animal's sessions (module docstring)."""
     say = progress or (lambda _text: None)
     sessions = load_sessions(paths)
-    traces = []
+    # per session only its dF/F is kept (the raw traces are released once it is computed) and
+    # its z-score exists while that session is analysed: what is held across sessions is half
+    # the size of their F and Fneu
+    traces, dffs = [], []
     for s in sessions:
         say(f"{s.name}: traces ({source.kind})")
-        traces.append(session_traces(s, source, len(sessions)))
+        t = session_traces(s, source, len(sessions))
+        dffs.append(dff(t.F, t.Fneu, s.frame_rate_hz))
+        traces.append(t.without_raw())
+        del t
     identity = match_sessions(traces)
     results = []
-    for k, (s, t) in enumerate(zip(sessions, traces, strict=True)):
+    for k, (s, t, d) in enumerate(zip(sessions, traces, dffs, strict=True)):
         say(f"{s.name}: responses, ensemble, network ({len(t)} neurons)")
         rng = np.random.default_rng([seed, k])
-        d = dff(t.F, t.Fneu, s.frame_rate_hz)
         z = zscore(d)
         resp = responsiveness(z, s, rng)
-        cr, rs = decode(z, s, rng)
+        cr, rs = decode(z, s, rng, n_jobs)
         net = functional_network(z, s, seed=seed * 1000 + k, shuffles=shuffles, n_jobs=n_jobs)
         hubs = find_hubs(net, resp.responsive["us"], resp.responsive["cs_plus"])
+        del z
         results.append(
             SessionResult(
                 s,
@@ -110,7 +116,6 @@ def analyze(
                 identity.neuron_ids[k],
                 identity.shifts_px[k],
                 d,
-                z,
                 resp,
                 cr,
                 rs,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import percentile_filter
 
+from rig.analysis.budget import rows_per_chunk
 from rig.analysis.session_data import SessionData
 
 NEUROPIL_COEF = 0.7
@@ -33,20 +34,29 @@ FDR_Q = 0.05
 ROLES = ("cs_plus", "cs_minus", "us")
 
 
-def dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float, chunk: int = 16) -> np.ndarray:
-    """(n, T) float32 dF/F as the module docstring says, ``chunk`` neurons at a time (the
-    float64 temporaries stay a few times one chunk's traces, whatever the neuron count)."""
+def dff(F: np.ndarray, Fneu: np.ndarray, rate_hz: float) -> np.ndarray:
+    """(n, T) float32 dF/F as the module docstring says, a few neurons at a time (the float64
+    temporaries stay within :data:`rig.analysis.budget.WORK_BYTES`)."""
     out = np.empty(F.shape, np.float32)
-    for start in range(0, F.shape[0], chunk):
-        rows = slice(start, start + chunk)
-        raw = F[rows].astype(np.float64)
-        corrected = raw - NEUROPIL_COEF * Fneu[rows]
-        base_raw = running_baseline(raw, rate_hz)
-        floor = 1e-3 * max(float(np.abs(base_raw).max(initial=0.0)), 1e-9)
-        corrected -= running_baseline(corrected, rate_hz)
-        corrected /= np.maximum(base_raw, floor)
-        out[rows] = corrected
+    for rows in _chunks(F.shape, copies=6):
+        out[rows] = _dff_rows(F[rows], Fneu[rows], rate_hz)
     return out
+
+
+def _chunks(shape: tuple[int, ...], copies: int) -> list[slice]:
+    step = rows_per_chunk(shape[1], copies)
+    return [slice(start, start + step) for start in range(0, shape[0], step)]
+
+
+def _dff_rows(F: np.ndarray, Fneu: np.ndarray, rate_hz: float) -> np.ndarray:
+    raw = F.astype(np.float64)
+    corrected = raw - NEUROPIL_COEF * Fneu
+    base_raw = running_baseline(raw, rate_hz)
+    # a baseline near zero (a dead ROI) must not blow up: at least 1/1000 of the neuron's largest
+    floor = 1e-3 * np.maximum(np.abs(base_raw).max(axis=1, keepdims=True, initial=0.0), 1e-9)
+    corrected -= running_baseline(corrected, rate_hz)
+    corrected /= np.maximum(base_raw, floor)
+    return corrected.astype(np.float32)
 
 
 def running_baseline(x: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -64,9 +74,13 @@ def running_baseline(x: np.ndarray, rate_hz: float) -> np.ndarray:
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
+    """Each row minus its mean over its standard deviation, float32 (rows computed apart, so a
+    block of rows gives the same values as the whole array)."""
     mean = x.mean(axis=1, keepdims=True)
     sd = x.std(axis=1, keepdims=True)
-    return ((x - mean) / np.where(sd > 0, sd, 1)).astype(np.float32)
+    out = np.subtract(x, mean, dtype=np.float32)
+    out /= np.where(sd > 0, sd, 1).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)
@@ -97,32 +111,42 @@ def responsiveness(z: np.ndarray, session: SessionData, rng: np.random.Generator
     """Test every neuron against every stimulus role of the session (module docstring)."""
     times = session.frame_times_s
     n = z.shape[0]
-    csum = np.concatenate([np.zeros((n, 1)), np.cumsum(z, axis=1, dtype=np.float64)], axis=1)
+    rate = session.frame_rate_hz
     busy = _stimulus_mask(session)
-    out: dict[str, dict[str, np.ndarray]] = {"score": {}, "p": {}, "resp": {}}
+    tests = {}  # role -> (observed onsets (1, m), window spans (m, 2), null onsets (draws, m))
     trials = {}
     for role in ROLES:
         wins = [w for w in windows(session, role) if w[2] >= times[0] and w[1] <= times[-1]]
         trials[role] = len(wins)
-        if not wins or n == 0:
-            for key in out:
-                out[key][role] = np.full(n, np.nan) if key != "resp" else np.zeros(n, bool)
-            continue
-        rate = session.frame_rate_hz
-        spans = np.array([[on - pre, end - on] for on, end, pre in wins])  # baseline, response
-        obs = _statistic(csum, times, np.array([[w[0] for w in wins]]), spans, rate)[:, 0]
-        onsets = _null_onsets(times, busy, spans, NULL_DRAWS, rng)
-        # in chunks of draws: (neurons x draws x trials) at once would grow with the trials
-        null = np.concatenate(
-            [_statistic(csum, times, chunk, spans, rate) for chunk in np.array_split(onsets, 10)],
-            axis=1,
-        )
-        mu, sd = null.mean(axis=1), null.std(axis=1)
-        out["score"][role] = (obs - mu) / np.where(sd > 0, sd, np.inf)
-        p = (1 + (null >= obs[:, None]).sum(axis=1)) / (1 + NULL_DRAWS)
-        out["p"][role] = p
-        out["resp"][role] = benjamini_hochberg(p, FDR_Q)
-    return Responsiveness(out["score"], out["p"], out["resp"], trials)
+        if wins and n:
+            spans = np.array([[on - pre, end - on] for on, end, pre in wins])  # baseline, response
+            onsets = _null_onsets(times, busy, spans, NULL_DRAWS, rng)
+            tests[role] = (np.array([[w[0] for w in wins]]), spans, onsets)
+    score = {role: np.full(n, np.nan) for role in ROLES}
+    p_value = {role: np.full(n, np.nan) for role in ROLES}
+    # a few neurons at a time: their cumulative sums (float64, the length of the session) and
+    # their null statistics stay within the working memory
+    step = rows_per_chunk(z.shape[1] + 1, copies=2)
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        block = z[rows]
+        csum = np.zeros((len(block), block.shape[1] + 1))
+        np.cumsum(block, axis=1, dtype=np.float64, out=csum[:, 1:])
+        for role, (observed, spans, onsets) in tests.items():
+            obs = _statistic(csum, times, observed, spans, rate)[:, 0]
+            # in chunks of draws: (neurons x draws x trials) at once would grow with the trials
+            null = np.concatenate(
+                [_statistic(csum, times, c, spans, rate) for c in np.array_split(onsets, 10)],
+                axis=1,
+            )
+            mu, sd = null.mean(axis=1), null.std(axis=1)
+            score[role][rows] = (obs - mu) / np.where(sd > 0, sd, np.inf)
+            p_value[role][rows] = (1 + (null >= obs[:, None]).sum(axis=1)) / (1 + NULL_DRAWS)
+    responsive = {
+        role: benjamini_hochberg(p_value[role], FDR_Q) if role in tests else np.zeros(n, bool)
+        for role in ROLES
+    }
+    return Responsiveness(score, p_value, responsive, trials)
 
 
 def _statistic(

@@ -23,8 +23,7 @@ class SessionResult:
     traces: Traces
     neuron: np.ndarray  # (n,) ids across days
     shift_px: np.ndarray  # (2,) this session's frame -> the reference frame
-    dff: np.ndarray
-    z: np.ndarray
+    dff: np.ndarray  # (n, T) float32; its z-score is responses.zscore(dff)
     responses: Responsiveness
     cr: Decoder
     rs: Decoder

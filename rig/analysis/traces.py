@@ -9,7 +9,7 @@ fluorescence ``F`` and neuropil ``Fneu`` at every imaging frame, and the session
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,12 @@ class Traces:
 
     def __len__(self) -> int:
         return len(self.rois)
+
+    def without_raw(self) -> Traces:
+        """The same ROIs with F and Fneu released (shape (n, 0)): what the analysis keeps of a
+        session once its dF/F is computed."""
+        empty = np.zeros((len(self.rois), 0), np.float32)
+        return replace(self, F=empty, Fneu=empty.copy())
 
     @property
     def centroids(self) -> np.ndarray:

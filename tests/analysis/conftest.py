@@ -13,7 +13,7 @@ from rig.cli import main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DAYS = ("habituation", "conditioning", "recall", "extinction")
-SHUFFLES = 20  # the CLI's default is 100 (the CRF method's); the null's mean and SD settle by 20
+SHUFFLES = 20  # the CLI's default: the null's pooled thresholds settle by 20 (docs/analysis.md)
 
 
 def run_day(folder: Path, protocol: Path, rig: Path, animal: str) -> Path:
