@@ -17,6 +17,7 @@ from typing import Any
 from rig.ports import Edges
 from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule
 from rig.program.timeline import Timeline
+from rig.program.waveforms import sound_stop_sample
 
 LINE_OF_KIND = {"cs": TONE_GATE, "us": SHOCK_GATE}
 
@@ -31,6 +32,7 @@ class _Block:
     stimulus: str
     start: int
     stop: int
+    planned_stop: int  # where the output ends: the block's stop, or its last pip's end
     onset: int | None = None
     offset: int | None = None
     closed: bool = False
@@ -56,13 +58,24 @@ class StimulusTracker:
         blocks = []
         for i, s in enumerate(schedule.sounds):
             trial = timeline.trials[i]
+            end = sound_stop_sample(s, schedule.sample_rate_hz)
             blocks.append(
-                _Block("cs", trial.index, trial.phase, s.stimulus, s.start_sample, s.stop_sample)
+                _Block(
+                    "cs", trial.index, trial.phase, s.stimulus, s.start_sample, s.stop_sample, end
+                )
             )
         for p in schedule.shocks:
             trial = trials[p.trial]
             blocks.append(
-                _Block("us", p.trial, trial.phase, p.stimulus, p.start_sample, p.stop_sample)
+                _Block(
+                    "us",
+                    p.trial,
+                    trial.phase,
+                    p.stimulus,
+                    p.start_sample,
+                    p.stop_sample,
+                    p.stop_sample,
+                )
             )
         return blocks
 
@@ -104,10 +117,13 @@ class StimulusTracker:
                 durable=True,
             )
             return
-        self._log_block(b, "off", b.offset if b.offset is not None else b.stop)
+        if b.offset is None:  # no falling edge recorded: logged at the plan, marked unmeasured
+            self._log_block(b, "off", b.planned_stop, recorded=False)
+        else:
+            self._log_block(b, "off", b.offset)
 
-    def _log_block(self, b: _Block, edge: str, sample: int) -> None:
-        scheduled = b.start if edge == "on" else b.stop
+    def _log_block(self, b: _Block, edge: str, sample: int, **extra: Any) -> None:
+        scheduled = b.start if edge == "on" else b.planned_stop
         self.log(
             f"{b.kind}_{edge}",
             t_s=sample / self.fs,
@@ -116,6 +132,7 @@ class StimulusTracker:
             phase=b.phase,
             stimulus=b.stimulus,
             durable=edge == "off",  # events durable at every stimulus boundary
+            **extra,
         )
 
     def _log_phases(self, t_s: float) -> None:

@@ -10,6 +10,9 @@ import pytest
 import zarr
 
 from rig.data.sync import align_edges, synchronise
+from rig.program.schedule import frame_trigger_samples
+from sim.clocks import CameraExposures, MicroscopeClock
+from sim.rig import RESONANT_OFFSET_PPM, SimCameraConfig, SimImagingConfig
 from tests.conftest import info_json, make_rig
 
 FS = 20_000.0
@@ -130,11 +133,29 @@ def _run(cli, tmp_path: Path, write_yaml, faults: str) -> tuple[dict, zarr.Group
     return info_json(cli, folder), zarr.open_group(str(folder / "session.zarr"), mode="r")
 
 
+def _default(model, key: str) -> float:
+    return model.model_fields[key].default
+
+
 def _truth_times(root: zarr.Group, stream: str, n: int) -> np.ndarray:
-    """Where the exposures really were: the simulated DAQ's regular triggers."""
-    stamps = root["timing"][stream]["timestamps_s"][:]
-    start = stamps[0]
-    return start + np.arange(n) / RATE
+    """Where the exposures really were: the simulated microscope's frames on its own clock
+    (0.1 % fast, drifting, started late), the camera's exposures after its triggers."""
+    if stream == "imaging":
+        clock = MicroscopeClock(
+            FS,
+            10**9,
+            RATE * (1 + RESONANT_OFFSET_PPM * 1e-6),
+            _default(SimImagingConfig, "drift_ppm"),
+            _default(SimImagingConfig, "start_latency_s"),
+        )
+        return clock.predict(0)[:n] / FS
+    camera = CameraExposures(
+        FS,
+        _default(SimCameraConfig, "exposure_latency_s"),
+        _default(SimCameraConfig, "jitter_s"),
+        seed=5,  # the protocol's
+    )
+    return camera.predict(frame_trigger_samples(10**9, FS, RATE)[:n]) / FS
 
 
 def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
@@ -147,10 +168,10 @@ def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
     stamps = root["timing"]["imaging"]["timestamps_s"][:]
     timed = np.isfinite(stamps)
     truth = _truth_times(root, "imaging", len(stamps))
-    np.testing.assert_allclose(stamps[timed], truth[timed], atol=1 / 20_000)
+    np.testing.assert_array_equal(stamps[timed], truth[timed])
     assert np.flatnonzero(~timed).tolist() == [90, 91]  # the frames at 3.0 s
     assert info["streams"]["video"]["sync"]["consistent"]
-    assert "sync frame_clock: 30.0000 Hz" in (text := cli("info", info["path"]).stdout)
+    assert "sync frame_clock: own clock 30.0307 Hz" in (text := cli("info", info["path"]).stdout)
     assert "2 missing / 0 extra edges" in text and "<- mismatch" in text
 
 
@@ -162,7 +183,7 @@ def test_session_with_extra_frame_clock_edges(cli, tmp_path, write_yaml):
     assert acc["without_edge"] == 0 and not acc["sync"]["consistent"]
     stamps = root["timing"]["imaging"]["timestamps_s"][:]
     truth = _truth_times(root, "imaging", len(stamps))
-    np.testing.assert_allclose(stamps, truth, atol=1 / 20_000)  # best alignment kept
+    np.testing.assert_array_equal(stamps, truth)  # best alignment kept
 
 
 def test_session_with_camera_drops(cli, tmp_path, write_yaml):
@@ -173,5 +194,5 @@ def test_session_with_camera_drops(cli, tmp_path, write_yaml):
     stamps = root["timing"]["video"]["timestamps_s"][:]
     index = root["timing"]["video"]["device_index"][:]
     truth = _truth_times(root, "video", int(index.max()) + 1)
-    np.testing.assert_allclose(stamps, truth[index], atol=1 / 20_000)
+    np.testing.assert_array_equal(stamps, truth[index])
     assert any(e["kind"] == "fault" for e in info["events"])
