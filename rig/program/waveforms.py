@@ -76,7 +76,9 @@ class Chunk:
         return len(self.sound_v)
 
 
-def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
+def sound_segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
+    """The stretches ``[start, stop)`` of samples where ``block`` sounds: the whole block, or
+    each pip of its pip train."""
     if block.pips is None:
         return [(block.start_sample, block.stop_sample)]
     period = rate / block.pips.rate_hz
@@ -93,7 +95,7 @@ def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
 
 def sound_stop_sample(block: SoundBlock, sample_rate_hz: float) -> int:
     """Where ``block``'s sound ends (exclusive): its stop, or the end of its last pip."""
-    return _segments(block, float(sample_rate_hz))[-1][1] if block.pips else block.stop_sample
+    return sound_segments(block, float(sample_rate_hz))[-1][1] if block.pips else block.stop_sample
 
 
 def _ramp(distance: np.ndarray, n_ramp: int) -> np.ndarray:
@@ -161,7 +163,7 @@ class Synthesizer:
         segments = []
         for block in self.schedule.sounds:
             rms = self._check_block(block)
-            for a, b in _segments(block, self.rate):
+            for a, b in sound_segments(block, self.rate):
                 segments.append(Segment(a, b, block, rms))
         segments.sort(key=lambda s: s.start)
         return segments
