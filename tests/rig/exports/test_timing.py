@@ -145,6 +145,7 @@ def test_a_chunk_played_one_sample_late_is_caught(cli, tmp_path, write_yaml, mon
     assert "trial 4 shock: gate onset +1 samples off" in failures, failures
     assert "trial 4 shock: gate offset +1 samples off" in failures, failures
     assert "shock gate edges are not the planned samples" in failures
+    # one sample late is what a real loopback may read, so the report's own flag allows it;
+    # the simulated DAQ reads its loopbacks exactly, and these checks ask for 0
     assert info["timing"]["worst_gate_error_samples"] == 1
-    assert not info["timing"]["gates_within_one_sample"]
-    assert "<- over one sample" in cli("info", folder.path).stdout
+    assert "shock gate 0.050 ms (1.00 samples)" in cli("info", folder.path).stdout
