@@ -583,7 +583,11 @@ class NiDaq:
     def safe_state(self) -> None:
         """Stop every task, then drive every DO line low and AO to 0 V with fresh static tasks.
 
-        Idempotent; never raises (failures are logged)."""
+        Idempotent; never raises (failures are logged). A sound the envelope still had on ends
+        where the sound input stopped recording (the output went to 0 V there)."""
+        sound = self._inputs.get("ai")
+        if isinstance(sound, _SoundInput):
+            self._pending[TONE_GATE].append(sound.detector.stop(sound.position))
         self._close_tasks()
         self._started = False
         for name, line in self._do_lines().items():

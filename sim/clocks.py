@@ -136,6 +136,7 @@ class CameraExposures:
         self.seed = seed
         self._previous = False
         self._seen = 0  # trigger edges seen so far
+        self._block: tuple[int, np.ndarray] | None = None  # the last block of jitter drawn
 
     def _jitter(self, first: int, count: int) -> np.ndarray:
         """The jitter of exposures ``first..first+count-1``: a pure function of the number,
@@ -145,7 +146,10 @@ class CameraExposures:
         block = 4096
         out = np.empty(count)
         for b in range(first // block, (first + count - 1) // block + 1):
-            values = np.random.default_rng([self.seed, 16, b]).normal(0.0, self.jitter_s, block)
+            if self._block is None or self._block[0] != b:
+                rng = np.random.default_rng([self.seed, 16, b])
+                self._block = (b, rng.normal(0.0, self.jitter_s, block))
+            values = self._block[1]
             lo, hi = max(first, b * block), min(first + count, (b + 1) * block)
             out[lo - first : hi - first] = values[lo - b * block : hi - b * block]
         # an exposure never starts before its trigger

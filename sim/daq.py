@@ -260,8 +260,9 @@ class SimDaq:
             if found.samples.size:
                 self._levels[line] = bool(found.rising[-1])
         if self._envelope is not None:
-            noise = self._noise.normal(0.0, self.timing.loopback_noise_v, chunk.n)
-            recorded = chunk.sound_v + noise
+            recorded = chunk.sound_v
+            if recorded.any():  # in silence the noise (>= 10 SD below threshold) finds nothing
+                recorded = recorded + self._noise.normal(0.0, self.timing.loopback_noise_v, chunk.n)
             self._lines[TONE_GATE].add(self._envelope.feed(recorded, chunk.start))
         assert self.camera is not None
         exposures = self.camera.see(chunk.start, chunk.lines[CAMERA_TRIGGER])

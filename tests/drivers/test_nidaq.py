@@ -486,6 +486,20 @@ def test_the_tone_is_timed_on_the_envelope_of_the_recorded_sound(fake):
     daq.close()
 
 
+def test_a_tone_cut_off_by_the_safe_state_ends_where_recording_stopped(fake):
+    lines = {k: v for k, v in LINES.items() if k != "tone_loopback"}
+    daq = make_daq(fake, lines={**lines, "sound_loopback": "ai0"})
+    configure(daq, schedule())
+    daq.start()
+    run(daq, 0.3)  # the tone (samples 2000-12000) is on
+    daq.wait(0.3)  # read what was acquired
+    daq.safe_state()
+    tone = daq.read_edges()[TONE_GATE]
+    assert tone.rising.tolist() == [True, False]
+    assert TONE.start_sample < tone.samples[1] <= round(0.3 * RATE) + 1
+    daq.close()
+
+
 def test_a_sound_loopback_needs_the_analog_sound_and_replaces_the_tone_gate_loopback():
     with pytest.raises(ValueError, match="keep one"):
         config(lines={**LINES, "sound_loopback": "ai0"})

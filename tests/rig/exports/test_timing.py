@@ -115,6 +115,12 @@ def test_stimuli_are_on_time_as_played(cli, tmp_path, write_yaml):
     for us in shocks:
         cs = next(r for r in timing["stimuli"] if r["trial"] == us["trial"] and r["kind"] == "cs")
         assert us["measured_onset_s"] - cs["planned_onset_s"] == pytest.approx(4.0, abs=0.5 / FS)
+    # every frame accounted for, the microscope's on its own (0.1 % fast) clock
+    imaging, video = info["streams"]["imaging"], info["streams"]["video"]
+    assert imaging["complete"] and video["complete"]
+    assert imaging["frames_on_clock"] == imaging["written"] > imaging["frames_expected"]
+    assert imaging["sync"]["measured_rate_hz"] == pytest.approx(30.03, rel=1e-4)
+    assert imaging["sync"]["latency_s"] == pytest.approx(0.01, abs=1 / FS)
     text = cli("info", folder.path).stdout
     assert "timing    worst error: shock gate 0.000 ms (0.00 samples), tone" in text
     assert "<- over one sample" not in text and "<- beyond the ramp" not in text
