@@ -7,8 +7,8 @@ from typing import Any
 from rig.behaviour.rescore import freezing_summary
 from rig.data.folder import SessionFolder
 from rig.data.integrity import LayoutError
-from rig.exports.timing import stimulus_timing
 from rig.data.trials import measured_trials
+from rig.exports.timing import stimulus_timing
 
 
 def session_info(folder: SessionFolder) -> dict[str, Any]:
