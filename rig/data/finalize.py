@@ -157,12 +157,14 @@ def _clock_reference(
     folder: SessionFolder, stream: str, edges: dict[str, Edges]
 ) -> ClockReference | None:
     """What ``stream``'s edges answer to: the camera's DAQ triggers (a counter's pulse train:
-    the schedule's trigger samples), or the microscope's recorded start pulse (the scheduled one
-    where the rig does not record it back)."""
-    schedule = folder.schedule()
-    fs, n = schedule.sample_rate_hz, schedule.n_samples
+    the schedule's trigger samples), or the microscope's recorded start pulse (the scheduled one,
+    sample 0, where the rig does not record it back). From the stored attributes only: the fold
+    never depends on the protocol text parsing again."""
+    attrs = folder.attrs
+    fs = attrs.sample_rate_hz
     if stream == VIDEO:
-        triggers = frame_trigger_samples(n, fs, schedule.camera_rate_hz)
+        n = round(attrs.timeline.duration_s * fs)
+        triggers = frame_trigger_samples(n, fs, attrs.video_fps)
         return ClockReference("camera trigger", triggers=triggers)
     if stream == IMAGING:
         start = edges.get(IMAGING_START)
@@ -171,10 +173,7 @@ def _clock_reference(
                 "imaging start pulse (recorded)",
                 start_sample=int(start.samples[start.rising][0]),
             )
-        return ClockReference(
-            "imaging start pulse (scheduled; not recorded)",
-            start_sample=schedule.imaging_start_sample,
-        )
+        return ClockReference("imaging start pulse (scheduled; not recorded)", start_sample=0)
     return None
 
 

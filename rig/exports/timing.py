@@ -32,8 +32,11 @@ def stimulus_timing(folder: SessionFolder) -> dict[str, Any]:
     rows = stimulus_rows(folder.events(), fs)
     gates = [r for r in rows if r["kind"] == "us"]
     tones = [r for r in rows if r["kind"] == "cs"]
+    stimuli = (attrs.protocol.model_extra or {}).get("stimuli") or {}
     ramps = {
-        name: getattr(s, "ramp_ms", 0.0) / 1000.0 for name, s in folder.protocol().stimuli.items()
+        name: float(s.get("ramp_ms", 0.0)) / 1000.0
+        for name, s in stimuli.items()
+        if isinstance(s, dict)
     }
     worst_gate = _worst(gates)
     worst_tone = _worst(tones)
