@@ -17,7 +17,14 @@ from drivers.serial_shocker import ProfileSetting
 from rig.devices import BuildContext, DriverSpec
 from rig.files.protocol import StrictModel
 from rig.files.rigfile import Fault
-from rig.program.schedule import IMAGING, SHOCK_GATE, VIDEO, WHEEL, OutputSchedule
+from rig.program.schedule import (
+    IMAGING,
+    SHOCK_GATE,
+    VIDEO,
+    WHEEL,
+    OutputSchedule,
+    frame_trigger_samples,
+)
 from sim.brain import BrainConfig
 from sim.daq import DeviceTiming, SimDaq
 from sim.disk import SimFrameDisk
@@ -343,15 +350,13 @@ def _sample(section: str, config_json: str) -> np.ndarray:
     triggers = frame_trigger_samples(schedule.n_samples, schedule.sample_rate_hz, rate_hz)
     if section == "camera":
         mouse = MouseConfig.model_validate(
-            SimCameraConfig.model_validate_json(config_json).model_dump()
+            SimCameraConfig.model_validate_json(config_json).model_dump(exclude=CAMERA_CLOCK_KEYS)
         )
         brain = None
     else:
         mouse = MouseConfig()
         imaging = SimImagingConfig.model_validate_json(config_json)
-        brain = BrainConfig.model_validate(
-            imaging.model_dump(exclude={"delivers_frames", "free_running_hz"})
-        )
+        brain = BrainConfig.model_validate(imaging.model_dump(exclude=IMAGING_CLOCK_KEYS))
     world = SimWorld(schedule, triggers, triggers if brain else None, mouse, brain, 0, "", None)
     ks = np.linspace(0, len(triggers) - 1, SAMPLE_FRAMES).astype(int)
     if section == "camera":

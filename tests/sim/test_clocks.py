@@ -169,28 +169,28 @@ def test_glitches_between_a_device_and_the_daq():
     ("old", "new", "message"),
     [
         (
-            "neurons: 20}",
-            "neurons: 20, clock_hz: -3}",
+            "neurons: 20,",
+            "neurons: 20, clock_hz: -3,",
             "imaging.clock_hz: Input should be greater than 0",
         ),
         (
-            "neurons: 20}",
-            "neurons: 20, drift_ppm: 5000}",
+            "neurons: 20,",
+            "neurons: 20, drift_ppm: 5000,",
             "imaging.drift_ppm: Input should be less than or equal to 1000",
         ),
         (
-            "neurons: 20}",
-            "neurons: 20, start_latency_s: fast}",
+            "neurons: 20,",
+            "neurons: 20, start_latency_s: fast,",
             "imaging.start_latency_s: Input should be a valid number",
         ),
         (
-            "height: 120}",
-            "height: 120, jitter_s: 1}",
+            "height: 120,",
+            "height: 120, jitter_s: 1,",
             "camera.jitter_s: Input should be less than or equal to 0.005",
         ),
         (
-            "height: 120}",
-            "height: 120, exposure_latency: 0.001}",
+            "height: 120,",
+            "height: 120, exposure_latency: 0.001,",
             "camera.exposure_latency: unknown key",
         ),
         (
@@ -213,11 +213,11 @@ def test_clock_settings_are_validated_strictly(cli, tmp_path, old, new, message)
 
 def test_a_microscope_clock_far_from_the_protocols_rate_does_not_validate(cli, tmp_path):
     rig = make_rig(tmp_path)
-    rig.write_text(rig.read_text().replace("neurons: 20}", "neurons: 20, clock_hz: 15}"))
+    rig.write_text(rig.read_text().replace("neurons: 20,", "neurons: 20, clock_hz: 15,"))
     result = cli("validate", "protocols/demo.yaml", "--rig", rig)
     assert result.exit_code == 2
     assert "recording.imaging.frame_rate_hz: 30 Hz, but rig 'simulated-small' scans at 15 Hz" in (
         result.stderr
     )
-    rig.write_text(rig.read_text().replace("clock_hz: 15}", "clock_hz: 29.5}"))
+    rig.write_text(rig.read_text().replace("clock_hz: 15,", "clock_hz: 29.5,"))
     assert cli("validate", "protocols/demo.yaml", "--rig", rig).exit_code == 0

@@ -205,14 +205,15 @@ def test_drift_latency_jitter_and_missing_and_extra_edges_at_once(cli, tmp_path,
     the glitches aside, and times every frame that has an edge on its true exposure."""
     text = make_rig(tmp_path).read_text()
     text = text.replace(
-        "imaging: {driver: sim, width: 64, height: 64, neurons: 20}",
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20,",
         "imaging: {driver: sim, width: 64, height: 64, neurons: 20, clock_hz: 29.97,"
-        " drift_ppm: -80, start_latency_s: 0.023}",
+        " drift_ppm: -80, start_latency_s: 0.023,",
     ).replace(
-        "camera:  {driver: sim, width: 160, height: 120}",
+        "camera:  {driver: sim, width: 160, height: 120,",
         "camera:  {driver: sim, width: 160, height: 120, exposure_latency_s: 0.0013,"
-        " jitter_s: 0.0002}",
+        " jitter_s: 0.0002,",
     )
+    assert "clock_hz: 29.97" in text and "jitter_s: 0.0002" in text
     faults = (
         "[{at_s: 3.0, kind: frame_clock_missing, count: 2}, {at_s: 5.0, kind: frame_clock_extra},"
         " {at_s: 2.0, kind: exposure_missing}, {at_s: 4.5, kind: exposure_extra, count: 2}]"
@@ -240,7 +241,7 @@ def test_drift_latency_jitter_and_missing_and_extra_edges_at_once(cli, tmp_path,
     assert imaging["written"] == imaging["received"] == imaging["frames_on_clock"]
     assert imaging["frames_on_clock"] == imaging["edges"] - 1 + 2
     clock = MicroscopeClock(FS, 10**9, 29.97, -80, 0.023)
-    stamps = root["imaging"]["timestamps_s"][:]
+    stamps = root["timing"]["imaging"]["timestamps_s"][:]
     timed = np.isfinite(stamps)
     np.testing.assert_array_equal(stamps[timed], (clock.predict(0)[: len(stamps)] / FS)[timed])
 
@@ -253,7 +254,7 @@ def test_drift_latency_jitter_and_missing_and_extra_edges_at_once(cli, tmp_path,
     assert (vsync["edges_missing"], vsync["edges_extra"]) == (1, 2)
     assert video["written"] == video["frames_expected"] and video["without_edge"] == 1
     camera = CameraExposures(FS, 0.0013, 0.0002, seed=5)
-    vstamps = root["video"]["timestamps_s"][:]
+    vstamps = root["timing"]["video"]["timestamps_s"][:]
     truth = camera.predict(frame_trigger_samples(10**9, FS, RATE)[: len(vstamps)]) / FS
     vtimed = np.isfinite(vstamps)
     np.testing.assert_array_equal(vstamps[vtimed], truth[vtimed])
