@@ -12,8 +12,12 @@ Tasks (see ``docs/daq.md`` for the wiring):
 * **CI** (``frame_clock``, ``camera_exposure``): buffered edge counting, one counter each,
   sampled on the master's sample clock and armed by its start trigger. Each sample holds the
   running count of rising edges, so an edge's sample is the first sample that counts it.
-* **DI** (``tone_loopback``, ``shock_gate_loopback``): hardware-timed digital input on the same
-  clock (port 0 lines on X Series), recording both edges of the looped-back outputs.
+* **DI** (``tone_loopback``, ``shock_gate_loopback``, ``imaging_start_loopback``): hardware-timed
+  digital input on the same clock (port 0 lines on X Series), recording both edges of the
+  looped-back outputs.
+* **AI** (``sound_loopback``): the sound output wired back to an analog input on the same clock;
+  the ``tone`` line's edges are the envelope of the sound as played
+  (:class:`rig.program.envelope.EnvelopeDetector`), not the gate that says it should play.
 
 Outputs stream with regeneration off: ``chunk_s`` chunks from
 :class:`rig.program.output_stream.OutputStream` (synthesised, checked by the safety verifier, never
@@ -42,23 +46,29 @@ from nidaqmx.constants import (
     RegenerationMode,
     TriggerType,
 )
-from nidaqmx.stream_readers import CounterReader, DigitalMultiChannelReader
+from nidaqmx.stream_readers import (
+    AnalogSingleChannelReader,
+    CounterReader,
+    DigitalMultiChannelReader,
+)
 from nidaqmx.types import DOExpirationState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rig.devices import BuildContext, DriverSpec
 from rig.files.rigfile import SafetyLimits
 from rig.ports import MAX_WAIT_S, DaqError, DaqNotAvailable, Edges, PreflightCheck
+from rig.program.envelope import EnvelopeDetector, envelope_threshold_v
 from rig.program.output_stream import OutputStream
 from rig.program.schedule import (
     CAMERA_EXPOSURE,
     FRAME_CLOCK,
+    IMAGING_START,
     INPUT_LINES,
     SHOCK_GATE,
     TONE_GATE,
     OutputSchedule,
 )
-from rig.program.waveforms import IMAGING_START, Chunk, WaveformError, edges_from_counts, find_edges
+from rig.program.waveforms import Chunk, WaveformError, edges_from_counts, find_edges
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +99,8 @@ class NidaqLines(BaseModel):
     camera_exposure_counter: str = "ctr2"
     tone_loopback: str | None = None  # DI line wired to the tone gate (or the envelope TTL)
     shock_gate_loopback: str | None = None  # DI line wired to the shock gate
+    imaging_start_loopback: str | None = None  # DI line wired to the imaging start pulse
+    sound_loopback: str | None = None  # AI channel wired to the sound output (e.g. ai0)
 
     @model_validator(mode="after")
     def _distinct(self) -> NidaqLines:
@@ -125,6 +137,13 @@ class NidaqConfig(BaseModel):
             raise ValueError("tone_output: analog needs lines.tone (an AO channel, e.g. ao0)")
         if self.tone_output == "digital_gate" and not self.lines.tone_gate:
             raise ValueError("tone_output: digital_gate needs lines.tone_gate (a DO line)")
+        if self.lines.sound_loopback and self.tone_output != "analog":
+            raise ValueError("lines.sound_loopback records the analog sound: tone_output: analog")
+        if self.lines.sound_loopback and self.lines.tone_loopback:
+            raise ValueError(
+                "lines.sound_loopback and lines.tone_loopback both time the tone: keep one "
+                "(sound_loopback measures the sound as played)"
+            )
         return self
 
 
@@ -195,6 +214,28 @@ class _DigitalInput:
         return out
 
 
+class _SoundInput:
+    """The AI task recording the sound output: its samples -> the tone's envelope edges."""
+
+    def __init__(self, task: Any, detector: EnvelopeDetector) -> None:
+        self.task = task
+        self.reader = AnalogSingleChannelReader(task.in_stream)
+        self.detector = detector
+        self.position = 0
+
+    def read(self) -> list[tuple[str, Edges]]:
+        n = self.task.in_stream.avail_samp_per_chan
+        if n <= 0:
+            return []
+        data = np.zeros(n, np.float64)
+        got = self.reader.read_many_sample(
+            data, number_of_samples_per_channel=n, timeout=READ_TIMEOUT_S
+        )
+        edges = self.detector.feed(data[:got], self.position)
+        self.position += got
+        return [(TONE_GATE, edges)]
+
+
 class NiDaq:
     """An NI X Series (or similar) DAQ as the session clock. See the module docstring."""
 
@@ -217,7 +258,7 @@ class NiDaq:
         self._clock = clock
         self._sleep = sleep
         self._tasks: dict[str, Any] = {}  # ao, do, co, ci_<line>, di
-        self._inputs: dict[str, _CounterInput | _DigitalInput] = {}
+        self._inputs: dict[str, _CounterInput | _DigitalInput | _SoundInput] = {}
         self._watchdog: Any = None
         self._stream: OutputStream | None = None
         self._do_names: list[str] = []
@@ -266,6 +307,7 @@ class NiDaq:
                 product = device.product_type
                 names = {
                     *device.ao_physical_chans.channel_names,
+                    *device.ai_physical_chans.channel_names,
                     *device.do_lines.channel_names,
                     *device.di_lines.channel_names,
                     *device.co_physical_chans.channel_names,
@@ -399,6 +441,7 @@ class NiDaq:
         loopbacks = {
             TONE_GATE: lines.tone_loopback,
             SHOCK_GATE: lines.shock_gate_loopback,
+            IMAGING_START: lines.imaging_start_loopback,
         }
         loopbacks = {k: v for k, v in loopbacks.items() if v}
         if loopbacks:
@@ -415,6 +458,25 @@ class NiDaq:
             )
             di.triggers.start_trigger.cfg_dig_edge_start_trig(self.start_trigger)
             self._inputs["di"] = _DigitalInput(di, list(loopbacks))
+        if lines.sound_loopback:
+            self._create_sound_input(size)
+
+    def _create_sound_input(self, size: int) -> None:
+        assert self._stream is not None and self.config.lines.sound_loopback
+        self._tasks["ai"] = ai = nidaqmx.Task("fear-rig-sound-loopback")
+        v = self.config.max_output_v
+        ai.ai_channels.add_ai_voltage_chan(
+            self._phys(self.config.lines.sound_loopback), min_val=-v, max_val=v
+        )
+        ai.timing.cfg_samp_clk_timing(
+            self.sample_rate_hz,
+            source=self.sample_clock,
+            sample_mode=AcquisitionType.CONTINUOUS,
+            samps_per_chan=size,
+        )
+        ai.triggers.start_trigger.cfg_dig_edge_start_trig(self.start_trigger)
+        threshold = envelope_threshold_v(self._stream.synth.quietest_peak_v())
+        self._inputs["ai"] = _SoundInput(ai, EnvelopeDetector(threshold, self.sample_rate_hz))
 
     def _create_watchdog(self, do_lines: dict[str, str]) -> None:
         self._watchdog = nidaqmx.system.WatchdogTask(
@@ -521,7 +583,11 @@ class NiDaq:
     def safe_state(self) -> None:
         """Stop every task, then drive every DO line low and AO to 0 V with fresh static tasks.
 
-        Idempotent; never raises (failures are logged)."""
+        Idempotent; never raises (failures are logged). A sound the envelope still had on ends
+        where the sound input stopped recording (the output went to 0 V there)."""
+        sound = self._inputs.get("ai")
+        if isinstance(sound, _SoundInput):
+            self._pending[TONE_GATE].append(sound.detector.stop(sound.position))
         self._close_tasks()
         self._started = False
         for name, line in self._do_lines().items():

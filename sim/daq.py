@@ -1,10 +1,20 @@
 """A simulated DAQ: plays the compiled outputs on a simulated sample clock and records them.
 
 The outputs are the buffers a real driver would write: the same :class:`rig.program.output_stream.
-OutputStream` hands out the same verified chunks the NI driver writes, a few chunks ahead of
-the clock, never past the fence of an unconfirmed shock current; the looped-back lines (shock
-gate, tone gate) are recorded by edge detection on those played samples, never from the
-schedule. A clock that catches up with what was written is an underflow, as on the hardware.
+OutputStream` hands out the same verified chunks the NI driver writes (the sound, the shock
+gate, the tone gate, the imaging start pulse, and the camera trigger train the NI driver's
+counter makes), a few chunks ahead of the clock, never past the fence of an unconfirmed shock
+current. Every recorded edge comes from those played samples, never from the schedule:
+
+* the looped-back lines (shock gate, tone gate, imaging start) by edge detection on the samples;
+* with a sound loopback (``lines.sound_loopback``) the ``tone`` line from the envelope of the
+  played sound, with the noise of an analog input (:mod:`rig.program.envelope`);
+* the microscope's frame clock and the camera's exposures from the simulated devices
+  (:mod:`sim.clocks`), driven by the start pulse and the trigger pulses they see on their
+  input lines, on their own clocks (rate, drift, latency, jitter: :class:`DeviceTiming`), with
+  the rig file's missing/extra edge faults between them and the DAQ.
+
+A clock that catches up with what was written is an underflow, as on the hardware.
 
 The clock only moves in :meth:`SimDaq.wait`: at ``speed`` times real time, or, with
 ``speed=None``, straight to the requested time (``--fast``: as fast as the machine allows and
@@ -21,23 +31,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from rig.files.rigfile import Fault, SafetyLimits
 from rig.ports import MAX_WAIT_S, DaqError, Edges, PreflightCheck
+from rig.program.envelope import EnvelopeDetector, envelope_threshold_v
 from rig.program.output_stream import OutputStream
 from rig.program.schedule import (
     CAMERA_EXPOSURE,
+    CAMERA_TRIGGER,
     FRAME_CLOCK,
+    IMAGING,
+    IMAGING_START,
     SHOCK_GATE,
     TONE_GATE,
+    VIDEO,
     OutputSchedule,
     frame_trigger_samples,
 )
 from rig.program.waveforms import Chunk, find_edges
+from sim.clocks import CameraExposures, GlitchedLine, GrowingArray, MicroscopeClock
 
-OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)
+OUTPUT_LINES = (TONE_GATE, SHOCK_GATE)  # outputs whose level the safe state checks
+LOOPBACK_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START)  # recorded back from the samples
 AHEAD_CHUNKS = 4  # the output buffer holds this many chunks, like the NI driver's
 
 # Faults the simulated DAQ raises itself from ``wait``: a device error, and a plain exception
@@ -46,6 +64,65 @@ RAISING_FAULTS: dict[str, tuple[type[Exception], str]] = {
     "daq_error": (DaqError, "simulated DAQ error"),
     "engine_exception": (RuntimeError, "simulated bug in the engine"),
 }
+# Rig-file faults on the lines from the devices to the DAQ -> what happens on the line.
+FRAME_CLOCK_FAULTS = {
+    "frame_clock_missing": "missing",
+    "frame_clock_extra": "extra",
+    "frame_clock_stop": "stop",
+}
+EXPOSURE_FAULTS = {"exposure_missing": "missing", "exposure_extra": "extra"}
+
+
+@dataclass(frozen=True)
+class DeviceTiming:
+    """How the simulated devices behind the DAQ keep time (the sim rig file's clocks).
+
+    The defaults are ideal devices (for unit tests); the simulated rig passes the rig file's
+    realistic ones (``sim.rig``, ``docs/simulation.md``)."""
+
+    imaging_clock_hz: float | None = None
+    """The microscope's frame rate on its own clock; None: the protocol's rate times
+    ``1 + imaging_rate_offset_ppm * 1e-6``."""
+    imaging_rate_offset_ppm: float = 0.0
+    imaging_drift_ppm: float = 0.0
+    """Its oscillator against the DAQ's timebase: frames come this much faster on the DAQ clock."""
+    imaging_start_latency_s: float = 0.0
+    """From the start pulse's rising edge to the first frame clock edge."""
+    free_running_hz: float | None = None
+    """A microscope started by hand: scans at this rate from sample 0 when the protocol does
+    not start it."""
+    exposure_latency_s: float = 0.0
+    """From a camera trigger's rising edge to the start of its exposure."""
+    exposure_jitter_s: float = 0.0
+    """Standard deviation of that latency from exposure to exposure."""
+    sound_loopback: bool = False
+    """The sound output is recorded on an analog input; the tone line comes from its envelope."""
+    loopback_noise_v: float = 0.0002
+    """RMS noise of that analog input."""
+    seed: int = 0
+
+
+class _Recorded:
+    """One recorded input line: its edges so far (ascending), appended chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.samples = GrowingArray(np.int64)
+        self.rising = GrowingArray(bool)
+        self.cursor = 0  # edges handed out by read_edges
+
+    def add(self, edges: Edges) -> None:
+        if len(edges.samples):
+            self.samples.extend(edges.samples)
+            self.rising.extend(edges.rising)
+
+    def rising_at(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self.samples.extend(samples)
+            self.rising.extend(np.ones(len(samples), bool))
+
+    @property
+    def high(self) -> bool:
+        return bool(self.rising.size and self.rising.values[-1])
 
 
 class SimDaq:
@@ -61,11 +138,13 @@ class SimDaq:
         *,
         limits: SafetyLimits,
         chunk_s: float = 0.5,
+        timing: DeviceTiming | None = None,
     ):
         self.sample_rate_hz = sample_rate_hz
         self.speed = speed
         self.faults = list(faults or [])
         self.limits = limits
+        self.timing = timing or DeviceTiming()
         self.chunk = max(1, round(chunk_s * sample_rate_hz))
         self.stream: OutputStream | None = None
         self.schedule: OutputSchedule | None = None
@@ -73,9 +152,15 @@ class SimDaq:
         self.started = False
         self.stopped_at: int | None = None  # sample at which safe_state() forced outputs low
         self.output_log: list[tuple[int, str, bool]] = []  # (sample, line, level)
-        self.triggers: dict[str, np.ndarray] = {}  # nominal frame triggers per stream
-        self._edges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._cursor: dict[str, int] = {}
+        self.configured = 0  # how many schedules were configured (devices restart on each)
+        self.microscope: MicroscopeClock | None = None
+        self.camera: CameraExposures | None = None
+        self._frames: dict[str, GrowingArray] = {}  # each stream's frame starts, as exposed
+        self._lines: dict[str, _Recorded] = {}
+        self._levels: dict[str, bool] = {}
+        self._glitches: dict[str, GlitchedLine] = {}
+        self._envelope: EnvelopeDetector | None = None
+        self._noise = np.random.default_rng([self.timing.seed, 7])
         self._t0 = 0.0
         self._listeners: list[Callable[[int], None]] = []
 
@@ -85,24 +170,67 @@ class SimDaq:
 
     def configure(self, schedule: OutputSchedule) -> None:
         self.schedule = schedule
-        fs, n = schedule.sample_rate_hz, schedule.n_samples
-        video = frame_trigger_samples(n, fs, schedule.camera_rate_hz)
-        self.triggers["video"] = video
-        self._edges[CAMERA_EXPOSURE] = (video, np.ones(len(video), bool))
-        if schedule.imaging_rate_hz:
-            imaging = frame_trigger_samples(
-                n, fs, schedule.imaging_rate_hz, schedule.imaging_start_sample
+        self.configured += 1
+        self.stream = OutputStream(
+            schedule, self.limits, chunk_samples=self.chunk, sound=self.timing.sound_loopback
+        )
+        self._lines = {line: _Recorded() for line in (*LOOPBACK_LINES, CAMERA_EXPOSURE)}
+        self._levels = dict.fromkeys(LOOPBACK_LINES, False)
+        self._frames = {VIDEO: GrowingArray()}
+        t = self.timing
+        self.camera = CameraExposures(
+            self.sample_rate_hz, t.exposure_latency_s, t.exposure_jitter_s, t.seed
+        )
+        self._glitches = {
+            CAMERA_EXPOSURE: GlitchedLine(self.faults, EXPOSURE_FAULTS, self.sample_rate_hz)
+        }
+        self.microscope = self._microscope(schedule)
+        if self.microscope is not None:
+            self._frames[IMAGING] = GrowingArray()
+            self._lines[FRAME_CLOCK] = _Recorded()
+            self._glitches[FRAME_CLOCK] = GlitchedLine(
+                self.faults, FRAME_CLOCK_FAULTS, self.sample_rate_hz
             )
-            self.triggers["imaging"] = imaging
-            self._edges[FRAME_CLOCK] = self._glitch_frame_clock(imaging)
-        # Silent analog output: the simulated speaker plays no samples (yet); the digital lines
-        # are synthesised, verified and played exactly as the NI driver writes them.
-        self.stream = OutputStream(schedule, self.limits, chunk_samples=self.chunk, sound=False)
-        for line in OUTPUT_LINES:
-            self._edges[line] = (np.empty(0, np.int64), np.empty(0, bool))
-        self._levels = dict.fromkeys(OUTPUT_LINES, False)
-        self._cursor = dict.fromkeys(self._edges, 0)
+        self._envelope = None
+        if t.sound_loopback:
+            peak = self.stream.synth.quietest_peak_v()
+            self._envelope = EnvelopeDetector(envelope_threshold_v(peak), self.sample_rate_hz)
         self._top_up(0)
+
+    def _microscope(self, schedule: OutputSchedule) -> MicroscopeClock | None:
+        t = self.timing
+        if schedule.imaging_rate_hz is not None:
+            rate = t.imaging_clock_hz or schedule.imaging_rate_hz * (
+                1.0 + t.imaging_rate_offset_ppm * 1e-6
+            )
+            free = False
+        elif t.free_running_hz:
+            rate, free = t.free_running_hz, True
+        else:
+            return None
+        return MicroscopeClock(
+            self.sample_rate_hz,
+            schedule.n_samples,
+            rate,
+            t.imaging_drift_ppm,
+            t.imaging_start_latency_s,
+            free_running=free,
+        )
+
+    def predicted_frame_starts(self, stream: str) -> np.ndarray | None:
+        """Where each frame of ``stream`` will start if the outputs play as scheduled: what
+        the simulated world is computed for before the session runs. The frames the devices
+        actually expose are :meth:`frame_starts`."""
+        schedule = self.schedule
+        assert schedule is not None and self.camera is not None
+        if stream == VIDEO:
+            fs, n = schedule.sample_rate_hz, schedule.n_samples
+            starts = self.camera.predict(frame_trigger_samples(n, fs, schedule.camera_rate_hz))
+            return starts[starts < n]
+        if self.microscope is None or schedule.imaging_rate_hz is None:
+            return None
+        start = self.microscope.started_at
+        return self.microscope.predict(schedule.imaging_start_sample if start is None else start)
 
     def release(self, until_sample: int | None) -> None:
         """Outputs may be written up to ``until_sample`` (``None``: to the end)."""
@@ -122,16 +250,33 @@ class SimDaq:
             self._play(chunk)
 
     def _play(self, chunk: Chunk) -> None:
-        """The chunk's digital lines as the loopback inputs record them: their edges."""
-        for line in OUTPUT_LINES:
+        """The chunk as the hardware plays it: the looped-back lines and the sound recorded,
+        the devices on the lines fed with what they see."""
+        for line in LOOPBACK_LINES:
+            if line == TONE_GATE and self._envelope is not None:
+                continue
             found = find_edges(chunk.lines[line], chunk.start, self._levels[line])
+            self._lines[line].add(found)
             if found.samples.size:
-                samples, rising = self._edges[line]
-                self._edges[line] = (
-                    np.concatenate((samples, found.samples)),
-                    np.concatenate((rising, found.rising)),
-                )
                 self._levels[line] = bool(found.rising[-1])
+        if self._envelope is not None:
+            recorded = chunk.sound_v
+            if recorded.any():  # in silence the noise (>= 10 SD below threshold) finds nothing
+                recorded = recorded + self._noise.normal(0.0, self.timing.loopback_noise_v, chunk.n)
+            self._lines[TONE_GATE].add(self._envelope.feed(recorded, chunk.start))
+        assert self.camera is not None
+        exposures = self.camera.see(chunk.start, chunk.lines[CAMERA_TRIGGER])
+        self._device_output(VIDEO, CAMERA_EXPOSURE, exposures)
+        if self.microscope is not None:
+            frames = self.microscope.see(chunk.start, chunk.lines[IMAGING_START])
+            self._device_output(IMAGING, FRAME_CLOCK, frames)
+
+    def _device_output(self, stream: str, line: str, starts: np.ndarray) -> None:
+        """A device exposed frames at ``starts``; its output line reaches the DAQ input."""
+        if self.schedule is not None:
+            starts = starts[starts < self.schedule.n_samples]  # acquisition ends there
+        self._frames[stream].extend(starts)
+        self._lines[line].rising_at(self._glitches[line].pass_on(starts))
 
     def start(self) -> None:
         self._t0 = time.monotonic()
@@ -177,30 +322,38 @@ class SimDaq:
         for listener in self._listeners:
             listener(self.position)
 
+    @property
+    def acquired(self) -> int:
+        """The last sample the inputs recorded (the clock, or where the safe state stopped it)."""
+        return self.position if self.stopped_at is None else min(self.position, self.stopped_at)
+
     def read_edges(self) -> dict[str, Edges]:
         out = {}
-        limit = self.position if self.stopped_at is None else min(self.position, self.stopped_at)
-        for line, (samples, rising) in self._edges.items():
-            start = self._cursor[line]
+        limit = self.acquired
+        for line, recorded in self._lines.items():
+            samples = recorded.samples.values
+            start = recorded.cursor
             stop = int(np.searchsorted(samples, limit, side="right"))
             if stop > start:
-                out[line] = Edges(samples[start:stop], rising[start:stop])
-                self._cursor[line] = stop
+                rising = recorded.rising.values[start:stop]
+                out[line] = Edges(samples[start:stop].copy(), rising.copy())
+                recorded.cursor = stop
         return out
 
     def safe_state(self) -> None:
         if self.stopped_at is not None:
             return
         self.stopped_at = self.position
+        for line in LOOPBACK_LINES:
+            recorded = self._lines.get(line)
+            if recorded is None:
+                continue
+            keep = int(np.searchsorted(recorded.samples.values, self.position, side="right"))
+            recorded.samples.truncate(keep)
+            recorded.rising.truncate(keep)
+            if recorded.high:  # high now: record it going low here
+                recorded.add(Edges(np.array([self.position]), np.zeros(1, bool)))
         for line in OUTPUT_LINES:
-            if line in self._edges:
-                samples, rising = self._edges[line]
-                keep = samples <= self.position
-                samples, rising = samples[keep], rising[keep]
-                if len(rising) and rising[-1]:  # high now: record it going low here
-                    samples = np.append(samples, self.position)
-                    rising = np.append(rising, False)
-                self._edges[line] = (samples, rising)
             self.output_log.append((self.position, line, False))
         self._notify()  # devices wired to the outputs see them go low
 
@@ -212,34 +365,34 @@ class SimDaq:
         """Call ``listener(position)`` whenever the clock moves (simulated faults use this)."""
         self._listeners.append(listener)
 
+    def add_recorded_line(self, line: str, samples: np.ndarray) -> None:
+        """A simulated device's own output on input ``line``: rising edges at ``samples``."""
+        recorded = self._lines.setdefault(line, _Recorded())
+        recorded.rising_at(np.asarray(samples, np.int64))
+
+    def frame_starts(self, stream: str) -> np.ndarray | None:
+        """The sample each frame of ``stream`` started on, as far as the devices have exposed
+        them (played ahead of the clock: compare with :attr:`acquired`)."""
+        frames = self._frames.get(stream)
+        return None if frames is None else frames.values
+
     def played_edges(self, line: str) -> tuple[np.ndarray, np.ndarray]:
-        """Every edge an output line has played or has written ahead (samples, rising)."""
-        return self._edges.get(line, (np.empty(0, np.int64), np.empty(0, bool)))
+        """Every edge a recorded line has played or has written ahead (samples, rising)."""
+        recorded = self._lines.get(line)
+        if recorded is None:
+            return np.empty(0, np.int64), np.empty(0, bool)
+        return recorded.samples.values, recorded.rising.values
 
     def level(self, line: str, sample: int) -> bool:
         """Was output ``line`` high at ``sample``, as the hardware played it?"""
-        samples, rising = self._edges.get(line, (np.empty(0, np.int64), np.empty(0, bool)))
+        samples, rising = self.played_edges(line)
         i = int(np.searchsorted(samples, sample, side="right")) - 1
         return bool(i >= 0 and rising[i])
 
     def outputs_low_after(self, sample: int) -> bool:
         """True when no output is high at or after ``sample``."""
         for line in OUTPUT_LINES:
-            samples, rising = self._edges.get(line, (np.empty(0), np.empty(0, bool)))
+            samples, rising = self.played_edges(line)
             if self.level(line, sample) or bool(rising[samples >= sample].any()):
                 return False
         return True
-
-    def _glitch_frame_clock(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fs = self.sample_rate_hz
-        for fault in self.faults:
-            at = round(fault.at_s * fs)
-            i = int(np.searchsorted(edges, at))
-            if fault.kind == "frame_clock_missing":
-                edges = np.delete(edges, np.arange(i, min(i + fault.count, len(edges))))
-            elif fault.kind == "frame_clock_extra" and 0 < i < len(edges):
-                extra = (edges[i - 1] + edges[i]) // 2
-                edges = np.insert(edges, i, np.full(fault.count, extra))
-            elif fault.kind == "frame_clock_stop":
-                edges = edges[:i]
-        return edges, np.ones(len(edges), bool)

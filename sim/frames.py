@@ -1,4 +1,4 @@
-"""Simulated camera and imaging source: frames rendered at the simulated DAQ's triggers."""
+"""Simulated camera and imaging source: frames rendered as the simulated devices expose them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ RENDER_STACK_MAX = 16  # frames rendered in one call at most: bounds the tempora
 
 
 class SimFrameSource:
-    """A frame source whose frame ``k`` is exposed at the DAQ's ``k``-th trigger of its stream.
+    """A frame source whose frame ``k`` is the ``k``-th frame its device exposed
+    (:meth:`sim.daq.SimDaq.frame_starts`: the camera's exposures after its trigger pulses, the
+    microscope's frames on its own clock).
 
     Implements ``rig.ports.FrameSource``. Faults: ``camera_drop`` (``count`` frames from
     ``at_s`` never arrive), ``camera_stall`` (no frame arrives after ``at_s``).
@@ -68,12 +70,10 @@ class SimFrameSource:
     def read_frames(self) -> list[Frame]:
         if not self._running or not self.delivers_frames:
             return []
-        triggers = self.daq.triggers.get(self.stream)
+        triggers = self.daq.frame_starts(self.stream)
         if triggers is None:
             return []
-        limit = self.daq.position
-        if self.daq.stopped_at is not None:
-            limit = min(limit, self.daq.stopped_at)
+        limit = self.daq.acquired
         available = int(np.searchsorted(triggers, limit, side="right"))
         fs = self.daq.sample_rate_hz
         exposed = [

@@ -2,12 +2,13 @@
 
 :func:`make_sim_mm_camera` builds :class:`drivers.mm_camera.MMCamera` on a ``UniMMCore`` that
 holds a :class:`sim.mm_camera.SimCameraDevice` (see :func:`sim.mm_camera.make_sim_camera`) and
-wires it to the simulated DAQ: every time the DAQ's clock advances, the camera trigger pulses
-played since the last advance (``SimDaq.triggers["video"]``) reach the device as
-``device.trigger(n)``; before the driver reads frames, ``device.flush()`` waits until they are
-frames in the core's circular buffer. So a ``--fast`` run is deterministic (the frames of a step
-are always there when the engine reads them), and the camera's acquisition thread exposes them
-while the engine does the rest of its step (e.g. waits for the shock generator's heartbeat).
+wires it to the simulated DAQ: every time the DAQ's clock advances, the exposures the camera's
+trigger pulses started since the last advance (``SimDaq.frame_starts("video")``, from the
+trigger samples the DAQ played) reach the device as ``device.trigger(n)``; before the driver
+reads frames, ``device.flush()`` waits until they are frames in the core's circular buffer. So
+a ``--fast`` run is deterministic (the frames of a step are always there when the engine reads
+them), and the camera's acquisition thread exposes them while the engine does the rest of its
+step (e.g. waits for the shock generator's heartbeat).
 
 Faults from the rig file's ``faults:`` list:
 
@@ -42,16 +43,16 @@ class _TriggerRelay:
         self.device = device
         self.faults = [f for f in faults if f.kind in ("camera_drop", "camera_stall")]
         self.sent = 0  # trigger pulses played so far (passed on or not)
-        self._triggers: np.ndarray | None = None
+        self._configured = 0
         self._stall_at: int | None = None
 
     def __call__(self, position: int) -> None:
-        triggers = self.daq.triggers.get(STREAM)
+        triggers = self.daq.frame_starts(STREAM)
         if triggers is None:
             return
-        if triggers is not self._triggers:  # a newly configured schedule: trigger 0 again
-            self._arm(triggers)
-        limit = position if self.daq.stopped_at is None else min(position, self.daq.stopped_at)
+        if self.daq.configured != self._configured:  # a new schedule: trigger 0 again
+            self._arm()
+        limit = self.daq.acquired
         played = int(np.searchsorted(triggers, limit, side="right"))
         if self._stall_at is not None:
             played = min(played, self._stall_at)
@@ -59,9 +60,12 @@ class _TriggerRelay:
             self.device.trigger(played - self.sent)
             self.sent = played
 
-    def _arm(self, triggers: np.ndarray) -> None:
-        self._triggers, self.sent, self._stall_at = triggers, 0, None
+    def _arm(self) -> None:
+        self._configured, self.sent, self._stall_at = self.daq.configured, 0, None
         fs = self.daq.sample_rate_hz
+        # the frames are counted from the exposures the devices will make (a fault names a
+        # frame by its session time)
+        triggers = self.daq.predicted_frame_starts(STREAM)
         for f in self.faults:
             first = int(np.searchsorted(triggers, round(f.at_s * fs)))
             if f.kind == "camera_drop":

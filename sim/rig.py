@@ -18,14 +18,15 @@ from rig.devices import BuildContext, DriverSpec
 from rig.files.protocol import StrictModel
 from rig.files.rigfile import Fault
 from rig.program.schedule import (
-    FRAME_CLOCK,
+    IMAGING,
     SHOCK_GATE,
+    VIDEO,
     WHEEL,
     OutputSchedule,
     frame_trigger_samples,
 )
 from sim.brain import BrainConfig
-from sim.daq import SimDaq
+from sim.daq import DeviceTiming, SimDaq
 from sim.disk import SimFrameDisk
 from sim.frames import SimFrameSource
 from sim.mm_frames import make_sim_mm_camera
@@ -41,8 +42,26 @@ SHOCKER_FAULTS = {
 }
 
 
+RESONANT_OFFSET_PPM = 1000.0
+"""A resonant microscope's frame rate is set by its mirror, not by the protocol: by default the
+simulated one scans 0.1 % faster than the protocol asks (30.03 Hz for 30 Hz)."""
+
+
+class SimDaqLines(StrictModel):
+    """The simulated DAQ's recorded inputs beyond the loopbacks it always has (shock gate,
+    tone gate, imaging start), named like the NI driver's ``lines:``."""
+
+    sound_loopback: str | None = Field(default=None, min_length=1, max_length=40)
+    """An analog input wired to the sound output (e.g. ``ai0``): the played sound is recorded
+    and the tone's onset and offset are measured on its envelope. Without it the tone is
+    measured on the tone gate's digital loopback."""
+    loopback_noise_v: float = Field(default=0.0002, ge=0, le=0.01)
+    """RMS noise of that analog input (an X Series AI at +-5 V: about 0.2 mV)."""
+
+
 class SimDaqConfig(StrictModel):
     sample_rate_hz: float = Field(default=20_000.0, ge=1_000, le=1_000_000)
+    lines: SimDaqLines = SimDaqLines()
     chunk_s: float = Field(default=0.5, ge=0.05, le=10.0)
     """Output buffer chunk, as the NI driver's ``chunk_s``."""
     max_output_v: float = Field(default=5.0, gt=0, le=10)
@@ -66,8 +85,27 @@ class SimShockerConfig(StrictModel):
     anything being wrong with the link."""
 
 
+CAMERA_CLOCK_KEYS = {"backend", "exposure_latency_s", "jitter_s"}
+IMAGING_CLOCK_KEYS = {
+    "delivers_frames",
+    "free_running_hz",
+    "clock_hz",
+    "drift_ppm",
+    "start_latency_s",
+}
+
+
 class SimCameraConfig(MouseConfig):
-    """The simulated behaviour camera: the simulated mouse's settings (``sim.mouse``)."""
+    """The simulated behaviour camera: the simulated mouse's settings (``sim.mouse``), and
+    how its exposures follow the DAQ's trigger pulses."""
+
+    exposure_latency_s: float = Field(default=20e-6, ge=0, le=0.01)
+    """From a trigger's rising edge to the start of the exposure (and of the exposure-out
+    pulse the DAQ records). Machine-vision cameras: under 10 us (Point Grey, FLIR); sCMOS:
+    two line times, about 24 us (PCO)."""
+    jitter_s: float = Field(default=5e-6, ge=0, le=0.005)
+    """Standard deviation of that latency from frame to frame (PCO: at most one line time,
+    about 12 us)."""
 
     backend: Literal["micromanager", "direct"] = Field("micromanager", exclude=True)
     """``micromanager``: the real Micro-Manager driver on ``UniMMCore`` (``sim.mm_frames``);
@@ -83,6 +121,16 @@ class SimImagingConfig(BrainConfig):
     """A microscope someone started by hand: it scans at this rate from the session's start
     even when the protocol records no imaging (and so never starts it). Its frame clock is
     recorded; its frames stay in its own software."""
+    clock_hz: float | None = Field(default=None, gt=0, le=500)
+    """The microscope's frame rate on its own clock. Default: the protocol's
+    ``recording.imaging.frame_rate_hz`` plus 0.1 % (30.03 Hz for 30 Hz), as a resonant scanner
+    whose rate its mirror sets. The protocol's rate is what the user expects; this is what
+    happens, and the sync report shows the difference."""
+    drift_ppm: float = Field(default=25.0, ge=-1000, le=1000)
+    """The microscope's oscillator against the DAQ's timebase (each within about +-50 ppm): its
+    frames come this many ppm faster (negative: slower) on the session clock."""
+    start_latency_s: float = Field(default=0.01, ge=0, le=1.0)
+    """From the imaging start pulse's rising edge to the first frame clock edge."""
 
 
 class SimSession:
@@ -103,13 +151,15 @@ class SimSession:
             brain = None
             if img is not None and isinstance(img.config, BrainConfig):
                 brain = BrainConfig.model_validate(
-                    img.config.model_dump(exclude={"delivers_frames", "free_running_hz"})
+                    img.config.model_dump(exclude=IMAGING_CLOCK_KEYS)
                 )
+            # The world is simulated for the whole session before it runs, at the frame times
+            # the devices' own clocks predict; what is recorded comes from the played samples.
             self.world = SimWorld(
                 daq.schedule,
-                daq.triggers["video"],
-                daq.triggers.get("imaging"),
-                MouseConfig.model_validate(cam.model_dump()),
+                daq.predicted_frame_starts(VIDEO),
+                daq.predicted_frame_starts(IMAGING),
+                MouseConfig.model_validate(cam.model_dump(exclude=CAMERA_CLOCK_KEYS)),
                 brain,
                 seed=self.ctx.seed,
                 animal=self.ctx.animal,
@@ -125,24 +175,17 @@ class SimRigDaq(SimDaq):
 
     def configure(self, schedule: OutputSchedule) -> None:
         super().configure(schedule)
-        imaging = self.session.ctx.rig.device("imaging")
-        free_running_hz = getattr(imaging.config, "free_running_hz", None) if imaging else None
-        if schedule.imaging_rate_hz is None and free_running_hz:
-            fs, n = schedule.sample_rate_hz, schedule.n_samples
-            clock = frame_trigger_samples(n, fs, free_running_hz)
-            self._edges[FRAME_CLOCK] = (clock, np.ones(len(clock), bool))
-            self._cursor[FRAME_CLOCK] = 0
         # The whole session's behaviour and activity are simulated here, before the shocker is
         # armed: done lazily at the first frame, it would starve the shocker's watchdog.
         world = self.session.world_for(self)
         camera = self.session.ctx.rig.device("camera")
         if camera is not None and getattr(camera.config, "view", "top") == "head_fixed":
             # The head-fixed mouse runs on a wheel: its encoder counts reach the DAQ as edges.
+            # (The encoder is a device of its own: its counts follow the mouse's steps.)
             track = world.track
             steps = np.diff(np.asarray(track.wheel_counts, np.int64), prepend=0)
-            samples = np.repeat(self.triggers["video"], np.abs(steps))
-            self._edges[WHEEL] = (samples, np.ones(len(samples), bool))
-            self._cursor[WHEEL] = 0
+            frames = self.predicted_frame_starts(VIDEO)
+            self.add_recorded_line(WHEEL, np.repeat(frames, np.abs(steps)))
 
     def frame_disk(self) -> SimFrameDisk:
         """The disk the frame writers write through, with the rig file's disk faults."""
@@ -177,6 +220,7 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
             session.faults,
             limits=ctx.rig.safety,
             chunk_s=config.chunk_s,
+            timing=device_timing(ctx, config),
         )
         daq.session = session
         return daq
@@ -222,6 +266,26 @@ def _build(section: str, config: Any, ctx: BuildContext) -> Any:
         lambda k: session.world_for(daq).render_imaging(k),
         delivers_frames=config.delivers_frames,
         render_many=lambda ks: session.world_for(daq).render_imaging_frames(ks),
+    )
+
+
+def device_timing(ctx: BuildContext, daq: SimDaqConfig) -> DeviceTiming:
+    """The simulated devices' clocks, from the rig file's sim sections."""
+    camera = ctx.rig.device("camera")
+    imaging = ctx.rig.device("imaging")
+    cam = camera.config if camera is not None and camera.driver == "sim" else None
+    img = imaging.config if imaging is not None and imaging.driver == "sim" else None
+    return DeviceTiming(
+        imaging_clock_hz=getattr(img, "clock_hz", None),
+        imaging_rate_offset_ppm=RESONANT_OFFSET_PPM,
+        imaging_drift_ppm=getattr(img, "drift_ppm", 0.0),
+        imaging_start_latency_s=getattr(img, "start_latency_s", 0.0),
+        free_running_hz=getattr(img, "free_running_hz", None),
+        exposure_latency_s=getattr(cam, "exposure_latency_s", 0.0),
+        exposure_jitter_s=getattr(cam, "jitter_s", 0.0),
+        sound_loopback=daq.lines.sound_loopback is not None,
+        loopback_noise_v=daq.lines.loopback_noise_v,
+        seed=ctx.seed,
     )
 
 
@@ -286,15 +350,13 @@ def _sample(section: str, config_json: str) -> np.ndarray:
     triggers = frame_trigger_samples(schedule.n_samples, schedule.sample_rate_hz, rate_hz)
     if section == "camera":
         mouse = MouseConfig.model_validate(
-            SimCameraConfig.model_validate_json(config_json).model_dump()
+            SimCameraConfig.model_validate_json(config_json).model_dump(exclude=CAMERA_CLOCK_KEYS)
         )
         brain = None
     else:
         mouse = MouseConfig()
         imaging = SimImagingConfig.model_validate_json(config_json)
-        brain = BrainConfig.model_validate(
-            imaging.model_dump(exclude={"delivers_frames", "free_running_hz"})
-        )
+        brain = BrainConfig.model_validate(imaging.model_dump(exclude=IMAGING_CLOCK_KEYS))
     world = SimWorld(schedule, triggers, triggers if brain else None, mouse, brain, 0, "", None)
     ks = np.linspace(0, len(triggers) - 1, SAMPLE_FRAMES).astype(int)
     if section == "camera":

@@ -218,8 +218,9 @@ def attach_tiffs(
         "edges": m,
         "mismatch": mismatch,
     }
+    # the microscope scans on its own clock: its frames answer to the edges it put out
     accounting = FrameAccounting(
-        STREAM, folder.frames_expected(STREAM), edges=m, received=n, written=n
+        STREAM, folder.frames_expected(STREAM), edges=m, received=n, written=n, frames_on_clock=m
     )
     accounting.without_edge = int(np.isnan(stamps).sum())
     accounting.edges_without_frame = max(0, m - n)

@@ -17,8 +17,15 @@ from rig.data.attrs import SessionAttrs
 from rig.data.folder import FrameStream, SessionFolder, utc_now
 from rig.data.integrity import LayoutError, stored_frames
 from rig.data.journal import StreamProgress
-from rig.data.sync import FrameAccounting, synchronise
-from rig.program.schedule import STREAM_EDGE_LINE
+from rig.data.sync import ClockReference, FrameAccounting, synchronise
+from rig.ports import Edges
+from rig.program.schedule import (
+    IMAGING,
+    IMAGING_START,
+    STREAM_EDGE_LINE,
+    VIDEO,
+    frame_trigger_samples,
+)
 
 
 class SessionStillRunning(Exception):
@@ -99,7 +106,8 @@ def finalize_session(
         recorded = edges.get(line)
         rising = recorded.samples[recorded.rising] if recorded is not None else None
         acc = accounting[name] if accounting else None
-        streams[name] = _finalize_stream(folder, stream, acc, rising, line, fs, notes)
+        reference = _clock_reference(folder, name, edges)
+        streams[name] = _finalize_stream(folder, stream, acc, rising, line, fs, notes, reference)
     changes: dict = {"status": status, "end_reason": reason, "ended_utc": utc_now()}
     if accounting is None:
         changes["recovery"] = {"recovered_utc": utc_now(), "notes": list(notes)}
@@ -114,6 +122,7 @@ def _finalize_stream(
     line: str,
     fs: float,
     notes: list[str],
+    reference: ClockReference | None = None,
 ) -> dict:
     """Cut a stream to its frames, store their device numbers and timestamps, and return its
     accounting with the sync report under ``sync``."""
@@ -133,13 +142,39 @@ def _finalize_stream(
     if acc is None:
         acc = _recovered_accounting(folder, name, index, progress or StreamProgress())
     rising = rising if rising is not None else np.empty(0, np.int64)
-    sync = synchronise(name, line, index, rising, fs, stream.rate_hz)
+    sync = synchronise(name, line, index, rising, fs, stream.rate_hz, reference)
     report = sync.report.to_dict()
     folder.write_stream_timing(name, index, sync.timestamps_s, report)
+    if sync.report.clock == "device":
+        acc.frames_on_clock = sync.report.frames_on_clock
     acc.edges = len(rising)
     acc.without_edge = sync.report.frames_without_edge
     acc.edges_without_frame = sync.report.edges_without_frame
     return {**acc.to_dict(), "sync": report}
+
+
+def _clock_reference(
+    folder: SessionFolder, stream: str, edges: dict[str, Edges]
+) -> ClockReference | None:
+    """What ``stream``'s edges answer to: the camera's DAQ triggers (a counter's pulse train:
+    the schedule's trigger samples), or the microscope's recorded start pulse (the scheduled one,
+    sample 0, where the rig does not record it back). From the stored attributes only: the fold
+    never depends on the protocol text parsing again."""
+    attrs = folder.attrs
+    fs = attrs.sample_rate_hz
+    if stream == VIDEO:
+        n = round(attrs.timeline.duration_s * fs)
+        triggers = frame_trigger_samples(n, fs, attrs.video_fps)
+        return ClockReference("camera trigger", triggers=triggers)
+    if stream == IMAGING:
+        start = edges.get(IMAGING_START)
+        if start is not None and start.rising.any():
+            return ClockReference(
+                "imaging start pulse (recorded)",
+                start_sample=int(start.samples[start.rising][0]),
+            )
+        return ClockReference("imaging start pulse (scheduled; not recorded)", start_sample=0)
+    return None
 
 
 def _recovered_index(folder: SessionFolder, stream: FrameStream, notes: list[str]) -> np.ndarray:

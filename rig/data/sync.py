@@ -9,6 +9,14 @@ periods holds ``n - 1`` exposures whose edges are missing. Frame ``k`` then take
 (a frame the device dropped leaves a gap in its numbers, so later frames still find their own
 slot); a frame whose slot has no edge gets a NaN timestamp. Every mismatch is counted and
 reported (:class:`SyncReport`), never hidden.
+
+Two kinds of stream clock. The behaviour camera is triggered by the DAQ, so its exposures
+are as many as the triggers and its rate is the DAQ's; the sync step estimates the camera's
+latency (exposure edge minus trigger) and its jitter. The microscope scans on its own
+oscillator: the protocol's ``frame_rate_hz`` is what the user expects, the recorded frame clock
+is what happened. Its rate is measured on the session clock, its start latency (first frame
+clock edge minus the recorded start pulse) estimated, and its frames are accounted for against
+the exposures its own clock shows (``frames_on_clock``), not against the planned count.
 """
 
 from __future__ import annotations
@@ -34,15 +42,24 @@ class FrameAccounting:
     dropped_by_queue: int = 0  # the writer queue was full
     without_edge: int = 0  # written frames with no recorded edge: timestamp NaN
     edges_without_frame: int = 0
+    frames_on_clock: int | None = None
+    """A stream on its device's own clock: the exposures that clock shows (recorded edges laid
+    on its grid, missing ones counted); every frame is accounted for against these. None: a
+    stream triggered by the DAQ, accounted for against ``frames_expected``."""
 
     @property
     def dropped(self) -> int:
         return self.dropped_by_device + self.dropped_by_queue
 
     @property
+    def target(self) -> int:
+        """The frames there should be: on the device's clock, or as planned."""
+        return self.frames_expected if self.frames_on_clock is None else self.frames_on_clock
+
+    @property
     def complete(self) -> bool:
         return (
-            self.written == self.received == self.edges == self.frames_expected
+            self.written == self.received == self.edges == self.target
             and self.dropped == 0
             and self.without_edge == 0
         )
@@ -61,8 +78,9 @@ class FrameAccounting:
             out.append(f"{self.received - self.dropped_by_queue - self.written} frames not written")
         if self.without_edge:
             out.append(f"{self.without_edge} frames have no recorded edge")
-        if self.edges != self.frames_expected:
-            out.append(f"{self.edges} edges recorded, {self.frames_expected} expected")
+        if self.edges != self.target:
+            on_clock = " on the device's clock" if self.frames_on_clock is not None else ""
+            out.append(f"{self.edges} edges recorded, {self.target} expected{on_clock}")
         return out
 
 
@@ -113,9 +131,14 @@ class SyncReport:
 
     stream: str
     line: str
-    nominal_rate_hz: float
-    measured_rate_hz: float | None = None
+    nominal_rate_hz: float  # what the protocol asks
+    clock: str = "daq"  # "daq": triggered by the DAQ; "device": the device's own oscillator
+    measured_rate_hz: float | None = None  # on the session clock
     drift_ppm: float | None = None  # measured rate vs nominal, parts per million
+    frames_on_clock: int = 0  # exposures the recorded clock shows (missing edges included)
+    latency_s: float | None = None  # median trigger (or start pulse) -> recorded edge
+    latency_sd_s: float | None = None  # its standard deviation (the device's jitter)
+    latency_reference: str = ""  # what the latency is measured from
     jitter_s: float | None = None  # RMS deviation of edges from a straight line
     max_deviation_s: float | None = None
     edges_recorded: int = 0
@@ -159,6 +182,17 @@ class StreamSync:
     report: SyncReport
 
 
+@dataclass(frozen=True)
+class ClockReference:
+    """What a stream's recorded edges answer to, for the latency estimate: the DAQ's trigger
+    of each exposure (``triggers``), or the recorded start pulse of a device that then runs on
+    its own clock (``start_sample``)."""
+
+    what: str
+    triggers: np.ndarray | None = None
+    start_sample: int | None = None
+
+
 def synchronise(
     stream: str,
     line: str,
@@ -166,8 +200,10 @@ def synchronise(
     edges: np.ndarray,
     sample_rate_hz: float,
     nominal_rate_hz: float,
+    reference: ClockReference | None = None,
 ) -> StreamSync:
-    """Timestamp frames (by device frame number) from the rising edges of their line."""
+    """Timestamp frames (by device frame number) from the rising edges of their line; with a
+    ``reference``, estimate the latency of the edges after their triggers or start pulse."""
     fs = float(sample_rate_hz)
     idx = np.asarray(device_indices, np.int64)
     alignment = align_edges(edges, fs / nominal_rate_hz) if nominal_rate_hz > 0 else None
@@ -199,8 +235,27 @@ def synchronise(
     beyond = idx[idx >= len(slots)]
     mismatches += [{"kind": "frame_without_edge", "device_index": int(k)} for k in beyond.tolist()]
     report.mismatches = mismatches[:MISMATCHES_LISTED]
+    report.frames_on_clock = len(slots)
     _clock_quality(report, slots, fs)
+    if reference is not None:
+        _latency(report, slots, reference, fs)
     return StreamSync(stamps, report)
+
+
+def _latency(report: SyncReport, slots: np.ndarray, ref: ClockReference, fs: float) -> None:
+    report.latency_reference = ref.what
+    if ref.triggers is not None:
+        report.clock = "daq"
+        n = min(len(slots), len(ref.triggers))
+        k = np.flatnonzero(slots[:n] >= 0)
+        if len(k):
+            delay = (slots[k] - np.asarray(ref.triggers)[k]) / fs
+            report.latency_s = float(np.median(delay))
+            report.latency_sd_s = float(np.std(delay))
+    else:
+        report.clock = "device"
+        if ref.start_sample is not None and len(slots) and slots[0] >= 0:
+            report.latency_s = float((slots[0] - ref.start_sample) / fs)
 
 
 def _clock_quality(report: SyncReport, slots: np.ndarray, fs: float) -> None:

@@ -8,6 +8,7 @@ from rig.behaviour.rescore import freezing_summary
 from rig.data.folder import SessionFolder
 from rig.data.integrity import LayoutError
 from rig.data.trials import measured_trials
+from rig.exports.timing import stimulus_timing
 
 
 def session_info(folder: SessionFolder) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def session_info(folder: SessionFolder) -> dict[str, Any]:
         "planned_duration_s": attrs.timeline.duration_s,
         "trials": measured_trials(attrs.timeline, events),
         "shocks_delivered": sum(1 for e in events if e.get("kind") == "us_on"),
+        "timing": stimulus_timing(folder),
         "streams": _streams(folder),
         "journal_problems": (
             folder.journal.read_events().warnings if attrs.streams is None else []

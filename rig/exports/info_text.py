@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rig.exports.timing import timing_lines
 from rig.files.inputfile import one_line
 from rig.files.subject import subject_line
 
@@ -13,20 +14,31 @@ def _t(value: float | None) -> str:
 
 
 def _sync_line(sync: dict[str, Any]) -> str:
-    """One line on how a stream's frames met its recorded edges and how its clock ran."""
+    """How a stream's frames met its recorded edges, how its clock ran and its latency."""
+    own = sync.get("clock") == "device"
     if sync.get("measured_rate_hz") is None:
         clock = "too few edges to measure the clock"
     else:
         clock = (
-            f"{sync['measured_rate_hz']:.4f} Hz (nominal {sync['nominal_rate_hz']:g}), "
-            f"drift {sync['drift_ppm']:+.1f} ppm, jitter {sync['jitter_s'] * 1e6:.1f} us"
+            f"{'own clock ' if own else ''}{sync['measured_rate_hz']:.4f} Hz "
+            f"(protocol {sync['nominal_rate_hz']:g} Hz, {sync['drift_ppm']:+.1f} ppm), "
+            f"jitter {sync['jitter_s'] * 1e6:.1f} us"
+        )
+    latency = ""
+    if sync.get("latency_s") is not None:
+        what = "start latency" if own else "latency"
+        spread = sync.get("latency_sd_s")
+        latency = (
+            f"\n    {what} {sync['latency_s'] * 1e3:.3f} ms"
+            + (f" (sd {spread * 1e3:.3f} ms)" if spread is not None else "")
+            + f" after the {sync.get('latency_reference', 'reference')}"
         )
     counts = (
         f"{sync['edges_missing']} missing / {sync['edges_extra']} extra edges, "
         f"{sync['frames_without_edge']} frames without edge, "
         f"{sync['edges_without_frame']} exposures without frame"
     )
-    return f"  sync {sync['line']}: {clock}; {counts}" + (
+    return f"  sync {sync['line']}: {clock}{latency}\n    {counts}" + (
         "" if sync.get("consistent") else "  <- mismatch"
     )
 
@@ -110,10 +122,19 @@ def info_text(info: dict[str, Any]) -> str:
             f"{_t(t['us_offset_s'])}"
         )
     lines.append("")
+    if info.get("timing"):
+        lines += timing_lines(info["timing"])
+        lines.append("")
     for name, s in info["streams"].items():
         if "frames_expected" in s:
+            on_clock = s.get("frames_on_clock")
+            expected = (
+                f"planned {s['frames_expected']}, on its clock {on_clock}"
+                if on_clock is not None
+                else f"expected {s['frames_expected']}"
+            )
             lines.append(
-                f"{name:<8} expected {s['frames_expected']}, edges {s['edges']}, received "
+                f"{name:<8} {expected}, edges {s['edges']}, received "
                 f"{s['received']}, written {s['written']}, dropped {s['dropped']}"
                 + ("" if s.get("complete") else "  <- check")
             )

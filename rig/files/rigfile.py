@@ -29,7 +29,7 @@ from rig.files.speaker import DEFAULT_MAX_VOLTS, Calibration, SoundLimits
 
 DEFAULT_SIM_RIG = """\
 rig: simulated
-daq:     {driver: sim, sample_rate_hz: 20000}
+daq:     {driver: sim, sample_rate_hz: 20000, lines: {sound_loopback: ai0}}
 shocker: {driver: sim}
 camera:  {driver: sim, width: 640, height: 480,
           mm_per_px: 0.72}  # the arena (30 cm) as the simulated mouse draws it
@@ -101,6 +101,8 @@ FaultKind = Literal[
     "frame_clock_missing",
     "frame_clock_extra",
     "frame_clock_stop",
+    "exposure_missing",
+    "exposure_extra",
     "serial_disconnect",
     "shocker_refuse",
     "shocker_no_reply",

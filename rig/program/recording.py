@@ -18,10 +18,29 @@ from rig.files.inputfile import Problem
 from rig.files.protocol import Protocol
 from rig.files.rigfile import RigFile
 
+CLOCK_TOLERANCE = 0.05
+"""How far a microscope's stated frame clock may be from the protocol's rate: the sync step lays
+the recorded edges on a grid seeded with the protocol's period, and a frame clock 5 % off is a
+different scan setting, not a resonant mirror's offset."""
+
 
 def recording_problems(protocol: Protocol, rig: RigFile) -> list[Problem]:
-    """What ``protocol`` asks to record that ``rig`` has no device for."""
-    if protocol.recording.imaging is not None and rig.device("imaging") is None:
+    """What ``protocol`` asks to record that ``rig`` has no device for, or at a frame rate the
+    rig's microscope does not scan at (its ``imaging.clock_hz``, where the rig file states it)."""
+    imaging = protocol.recording.imaging
+    device = rig.device("imaging")
+    clock_hz = getattr(device.config, "clock_hz", None) if device is not None else None
+    stated = imaging is not None and clock_hz is not None
+    if stated and abs(clock_hz / imaging.frame_rate_hz - 1.0) > CLOCK_TOLERANCE:
+        return [
+            Problem(
+                "recording.imaging.frame_rate_hz",
+                f"{imaging.frame_rate_hz:g} Hz, but rig {rig.name!r} scans at {clock_hz:g} "
+                f"Hz (imaging.clock_hz in {rig.file}); set the microscope and its rig file "
+                f"to within {CLOCK_TOLERANCE:.0%} of the protocol's rate",
+            )
+        ]
+    if imaging is not None and device is None:
         return [
             Problem(
                 "recording.imaging",

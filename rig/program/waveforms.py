@@ -34,10 +34,18 @@ from rig.files.speaker import (
     sound_problems,
 )
 from rig.ports import Edges
-from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule, SoundBlock
+from rig.program.schedule import (
+    CAMERA_TRIGGER,
+    IMAGING_START,
+    SHOCK_GATE,
+    TONE_GATE,
+    OutputSchedule,
+    SoundBlock,
+)
 
-IMAGING_START = "imaging_start"  # the microscope start pulse (output only)
-DIGITAL_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START)
+DIGITAL_LINES = (SHOCK_GATE, TONE_GATE, IMAGING_START, CAMERA_TRIGGER)
+"""The lines of a :class:`Chunk`: the DO lines, and the camera trigger a counter makes (the NI
+driver programs that counter instead of writing its samples)."""
 NOISE_BLOCK = 1 << 16  # white noise is drawn in blocks seeded by (seed, block index)
 
 
@@ -68,7 +76,9 @@ class Chunk:
         return len(self.sound_v)
 
 
-def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
+def sound_segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
+    """The stretches ``[start, stop)`` of samples where ``block`` sounds: the whole block, or
+    each pip of its pip train."""
     if block.pips is None:
         return [(block.start_sample, block.stop_sample)]
     period = rate / block.pips.rate_hz
@@ -81,6 +91,11 @@ def _segments(block: SoundBlock, rate: float) -> list[tuple[int, int]]:
             return out
         out.append((a, min(a + on, block.stop_sample)))
         k += 1
+
+
+def sound_stop_sample(block: SoundBlock, sample_rate_hz: float) -> int:
+    """Where ``block``'s sound ends (exclusive): its stop, or the end of its last pip."""
+    return sound_segments(block, float(sample_rate_hz))[-1][1] if block.pips else block.stop_sample
 
 
 def _ramp(distance: np.ndarray, n_ramp: int) -> np.ndarray:
@@ -140,12 +155,15 @@ class Synthesizer:
             if schedule.imaging_rate_hz is not None
             else []
         )
+        self._camera = PulseTrain(
+            schedule.n_samples, self.rate, schedule.camera_rate_hz, schedule.camera_pulse_s
+        )
 
     def _build_segments(self) -> list[Segment]:
         segments = []
         for block in self.schedule.sounds:
             rms = self._check_block(block)
-            for a, b in _segments(block, self.rate):
+            for a, b in sound_segments(block, self.rate):
                 segments.append(Segment(a, b, block, rms))
         segments.sort(key=lambda s: s.start)
         return segments
@@ -205,7 +223,18 @@ class Synthesizer:
             SHOCK_GATE: self._shock.samples(start, n),
             TONE_GATE: self._tone.samples(start, n),
             IMAGING_START: self._imaging.samples(start, n),
+            CAMERA_TRIGGER: self._camera.samples(start, n),
         }
+
+    def quietest_peak_v(self) -> float | None:
+        """The peak volts of the quietest sound of the schedule (None: no sound); a recorder
+        of the played sound sets its envelope threshold from it."""
+        if not self.segments:
+            return None
+        return min(
+            s.rms_v * (SINE_PEAK_FACTOR if s.block.kind == "tone" else NOISE_PEAK_FACTOR)
+            for s in self.segments
+        )
 
     def shock_gate(self, start: int, n: int) -> np.ndarray:
         """The shock gate alone for ``[start, start + n)``."""
@@ -238,6 +267,38 @@ class IntervalGate:
             if lo < hi:
                 out[lo:hi] = True
         return out
+
+
+class PulseTrain:
+    """A counter output's pulse train: a pulse of ``pulse_s`` at every frame trigger of
+    :func:`rig.program.schedule.frame_trigger_samples` (``start_sample + round(k * period)``),
+    so its rising edges are exactly the triggers every plan counts."""
+
+    def __init__(
+        self,
+        n_samples: int,
+        sample_rate_hz: float,
+        rate_hz: float,
+        pulse_s: float,
+        start_sample: int = 0,
+    ) -> None:
+        self.n_samples = int(n_samples)
+        self.period = float(sample_rate_hz) / float(rate_hz)
+        self.start_sample = int(start_sample)
+        # never wider than half a period: pulses stay apart at any rate
+        self.width = max(1, min(round(pulse_s * sample_rate_hz), int(self.period // 2)))
+
+    def samples(self, start: int, n: int) -> np.ndarray:
+        """The line as booleans for samples ``[start, start + n)``."""
+        n = max(n, 0)
+        first = max(0, int(np.floor((start - self.width - self.start_sample) / self.period)))
+        last = max(first, int(np.ceil((start + n - self.start_sample) / self.period)) + 1)
+        onsets = self.start_sample + np.round(np.arange(first, last) * self.period).astype(np.int64)
+        onsets = onsets[onsets < self.n_samples]
+        steps = np.zeros(n + 1, np.int32)
+        np.add.at(steps, np.clip(onsets - start, 0, n), 1)
+        np.add.at(steps, np.clip(onsets + self.width - start, 0, n), -1)
+        return np.cumsum(steps[:n]) > 0
 
 
 class ShockGateSynth(IntervalGate):

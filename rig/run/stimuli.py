@@ -17,8 +17,12 @@ from typing import Any
 from rig.ports import Edges
 from rig.program.schedule import SHOCK_GATE, TONE_GATE, OutputSchedule
 from rig.program.timeline import Timeline
+from rig.program.waveforms import sound_stop_sample
 
 LINE_OF_KIND = {"cs": TONE_GATE, "us": SHOCK_GATE}
+OFFSET_GRACE_S = 0.25
+"""A block is closed (its offset logged) this long after its planned end, so a late fall is
+measured as late rather than missed."""
 
 
 @dataclass
@@ -31,8 +35,10 @@ class _Block:
     stimulus: str
     start: int
     stop: int
+    planned_stop: int  # where the output ends: the block's stop, or its last pip's end
     onset: int | None = None
     offset: int | None = None
+    high: bool = False  # the line is high from this block's own rising edge
     closed: bool = False
 
 
@@ -45,6 +51,7 @@ class StimulusTracker:
         """``log(kind, t_s, durable=..., **fields)`` records an event."""
         self.timeline = timeline
         self.fs = schedule.sample_rate_hz
+        self.end = schedule.n_samples
         self.log = log
         self.blocks = self._blocks(timeline, schedule)
         self.shocks_delivered = 0
@@ -56,13 +63,24 @@ class StimulusTracker:
         blocks = []
         for i, s in enumerate(schedule.sounds):
             trial = timeline.trials[i]
+            end = sound_stop_sample(s, schedule.sample_rate_hz)
             blocks.append(
-                _Block("cs", trial.index, trial.phase, s.stimulus, s.start_sample, s.stop_sample)
+                _Block(
+                    "cs", trial.index, trial.phase, s.stimulus, s.start_sample, s.stop_sample, end
+                )
             )
         for p in schedule.shocks:
             trial = trials[p.trial]
             blocks.append(
-                _Block("us", p.trial, trial.phase, p.stimulus, p.start_sample, p.stop_sample)
+                _Block(
+                    "us",
+                    p.trial,
+                    trial.phase,
+                    p.stimulus,
+                    p.start_sample,
+                    p.stop_sample,
+                    p.stop_sample,
+                )
             )
         return blocks
 
@@ -75,8 +93,9 @@ class StimulusTracker:
                 self._match(kind, e)
         self._log_phases(t_s)
         position = round(t_s * self.fs)
+        grace = round(OFFSET_GRACE_S * self.fs)
         for b in self.blocks:
-            if not b.closed and b.stop <= position:
+            if not b.closed and min(b.stop + grace, self.end) <= position:
                 self._close(b)
 
     def _match(self, kind: str, e: Edges) -> None:
@@ -84,14 +103,18 @@ class StimulusTracker:
         for sample, rising in zip(e.samples.tolist(), e.rising.tolist(), strict=False):
             for b in blocks:
                 if rising and b.start <= sample < b.stop:
+                    b.high = True
                     if b.onset is None:
                         b.onset = sample
                         self._log_block(b, "on", sample)
                         if b.kind == "us":  # delivered: a gate-high run that started
                             self.shocks_delivered += 1
                     break
-                if not rising and b.start < sample <= b.stop:
+                # a fall inside the block, or the fall of a run this block started that went
+                # on past its planned end (a late output: measured, not hidden)
+                if not rising and (b.start < sample <= b.stop or b.high):
                     b.offset = sample
+                    b.high = False
                     break
 
     def _close(self, b: _Block) -> None:
@@ -104,10 +127,13 @@ class StimulusTracker:
                 durable=True,
             )
             return
-        self._log_block(b, "off", b.offset if b.offset is not None else b.stop)
+        if b.offset is None:  # no falling edge recorded: logged at the plan, marked unmeasured
+            self._log_block(b, "off", b.planned_stop, recorded=False)
+        else:
+            self._log_block(b, "off", b.offset)
 
-    def _log_block(self, b: _Block, edge: str, sample: int) -> None:
-        scheduled = b.start if edge == "on" else b.stop
+    def _log_block(self, b: _Block, edge: str, sample: int, **extra: Any) -> None:
+        scheduled = b.start if edge == "on" else b.planned_stop
         self.log(
             f"{b.kind}_{edge}",
             t_s=sample / self.fs,
@@ -116,6 +142,7 @@ class StimulusTracker:
             phase=b.phase,
             stimulus=b.stimulus,
             durable=edge == "off",  # events durable at every stimulus boundary
+            **extra,
         )
 
     def _log_phases(self, t_s: float) -> None:

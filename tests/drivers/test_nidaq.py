@@ -119,6 +119,10 @@ class FakeInterpreter:
         self._add(handle, phys, ChannelType.ANALOG_OUTPUT)
         self.tasks[handle].extra["range"] = (lo, hi)
 
+    def create_ai_voltage_chan(self, handle, phys, name, terminal, lo, hi, units, scale):
+        self._add(handle, phys, ChannelType.ANALOG_INPUT)
+        self.tasks[handle].extra["range"] = (lo, hi)
+
     def create_do_chan(self, handle, lines, name, grouping):
         self._add(handle, lines, ChannelType.DIGITAL_OUTPUT)
         self.tasks[handle].extra["grouping"] = grouping
@@ -202,7 +206,8 @@ class FakeInterpreter:
         if attr == PRODUCT:
             return "PCIe-6321"
         lines = [f"{device}/port0/line{i}" for i in range(8)]
-        others = [f"{device}/ao0", f"{device}/ao1"] + [f"{device}/ctr{i}" for i in range(4)]
+        analog = [f"{device}/ao0", f"{device}/ao1", f"{device}/ai0", f"{device}/ai1"]
+        others = analog + [f"{device}/ctr{i}" for i in range(4)]
         terminals = [f"/{device}/PFI{i}" for i in range(16)]
         return ", ".join(lines + others + terminals)
 
@@ -222,6 +227,17 @@ class FakeInterpreter:
         task = self.tasks[handle]
         samples = np.arange(task.read_pos, task.read_pos + n)
         data[:n] = np.searchsorted(self.frame_edges, samples, side="right")
+        task.read_pos += n
+        return data, n
+
+    def read_analog_f64(self, handle, n, timeout, layout, data):
+        """An AI wired to the AO: the sound as written, plus the input's noise."""
+        task = self.tasks[handle]
+        (line,) = task.channels
+        ao = next(t for t in self.tasks.values() if self.wiring[line] in t.channels and t.writes)
+        played = ao.data[task.read_pos : task.read_pos + n]
+        noise = np.random.default_rng(task.read_pos).normal(0, 0.0002, n)
+        data[:n] = np.concatenate([played, np.zeros(n - len(played))]) + noise
         task.read_pos += n
         return data, n
 
@@ -304,6 +320,7 @@ def make_daq(fake: FakeInterpreter, **kw) -> NiDaq:
     fake.wiring = {
         f"{DEV}/port0/line5": f"{DEV}/port0/line2",
         f"{DEV}/port0/line4": f"{DEV}/port0/line0",
+        f"{DEV}/ai0": f"{DEV}/ao0",
     }
     return NiDaq(config(**kw), limits=LIMITS, clock=fake.clock, sleep=fake.sleep)
 
@@ -448,6 +465,47 @@ def test_recorded_edges_are_on_the_sample_clock(fake):
     assert tone.tolist() == [TONE.start_sample, TONE.stop_sample]
     assert daq.read_edges()[CAMERA_EXPOSURE].samples.size == 0
     daq.close()
+
+
+def test_the_tone_is_timed_on_the_envelope_of_the_recorded_sound(fake):
+    """With lines.sound_loopback the tone's edges come from the sound as played (an AI wired to
+    the AO), inside the ramp of the planned ones; the ramp is 5 ms = 100 samples."""
+    lines = {k: v for k, v in LINES.items() if k != "tone_loopback"}
+    daq = make_daq(fake, lines={**lines, "sound_loopback": "ai0"})
+    configure(daq, schedule())
+    ai = fake.task("fear-rig-sound-loopback")
+    assert ai.channels == [f"{DEV}/ai0"] and ai.start_trigger == f"/{DEV}/ao/StartTrigger"
+    assert ai.timing["source"] == f"/{DEV}/ao/SampleClock"
+    daq.start()
+    run(daq, 1.0)
+    tone = daq.read_edges()[TONE_GATE]
+    assert tone.rising.tolist() == [True, False]
+    onset, offset = tone.samples.tolist()
+    assert TONE.start_sample < onset < TONE.start_sample + 100
+    assert TONE.stop_sample - 100 < offset < TONE.stop_sample
+    daq.close()
+
+
+def test_a_tone_cut_off_by_the_safe_state_ends_where_recording_stopped(fake):
+    lines = {k: v for k, v in LINES.items() if k != "tone_loopback"}
+    daq = make_daq(fake, lines={**lines, "sound_loopback": "ai0"})
+    configure(daq, schedule())
+    daq.start()
+    run(daq, 0.3)  # the tone (samples 2000-12000) is on
+    daq.wait(0.3)  # read what was acquired
+    daq.safe_state()
+    tone = daq.read_edges()[TONE_GATE]
+    assert tone.rising.tolist() == [True, False]
+    assert TONE.start_sample < tone.samples[1] <= round(0.3 * RATE) + 1
+    daq.close()
+
+
+def test_a_sound_loopback_needs_the_analog_sound_and_replaces_the_tone_gate_loopback():
+    with pytest.raises(ValueError, match="keep one"):
+        config(lines={**LINES, "sound_loopback": "ai0"})
+    lines = {k: v for k, v in LINES.items() if k != "tone_loopback"}
+    with pytest.raises(ValueError, match="tone_output: analog"):
+        config(lines={**lines, "sound_loopback": "ai0"}, tone_output="digital_gate")
 
 
 def test_the_frame_clock_is_recorded_when_the_protocol_records_no_imaging(fake):

@@ -33,7 +33,7 @@ def source(faults: list[Fault] | None = None) -> tuple[SimDaq, SimFrameSource, l
 
 
 def played(daq: SimDaq) -> int:
-    return int(np.searchsorted(daq.triggers["imaging"], daq.position, side="right"))
+    return int(np.searchsorted(daq.frame_starts("imaging"), daq.position, side="right"))
 
 
 def test_a_long_read_renders_in_bounded_stacks_and_misses_nothing():
@@ -55,7 +55,7 @@ def test_dropped_frames_are_never_rendered():
     t_s = 0.0
     while t_s < 2.0:  # the simulated clock stops at each fault's moment on its way
         t_s = daq.wait(2.0)
-    first = int(np.searchsorted(daq.triggers["imaging"], round(1.0 * RATE)))
+    first = int(np.searchsorted(daq.frame_starts("imaging"), round(1.0 * RATE)))
     indices = [f.index for f in src.read_frames()]
     assert indices == [k for k in range(played(daq)) if not first <= k < first + 3]
     assert sum(stacks) == len(indices)

@@ -60,9 +60,9 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def test_matching_tiffs_become_the_imaging_stream(session, tmp_path, cli):
     n = len(_edges_s(session))
-    assert n == 150
+    assert n == 151  # 5 s of a resonant microscope's 30.03 Hz frame clock (30 Hz planned)
     movie = _movie(n)
-    files = _scanimage_files(tmp_path / "scanimage", movie, [60, 60, 30])
+    files = _scanimage_files(tmp_path / "scanimage", movie, [60, 60, 31])
     result = cli("attach", session, *files)
     assert result.exit_code == 0, result.output
     assert f"attached {n} frames from 3 file(s) to {n} frame-clock edges" in result.stdout
@@ -79,12 +79,13 @@ def test_matching_tiffs_become_the_imaging_stream(session, tmp_path, cli):
     source = attrs.imaging_source
     assert source["frames"] == source["edges"] == n and source["mismatch"] is None
     assert [f["name"] for f in source["files"]] == [p.name for p in files]
-    assert [f["frames"] for f in source["files"]] == [60, 60, 30]
+    assert [f["frames"] for f in source["files"]] == [60, 60, 31]
     for f, p in zip(source["files"], files, strict=True):
         assert f["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
         assert f["size_bytes"] == p.stat().st_size
     stream = attrs.streams["imaging"]
-    assert stream["written"] == stream["edges"] == stream["frames_expected"] == n
+    assert stream["written"] == stream["edges"] == stream["frames_on_clock"] == n
+    assert stream["frames_expected"] == 150  # planned at 30 Hz
     assert stream["complete"]
     assert not list((session / "session.zarr").glob(".*"))  # no half-written group left
 
@@ -95,14 +96,14 @@ def test_matching_tiffs_become_the_imaging_stream(session, tmp_path, cli):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "imaging.tif"), movie)
 
 
-@pytest.mark.parametrize("frames", [140, 151])
+@pytest.mark.parametrize("frames", [140, 152])
 def test_a_count_mismatch_changes_nothing(session, tmp_path, cli, frames):
     files = _scanimage_files(tmp_path / "scanimage", _movie(frames), [frames])
     before = _tree(session)
     result = cli("attach", session, *files)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
-    assert f"{frames} frames in the TIFF files, 150 frame-clock edges recorded" in result.stderr
+    assert f"{frames} frames in the TIFF files, 151 frame-clock edges recorded" in result.stderr
     assert "--allow-mismatch" in result.stderr
     assert _tree(session) == before
 
@@ -112,25 +113,25 @@ def test_allow_mismatch_keeps_the_alignment_from_the_start(session, tmp_path, cl
     files = _scanimage_files(tmp_path / "scanimage", movie, [100, 53])
     result = cli("attach", session, *files, "--allow-mismatch")
     assert result.exit_code == 0, result.output
-    assert "MISMATCH: 153 frames in the TIFF files, 150 frame-clock edges" in result.stdout
+    assert "MISMATCH: 153 frames in the TIFF files, 151 frame-clock edges" in result.stdout
     folder = SessionFolder.open(session)
     image = folder.stream("imaging")
     stamps = image.timestamps_s()
-    np.testing.assert_array_equal(stamps[:150], _edges_s(session))
-    assert np.isnan(stamps[150:]).all()
+    np.testing.assert_array_equal(stamps[:151], _edges_s(session))
+    assert np.isnan(stamps[151:]).all()
     np.testing.assert_array_equal(image.frames[:], movie)
     mismatch = folder.attrs.imaging_source["mismatch"]
-    assert mismatch["frames_without_edge"] == 3 and mismatch["edges_without_frame"] == 0
+    assert mismatch["frames_without_edge"] == 2 and mismatch["edges_without_frame"] == 0
     stream = folder.attrs.streams["imaging"]
-    assert stream["without_edge"] == 3 and not stream["complete"]
+    assert stream["without_edge"] == 2 and not stream["complete"]
 
 
 def test_allow_mismatch_with_fewer_frames(session, tmp_path, cli):
     files = _scanimage_files(tmp_path / "scanimage", _movie(120), [120])
     assert cli("attach", session, *files, "--allow-mismatch").exit_code == 0
     folder = SessionFolder.open(session)
-    assert folder.attrs.imaging_source["mismatch"]["edges_without_frame"] == 30
-    assert folder.attrs.streams["imaging"]["edges_without_frame"] == 30
+    assert folder.attrs.imaging_source["mismatch"]["edges_without_frame"] == 31
+    assert folder.attrs.streams["imaging"]["edges_without_frame"] == 31
     table = build_frame_table(folder)
     np.testing.assert_array_equal(table.columns["time_s"], _edges_s(session)[:120])
 

@@ -10,6 +10,9 @@ import pytest
 import zarr
 
 from rig.data.sync import align_edges, synchronise
+from rig.program.schedule import frame_trigger_samples
+from sim.clocks import CameraExposures, MicroscopeClock
+from sim.rig import RESONANT_OFFSET_PPM, SimCameraConfig, SimImagingConfig
 from tests.conftest import info_json, make_rig
 
 FS = 20_000.0
@@ -130,11 +133,29 @@ def _run(cli, tmp_path: Path, write_yaml, faults: str) -> tuple[dict, zarr.Group
     return info_json(cli, folder), zarr.open_group(str(folder / "session.zarr"), mode="r")
 
 
+def _default(model, key: str) -> float:
+    return model.model_fields[key].default
+
+
 def _truth_times(root: zarr.Group, stream: str, n: int) -> np.ndarray:
-    """Where the exposures really were: the simulated DAQ's regular triggers."""
-    stamps = root["timing"][stream]["timestamps_s"][:]
-    start = stamps[0]
-    return start + np.arange(n) / RATE
+    """Where the exposures really were: the simulated microscope's frames on its own clock
+    (0.1 % fast, drifting, started late), the camera's exposures after its triggers."""
+    if stream == "imaging":
+        clock = MicroscopeClock(
+            FS,
+            10**9,
+            RATE * (1 + RESONANT_OFFSET_PPM * 1e-6),
+            _default(SimImagingConfig, "drift_ppm"),
+            _default(SimImagingConfig, "start_latency_s"),
+        )
+        return clock.predict(0)[:n] / FS
+    camera = CameraExposures(
+        FS,
+        _default(SimCameraConfig, "exposure_latency_s"),
+        _default(SimCameraConfig, "jitter_s"),
+        seed=5,  # the protocol's
+    )
+    return camera.predict(frame_trigger_samples(10**9, FS, RATE)[:n]) / FS
 
 
 def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
@@ -147,10 +168,10 @@ def test_session_with_missing_frame_clock_edges(cli, tmp_path, write_yaml):
     stamps = root["timing"]["imaging"]["timestamps_s"][:]
     timed = np.isfinite(stamps)
     truth = _truth_times(root, "imaging", len(stamps))
-    np.testing.assert_allclose(stamps[timed], truth[timed], atol=1 / 20_000)
+    np.testing.assert_array_equal(stamps[timed], truth[timed])
     assert np.flatnonzero(~timed).tolist() == [90, 91]  # the frames at 3.0 s
     assert info["streams"]["video"]["sync"]["consistent"]
-    assert "sync frame_clock: 30.0000 Hz" in (text := cli("info", info["path"]).stdout)
+    assert "sync frame_clock: own clock 30.0307 Hz" in (text := cli("info", info["path"]).stdout)
     assert "2 missing / 0 extra edges" in text and "<- mismatch" in text
 
 
@@ -162,7 +183,7 @@ def test_session_with_extra_frame_clock_edges(cli, tmp_path, write_yaml):
     assert acc["without_edge"] == 0 and not acc["sync"]["consistent"]
     stamps = root["timing"]["imaging"]["timestamps_s"][:]
     truth = _truth_times(root, "imaging", len(stamps))
-    np.testing.assert_allclose(stamps, truth, atol=1 / 20_000)  # best alignment kept
+    np.testing.assert_array_equal(stamps, truth)  # best alignment kept
 
 
 def test_session_with_camera_drops(cli, tmp_path, write_yaml):
@@ -173,5 +194,72 @@ def test_session_with_camera_drops(cli, tmp_path, write_yaml):
     stamps = root["timing"]["video"]["timestamps_s"][:]
     index = root["timing"]["video"]["device_index"][:]
     truth = _truth_times(root, "video", int(index.max()) + 1)
-    np.testing.assert_allclose(stamps, truth[index], atol=1 / 20_000)
+    np.testing.assert_array_equal(stamps, truth[index])
     assert any(e["kind"] == "fault" for e in info["events"])
+
+
+def test_drift_latency_jitter_and_missing_and_extra_edges_at_once(cli, tmp_path, write_yaml):
+    """A microscope at 29.97 Hz on its own clock, 80 ppm slow against the DAQ, starting 23 ms
+    after its start pulse; a camera exposing 1.3 ms after each trigger, give or take 0.2 ms; and
+    edges lost and added on both lines. The sync step measures the clock and the latencies, sets
+    the glitches aside, and times every frame that has an edge on its true exposure."""
+    text = make_rig(tmp_path).read_text()
+    text = text.replace(
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20,",
+        "imaging: {driver: sim, width: 64, height: 64, neurons: 20, clock_hz: 29.97,"
+        " drift_ppm: -80, start_latency_s: 0.023,",
+    ).replace(
+        "camera:  {driver: sim, width: 160, height: 120,",
+        "camera:  {driver: sim, width: 160, height: 120, exposure_latency_s: 0.0013,"
+        " jitter_s: 0.0002,",
+    )
+    assert "clock_hz: 29.97" in text and "jitter_s: 0.0002" in text
+    faults = (
+        "[{at_s: 3.0, kind: frame_clock_missing, count: 2}, {at_s: 5.0, kind: frame_clock_extra},"
+        " {at_s: 2.0, kind: exposure_missing}, {at_s: 4.5, kind: exposure_extra, count: 2}]"
+    )
+    rig = tmp_path / "clocks.yaml"
+    rig.write_text(text + f"faults: {faults}\n")
+    protocol = write_yaml(SHORT, "sync-check.yaml")
+    result = cli("run", protocol, "--fast", "--rig", rig, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    info = info_json(cli, folder)
+    root = zarr.open_group(str(folder / "session.zarr"), mode="r")
+
+    imaging = info["streams"]["imaging"]
+    sync = imaging["sync"]
+    rate = 29.97 * (1 - 80e-6)
+    assert sync["clock"] == "device" and sync["nominal_rate_hz"] == 30
+    assert sync["measured_rate_hz"] == pytest.approx(rate, rel=2e-6)
+    assert sync["drift_ppm"] == pytest.approx((rate / 30 - 1) * 1e6, abs=2)
+    assert sync["latency_s"] == pytest.approx(0.023, abs=1 / FS)
+    assert sync["latency_reference"] == "imaging start pulse (recorded)"
+    assert (sync["edges_missing"], sync["edges_extra"]) == (2, 1)
+    assert sync["frames_without_edge"] == 2 and sync["edges_without_frame"] == 0
+    # every frame accounted for: each frame the microscope scanned was written, two untimed
+    assert imaging["written"] == imaging["received"] == imaging["frames_on_clock"]
+    assert imaging["frames_on_clock"] == imaging["edges"] - 1 + 2
+    clock = MicroscopeClock(FS, 10**9, 29.97, -80, 0.023)
+    stamps = root["timing"]["imaging"]["timestamps_s"][:]
+    timed = np.isfinite(stamps)
+    np.testing.assert_array_equal(stamps[timed], (clock.predict(0)[: len(stamps)] / FS)[timed])
+
+    video = info["streams"]["video"]
+    vsync = video["sync"]
+    assert vsync["clock"] == "daq" and vsync["measured_rate_hz"] == pytest.approx(30, rel=1e-5)
+    # an edge counts on the next sample: the estimate is up to one sample late
+    assert 0.0013 <= vsync["latency_s"] <= 0.0013 + 1.001 / FS
+    assert 0.00015 < vsync["latency_sd_s"] < 0.00026  # 0.2 ms, and a sample's rounding
+    assert (vsync["edges_missing"], vsync["edges_extra"]) == (1, 2)
+    assert video["written"] == video["frames_expected"] and video["without_edge"] == 1
+    camera = CameraExposures(FS, 0.0013, 0.0002, seed=5)
+    vstamps = root["timing"]["video"]["timestamps_s"][:]
+    truth = camera.predict(frame_trigger_samples(10**9, FS, RATE)[: len(vstamps)]) / FS
+    vtimed = np.isfinite(vstamps)
+    np.testing.assert_array_equal(vstamps[vtimed], truth[vtimed])
+
+    text = cli("info", folder).stdout
+    assert "sync frame_clock: own clock 29.9676 Hz (protocol 30 Hz, -1080." in text
+    assert "start latency 23.000 ms after the imaging start pulse (recorded)" in text
+    assert "2 missing / 1 extra edges" in text and "1 missing / 2 extra edges" in text

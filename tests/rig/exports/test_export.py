@@ -103,7 +103,8 @@ def test_trials_csv_has_measured_times_and_the_scored_percentages(csv_export, se
     assert [r["cs_role"] for r in rows] == ["cs_plus", "cs_minus"]
     assert [r["delivered"] for r in rows] == ["1", "1"]
     for row, planned in zip(rows, planned_trials, strict=True):
-        assert float(row["cs_onset_s"]) == pytest.approx(planned.cs_onset_s, abs=1e-4)
+        # the tone's envelope, measured on the recorded sound: inside its 5-ms ramp
+        assert 0 < float(row["cs_onset_s"]) - planned.cs_onset_s < 0.005
         for epoch in ("pre", "cs", "us", "iti"):
             expected = summary[int(row["trial"])][f"percent_{epoch}"]
             got = _num(row[f"percent_{epoch}"])
@@ -211,7 +212,9 @@ def test_nwb_trials_stimuli_and_phases(nwb_file, session):
         assert list(trials["us"]) == ["zap", ""]
         assert list(trials["phase"]) == ["conditioning", "conditioning"]
         planned = attrs.timeline.trials
-        np.testing.assert_allclose(trials["start_time"], [t.cs_onset_s for t in planned])
+        np.testing.assert_allclose(  # measured on the sound's envelope: inside the ramp
+            trials["start_time"], [t.cs_onset_s for t in planned], atol=0.005
+        )
         np.testing.assert_allclose(
             trials["percent_cs"], [s["percent_cs"] for s in summary], equal_nan=True
         )
@@ -309,7 +312,7 @@ def test_frame_clock_only_session_exports_its_edges(frame_clock_session, tmp_pat
         nwb = io.read()
         assert "two_photon" not in nwb.acquisition
         np.testing.assert_array_equal(nwb.acquisition["frame_clock"].timestamps[:], edges)
-        np.testing.assert_array_equal(nwb.acquisition["frame_clock"].data[:], np.arange(150))
+        np.testing.assert_array_equal(nwb.acquisition["frame_clock"].data[:], np.arange(len(edges)))
 
 
 def test_nwb_compressed_frames_read_back_equal(imaging_session, session, tmp_path, cli):

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from rig.data.folder import SessionFolder
-from rig.program.schedule import FRAME_CLOCK, frame_trigger_samples
+from rig.program.schedule import FRAME_CLOCK
+from sim.clocks import MicroscopeClock
+from sim.rig import SimImagingConfig
 from tests.conftest import SMALL_RIG, drop_section, info_json, make_rig
 
 MICROSCOPE = "imaging: {driver: sim, width: 64, height: 64, neurons: 20,"
@@ -102,6 +104,7 @@ def test_the_frame_clock_is_recorded_without_imaging(cli, write_yaml, tmp_path):
     assert session.stream_groups() == ["video"]  # no imaging/ group
     fs = session.attrs.sample_rate_hz
     n_samples = round(info["duration_s"] * fs)
-    np.testing.assert_array_equal(
-        session.edges(FRAME_CLOCK).samples, frame_trigger_samples(n_samples, fs, 15.0)
-    )
+    # the microscope's own clock: 15 Hz on its oscillator, which drifts against the DAQ's
+    drift = SimImagingConfig.model_fields["drift_ppm"].default
+    clock = MicroscopeClock(fs, n_samples, 15.0, drift, free_running=True)
+    np.testing.assert_array_equal(session.edges(FRAME_CLOCK).samples, clock.predict(0))

@@ -35,7 +35,8 @@ def test_a_tone_test_plays_the_tone_and_nothing_else(rig):
     on = [e for e in result.events if e["kind"] == "cs_on"]
     off = [e for e in result.events if e["kind"] == "cs_off"]
     assert len(on) == len(off) == 1
-    assert off[0]["t_s"] - on[0]["t_s"] == pytest.approx(1.5, abs=1e-3)
+    # measured on the recorded sound's envelope: each end inside the 5-ms ramp
+    assert 1.5 - 0.010 < off[0]["t_s"] - on[0]["t_s"] < 1.5
     assert not [e for e in result.events if e["kind"].startswith("us_")]
     assert result.summary.startswith("[SIMULATED] 7500 Hz tone played (1.50 s)")
 
