@@ -244,7 +244,8 @@ def _draw_days(ax: plt.Axes, analysis: Analysis) -> None:
             va="bottom",
             fontsize=7,
         )
-    ax.set_xticks(x, _labels(rows), fontsize=8)
+    ax.set_xticks(x, _labels(rows), fontsize=7, rotation=20)
+    ax.set_ylim(0, 1.5 * max(max(weight), 1e-6))  # room for the legend above the bars
     ax.set_ylabel("mean edge weight per pair")
     twin = ax.twinx()
     frac = [row["usr_hubs"] / row["usr"] if row["usr"] else 0 for row in rows]
