@@ -93,27 +93,32 @@ def info_json(cli, folder: str | Path) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="session")
-def conditioning_session(tmp_path_factory) -> Path:
-    """The full conditioning protocol, once, on the small simulated rig with --fast."""
-    out = tmp_path_factory.mktemp("conditioning")
+def run_fast(protocol: str, out: Path, animal: str) -> Path:
+    """``rig run protocols/PROTOCOL.yaml --fast`` on the small simulated rig into ``out``; the
+    session folder (the last line on stdout)."""
     result = CliRunner().invoke(
         main,
         [
             "run",
-            str(PROTOCOLS / "conditioning.yaml"),
+            str(PROTOCOLS / f"{protocol}.yaml"),
             "--fast",
             "--rig",
             str(SMALL_RIG),
             "--out",
             str(out),
             "--animal",
-            "m1",
+            animal,
         ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def conditioning_session(tmp_path_factory) -> Path:
+    """The full conditioning protocol, once, on the small simulated rig with --fast."""
+    return run_fast("conditioning", tmp_path_factory.mktemp("conditioning"), "m1")
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,32 @@ def out_option(help_text: str) -> Callable:
     )
 
 
+def analysis_options(command: Callable) -> Callable:
+    """``--traces``, ``--seed`` and ``--shuffles``: the choices of ``rig analyze`` that change
+    its results (shared by ``rig cohort``, which passes them on)."""
+    options = [
+        click.option(
+            "--traces",
+            default="suite2p",
+            show_default=True,
+            help="suite2p (each SESSION/suite2p), suite2p:DIR (DIR/SESSION-NAME), or footprints "
+            "(simulated sessions: the truth footprints, extraction bypassed).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--shuffles",
+            type=click.IntRange(1, 1000),
+            default=None,
+            show_default="20",
+            help="Null datasets (the CRF method's 100 give the same thresholds, five times "
+            "slower).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 PROTOCOL_OPTIONAL = click.argument(
     "protocol", type=click.Path(path_type=Path), required=False, default=None
 )
@@ -635,21 +661,7 @@ def selftest(
 @main.command()
 @click.argument("sessions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--traces",
-    default="suite2p",
-    show_default=True,
-    help="suite2p (each SESSION/suite2p), suite2p:DIR (DIR/SESSION-NAME), or footprints "
-    "(simulated sessions: the truth footprints, extraction bypassed).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--shuffles",
-    type=click.IntRange(1, 1000),
-    default=None,
-    show_default="20",
-    help="Null datasets (the CRF method's 100 give the same thresholds, five times slower).",
-)
+@analysis_options
 @click.option(
     "--jobs",
     type=click.IntRange(1, 64),
@@ -728,20 +740,7 @@ def extract(session: Path, diameter: float | None, keep_tiff: bool) -> None:
     default=None,
     help="Worker processes of the local cluster (default: the machine's cores).",
 )
-@click.option(
-    "--traces",
-    default="suite2p",
-    show_default=True,
-    help="rig analyze --traces: suite2p, suite2p:DIR or footprints (simulated sessions).",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="rig analyze --seed.")
-@click.option(
-    "--shuffles",
-    type=click.IntRange(1, 1000),
-    default=100,
-    show_default=True,
-    help="rig analyze --shuffles.",
-)
+@analysis_options
 @click.option(
     "--export",
     "exports",
@@ -759,13 +758,14 @@ def cohort(
     workers: int | None,
     traces: str,
     seed: int,
-    shuffles: int,
+    shuffles: int | None,
     exports: tuple[str, ...],
     no_analysis: bool,
     as_json: bool,
 ) -> None:
     """Score, analyse and export a folder of animals and days on dask.distributed; the cohort's
     tables, group statistics and figures. Exit 1 when a task failed."""
+    from rig.analysis.connectivity import SHUFFLES
     from rig.analysis.traces import TraceSource
     from rig.cli.cohort_progress import TaskProgress
     from rig.cohort.execute import ClusterUnavailable
@@ -778,7 +778,7 @@ def cohort(
     settings = Settings(
         traces=traces,
         seed=seed,
-        shuffles=shuffles,
+        shuffles=SHUFFLES if shuffles is None else shuffles,
         analyze=not no_analysis,
         exports=tuple(dict.fromkeys(exports)),
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rig import __version__
+from rig.analysis.connectivity import SHUFFLES
 from rig.cohort.sessions import Cohort, CohortSession
 from rig.data.folder import safe_name
 
@@ -42,7 +43,7 @@ class Settings:
 
     traces: str = "suite2p"  # rig analyze --traces
     seed: int = 0
-    shuffles: int = 100
+    shuffles: int = SHUFFLES  # rig analyze's default
     analyze: bool = True
     exports: tuple[str, ...] = ()
     scoring: dict[str, Any] = field(default_factory=dict)  # score_session's overrides

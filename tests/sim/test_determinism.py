@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from click.testing import CliRunner
 
-from rig.cli import main
 from rig.data.folder import SessionFolder
-from tests.conftest import PROTOCOLS, SMALL_RIG
+from tests.conftest import run_fast
 
 ARRAYS = (
     "0/0",  # video
@@ -27,23 +25,7 @@ ARRAYS = (
 
 
 def _run(out: Path) -> Path:
-    result = CliRunner().invoke(
-        main,
-        [
-            "run",
-            str(PROTOCOLS / "demo.yaml"),
-            "--fast",
-            "--rig",
-            str(SMALL_RIG),
-            "--out",
-            str(out),
-            "--animal",
-            "twin",
-        ],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 0, result.output
-    return Path(result.stdout.strip().splitlines()[-1])
+    return run_fast("demo", out, "twin")
 
 
 def test_fast_runs_are_identical(tmp_path):
