@@ -15,6 +15,7 @@ simulated truth beside it.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -126,7 +127,9 @@ def simulate_cohort(
     if jobs <= 1:
         runs = [simulate(i) for i in indices]
     else:
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawned, not forked: a fork of a process that runs threads (a GUI, an earlier
+        # analysis's worker pool, zarr's) can copy a lock another thread held, and hang
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             runs = list(pool.map(simulate, indices))
     return {animal_name(i): folders for i, folders in zip(indices, runs, strict=True)}
 
