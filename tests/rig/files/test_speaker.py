@@ -56,7 +56,9 @@ def validate(cli, write_yaml, tmp_path):
         )
         rig = make_rig(tmp_path, rig_extra)
         if replace:
-            rig.write_text(rig.read_text().replace(*replace))
+            text = rig.read_text()
+            assert replace[0] in text, f"the rig file has no {replace[0]!r} to replace"
+            rig.write_text(text.replace(*replace))
         return cli("validate", protocol, "--rig", rig)
 
     return run
@@ -130,10 +132,7 @@ def test_a_level_that_needs_more_than_the_output_can_drive_fails(validate):
     ]
     assert validate(replace=("speaker: {", "speaker: {max_volts: 1.14, ")).exit_code == 0
     # without speaker.max_volts, the DAQ's output range is the limit
-    small_range = (
-        "{driver: sim, sample_rate_hz: 20000}",
-        "{driver: sim, sample_rate_hz: 20000, max_output_v: 1.0}",
-    )
+    small_range = ("sample_rate_hz: 20000", "sample_rate_hz: 20000, max_output_v: 1.0")
     assert _problems(validate(replace=small_range)) == [
         "stimuli.cs_plus.level_db: 75 dB SPL at 7500 Hz needs 1.13 V peak; this rig's sound "
         "output allows 1 V (daq.max_output_v)"
