@@ -9,6 +9,7 @@ whole (an exception of the app's own, such as an ``InputError``, may not survive
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import socket
@@ -170,21 +171,15 @@ def still_holds(spec: TaskSpec, entry: dict[str, Any]) -> bool:
 def reset_peak_memory() -> None:
     """Start the process's peak resident memory afresh (Linux: ``clear_refs`` 5), so the peak
     read at the end is this task's, not the worker's whole life's."""
-    try:
-        with open(f"/proc/{os.getpid()}/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open(f"/proc/{os.getpid()}/clear_refs", "w") as f:
+        f.write("5")
 
 
 def peak_memory_mb() -> float:
     """The process's peak resident memory since :func:`reset_peak_memory` (VmHWM; elsewhere the
     lifetime peak)."""
-    try:
-        with open(f"/proc/{os.getpid()}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

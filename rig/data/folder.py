@@ -370,6 +370,15 @@ class FrameStream:
             return [FrameDamage(self.name, "corrupt", 0, n, f"frames metadata: {exc}", -1, -1)]
         return check_frames(self.name, layout, n_frames, depth)
 
+    @staticmethod
+    def _read_block(frames: zarr.Array, start: int, stop: int) -> np.ndarray | None:
+        """Frames ``[start, stop)`` at once; None when one of them does not decode (the caller
+        then reads them one by one to find which)."""
+        try:
+            return frames[start:stop]
+        except Exception:
+            return None
+
     def blocks(
         self,
         block_bytes: int,
@@ -393,11 +402,10 @@ class FrameStream:
             stop = min(n, start + step)
             bad = {i for d in damage for i in range(max(d.start, start), min(d.stop, stop))}
             if not bad:
-                try:
-                    yield start, frames[start:stop]
+                whole = self._read_block(frames, start, stop)
+                if whole is not None:
+                    yield start, whole
                     continue
-                except Exception:  # a frame that does not decode: find which, one by one
-                    pass
             block = np.zeros((stop - start, *shape), frames.dtype)
             for i in range(start, stop):
                 if i in bad:
